@@ -1,0 +1,146 @@
+"""The interface every compression method implements, built-in or third-party.
+
+A method is configured with a frozen parameter dataclass (validated before any
+compute), then asked to *compute* the compression of a group of weight matrices.
+It never touches a model: enforcing the result (copying weights, zeroing,
+holding masks through training) is the job of :mod:`junkdna_core.compress.masks`
+and :mod:`junkdna_core.compress.runner`. This is the torch.ao.pruning split of
+"compute a mask" from "enforce a mask".
+
+Weights are always given in ``(out_features, in_features)`` layout; "along the
+input dimension" means along dim 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from junkdna_core.errors import ConfigError
+
+Family = Literal["pruning", "quantization", "lowrank"]
+Budget = Literal["smoke", "full"]
+
+
+@dataclass(frozen=True)
+class MethodParams:
+    """Base of every method's parameters. Subclasses validate in ``__post_init__``."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as a JSON-ready dict (used in cache keys and records)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Statistics of one linear layer's inputs over the calibration tokens.
+
+    ``gram`` is the float32 (or float64) sum over tokens of ``x x^T``, shape
+    ``(in_features, in_features)``; ``tokens`` is how many input rows went in.
+    """
+
+    gram: torch.Tensor
+    tokens: int
+
+    @property
+    def input_norms(self) -> torch.Tensor:
+        """The l2 norm of each input feature over all tokens, ``||X_j||_2`` (Wanda's scale)."""
+        return torch.sqrt(torch.clamp(torch.diagonal(self.gram), min=0.0))
+
+
+@dataclass
+class LayerResult:
+    """What a method computed for one weight matrix.
+
+    ``mask``: bool tensor of the weight's shape, True where the weight is kept
+    (pruning methods). ``weight``: replacement values of the weight's shape and
+    dtype (quantized-then-dequantized, low-rank reconstruction, or the
+    OBS-updated survivors of SparseGPT). Either or both may be set; when both
+    are, the enforced weight is ``weight * mask``.
+    """
+
+    mask: torch.Tensor | None = None
+    weight: torch.Tensor | None = None
+
+
+def check_fraction(name: str, value: float, *, low_open: bool = False, high_open: bool = True) -> None:
+    """Raise ConfigError unless ``value`` is a number in [0, 1) (or the given open/closed interval)."""
+    left, right = ("(" if low_open else "["), (")" if high_open else "]")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
+    if not ok:
+        raise ConfigError(f"{name} must be a number in {left}0, 1{right}; got {value!r}")
+
+
+class CompressionMethod(ABC):
+    """A compression method: configured once, then asked to compress groups of weights.
+
+    Subclasses set the class attributes and implement :meth:`compress` and
+    :meth:`at_level`. Register one with an entry point in the
+    ``junkdna.methods`` group (``name = "package.module:Class"``).
+
+    Class attributes:
+      name: registry name, lower-case, used in test ids (``setting2-wanda-smollm2``).
+      version: bump it whenever results change; it is part of every cache key.
+      params_type: the frozen :class:`MethodParams` subclass this method takes.
+      family: ``pruning``, ``quantization`` or ``lowrank``.
+      level_name: what a compression level means (``sparsity``, ``bits``, ``rank_fraction``).
+      needs_calibration: True if :meth:`compress` needs ``stats`` (then it is
+        called once per transformer block, layer-by-layer, with the inputs of
+        the partially compressed model); False if it is called once with all
+        target weights and ``stats=None`` (so global scopes are possible).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    params_type: ClassVar[type[MethodParams]]
+    family: ClassVar[Family]
+    level_name: ClassVar[str]
+    needs_calibration: ClassVar[bool] = False
+
+    def __init__(self, params: MethodParams) -> None:
+        if not isinstance(params, self.params_type):
+            raise ConfigError(
+                f"{type(self).__name__} takes {self.params_type.__name__}, got {type(params).__name__}"
+            )
+        self.params = params
+
+    @classmethod
+    @abstractmethod
+    def at_level(cls, level: float, **options: Any) -> CompressionMethod:
+        """The method configured at one compression level (in units of ``level_name``)."""
+
+    @classmethod
+    @abstractmethod
+    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
+        """The levels swept by default under a budget, weakest compression first."""
+
+    @abstractmethod
+    def compress(
+        self,
+        weights: Mapping[str, torch.Tensor],
+        stats: Mapping[str, LayerStats] | None,
+    ) -> dict[str, LayerResult]:
+        """Compute the compression of every weight in ``weights`` (keyed by module name).
+
+        Must not modify the input tensors. Returns one :class:`LayerResult` per key.
+        """
+
+    @property
+    def level(self) -> float:
+        """This configuration's compression level, in units of ``level_name``."""
+        return float(getattr(self.params, self.level_name))
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version and parameters: what identifies this configuration in caches and records."""
+        return {"method": self.name, "version": self.version, "params": self.params.as_dict()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.as_dict().items())
+        return f"{type(self).__name__}({args})"

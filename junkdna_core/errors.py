@@ -1,0 +1,20 @@
+"""Exceptions raised on bad user input, before any compute happens."""
+
+
+class JunkdnaError(Exception):
+    """Base class of every error junkdna raises on purpose."""
+
+
+class ConfigError(JunkdnaError, ValueError):
+    """A user-supplied option, method name or parameter is not allowed.
+
+    The message always says what was given and what is allowed.
+    """
+
+
+class MissingResourceError(JunkdnaError, FileNotFoundError):
+    """A model or data package is not installed; the message names the install command."""
+
+
+class CacheError(JunkdnaError, OSError):
+    """The artifact cache cannot be written (read-only, disk full) or an entry is unusable."""
