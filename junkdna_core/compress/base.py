@@ -132,6 +132,14 @@ class CompressionMethod(ABC):
         Must not modify the input tensors. Returns one :class:`LayerResult` per key.
         """
 
+    def check_shapes(self, shapes: Mapping[str, tuple[int, int]]) -> None:
+        """Raise ConfigError if a weight of one of these ``(out, in)`` shapes cannot be compressed.
+
+        Called on every target before any compute, so a bad configuration (an
+        N:M pattern or a group size that does not divide a layer's input
+        dimension) fails early and never leaves a half-compressed model.
+        """
+
     @property
     def level(self) -> float:
         """This configuration's compression level, in units of ``level_name``."""

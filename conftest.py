@@ -1,0 +1,1 @@
+"""Repository-level pytest configuration: nothing here; the plugin is `junkdna_core.plugin`."""

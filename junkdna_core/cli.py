@@ -1,0 +1,99 @@
+"""The ``junkdna`` command line: list methods, manage the cache."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+
+from junkdna_core import __version__
+from junkdna_core.errors import JunkdnaError
+from junkdna_core.options import add_cache_option
+
+
+def _describe_params(params_type: type) -> str:
+    parts = []
+    for f in dataclasses.fields(params_type):
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        if f.default is not dataclasses.MISSING:
+            parts.append(f"{f.name}: {kind} = {f.default!r}")
+        else:
+            parts.append(f"{f.name}: {kind}")
+    return ", ".join(parts)
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    """Print every registered compression method with its parameters and default levels."""
+    from junkdna_core.compress.registry import available_methods
+
+    for name, cls in available_methods().items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        calib = "calibrated" if cls.needs_calibration else "data-free"
+        print(f"{name}  ({cls.family}, {calib}, version {cls.version})  {doc}")
+        print(f"    params: {_describe_params(cls.params_type)}")
+        for budget in ("smoke", "full"):
+            levels = ", ".join(f"{v:g}" for v in cls.default_levels(budget))
+            print(f"    {budget} {cls.level_name}: {levels}")
+    return 0
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """List, size or clear the artifact cache."""
+    from junkdna_core.cache import ArtifactCache
+
+    cache = ArtifactCache(args.cache)
+    if args.action == "clear":
+        removed = cache.clear(args.kind)
+        print(f"removed {removed} entries from {cache.root}")
+        return 0
+    entries = [e for e in cache.entries() if args.kind is None or e.kind == args.kind]
+    if args.action == "list":
+        for e in entries:
+            print(f"{e.kind:12} {e.key[:16]}  {_human(e.size_bytes):>10}  {e.created}  {e.description}")
+    total = sum(e.size_bytes for e in entries)
+    print(f"{len(entries)} entries, {_human(total)} in {cache.root}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``junkdna`` command."""
+    parser = argparse.ArgumentParser(
+        prog="junkdna",
+        description="Benchmarks for the Junk DNA Hypothesis. Run the claims with `pytest benchmarks`.",
+    )
+    parser.add_argument("--version", action="version", version=f"junkdna {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    methods = sub.add_parser("methods", help="list every registered compression method and its parameters")
+    methods.set_defaults(func=cmd_methods)
+
+    cache = sub.add_parser("cache", help="list, size or clear the artifact cache")
+    cache.add_argument("action", nargs="?", choices=("list", "size", "clear"), default="list")
+    cache.add_argument("--kind", default=None, help="only entries of this kind (e.g. model, compressed, scores)")
+    add_cache_option(cache.add_argument)
+    cache.set_defaults(func=cmd_cache)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``junkdna`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except JunkdnaError as exc:
+        print(f"junkdna: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

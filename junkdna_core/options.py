@@ -1,0 +1,157 @@
+"""The user-facing options, defined once and shared by the pytest plugin and the CLI.
+
+Each parser rejects a bad value at parse time with a message saying what was
+given and what is allowed (argparse turns it into a usage error before any
+compute). :func:`add_run_options` takes an ``addoption`` callable and a prefix,
+so pytest gets ``--jd-model`` and the CLI gets ``--model`` from one definition
+(the pytest-benchmark pattern).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from junkdna_core.errors import ConfigError
+
+BUDGETS = ("smoke", "full")
+
+
+def _type_error(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Wrap a parser so a ConfigError becomes argparse's usage error (shown before any run)."""
+
+    def wrapped(text: str) -> Any:
+        try:
+            return parse(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    wrapped.__name__ = parse.__name__
+    return wrapped
+
+
+def parse_budget(text: str) -> str:
+    """``smoke`` or ``full``."""
+    value = str(text).strip().lower()
+    if value not in BUDGETS:
+        raise ConfigError(f"budget must be one of {', '.join(BUDGETS)}; got {text!r}")
+    return value
+
+
+def parse_levels(text: str) -> tuple[float, ...]:
+    """A comma-separated list of finite numbers, e.g. ``0.1,0.3,0.5``, strictly increasing, no repeats."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise ConfigError(f"expected a comma-separated list of numbers such as 0.1,0.3,0.5; got {text!r}")
+    values = []
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            raise ConfigError(f"{part!r} in {text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{part!r} in {text!r} is not a finite number")
+        values.append(value)
+    if len(set(values)) != len(values):
+        raise ConfigError(f"levels {text!r} repeat a value")
+    return tuple(sorted(values))
+
+
+def parse_sparsities(text: str) -> tuple[float, ...]:
+    """Comma-separated sparsities, each in [0, 1)."""
+    values = parse_levels(text)
+    bad = [v for v in values if not 0.0 <= v < 1.0]
+    if bad:
+        raise ConfigError(f"sparsities must lie in [0, 1); got {', '.join(map(str, bad))} in {text!r}")
+    return values
+
+
+def parse_method_names(text: str) -> tuple[str, ...]:
+    """Comma-separated registered method names (or ``module:Class``); each must resolve."""
+    from junkdna_core.compress.registry import parse_method_list
+
+    parse_method_list(text)
+    return tuple(p.strip() for p in str(text).split(",") if p.strip())
+
+
+def parse_directory(text: str) -> Path:
+    """A directory path that is not an existing file (it is created when first written)."""
+    if not str(text).strip():
+        raise ConfigError("expected a directory path; got an empty string")
+    path = Path(os.path.expanduser(str(text))).resolve()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path} exists and is not a directory")
+    return path
+
+
+def parse_positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"expected a whole number >= 1; got {text!r}") from None
+    if value < 1:
+        raise ConfigError(f"expected a whole number >= 1; got {value}")
+    return value
+
+
+def parse_seed(text: str) -> int:
+    """A whole number >= 0."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"a seed must be a whole number >= 0; got {text!r}") from None
+    if value < 0:
+        raise ConfigError(f"a seed must be a whole number >= 0; got {value}")
+    return value
+
+
+def parse_device(text: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    value = str(text).strip().lower()
+    if value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {text!r}")
+
+
+def parse_dtype(text: str) -> str:
+    """``float32``, ``float16`` or ``bfloat16``."""
+    value = str(text).strip().lower()
+    allowed = ("float32", "float16", "bfloat16")
+    if value not in allowed:
+        raise ConfigError(f"dtype must be one of {', '.join(allowed)}; got {text!r}")
+    return value
+
+
+def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the options that choose what a run measures: model, methods, levels, budget, seed."""
+    addoption(f"--{prefix}model", default="smollm2", metavar="SPEC",
+              help="model: smollm2 (embedded default), minilm, random:<config>, a local folder or a hub id")
+    addoption(f"--{prefix}methods", type=_type_error(parse_method_names), default=None, metavar="NAMES",
+              help="comma-separated compression methods (see `junkdna methods`); default: every built-in")
+    addoption(f"--{prefix}sparsities", type=_type_error(parse_sparsities), default=None, metavar="LIST",
+              help="comma-separated sparsities in [0, 1) for pruning methods; default: the budget's")
+    addoption(f"--{prefix}budget", type=_type_error(parse_budget), default="smoke", metavar="NAME",
+              help="smoke (minutes on 2 CPU cores) or full (a real study)")
+    addoption(f"--{prefix}seed", type=_type_error(parse_seed), default=0, metavar="N",
+              help="seed for data sampling, calibration and random baselines")
+    addoption(f"--{prefix}device", type=_type_error(parse_device), default="auto", metavar="DEV",
+              help="auto (CUDA when present), cpu, cuda or cuda:N")
+    addoption(f"--{prefix}dtype", type=_type_error(parse_dtype), default="float32", metavar="DTYPE",
+              help="float32, float16 or bfloat16")
+
+
+def add_cache_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that chooses the artifact cache directory."""
+    addoption(f"--{prefix}cache", type=_type_error(parse_directory), default=None, metavar="DIR",
+              help="artifact cache directory (default: $JUNKDNA_CACHE or the user cache dir)")
+
+
+def add_results_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that chooses where run records are written."""
+    addoption(f"--{prefix}results", type=_type_error(parse_directory), default=None, metavar="DIR",
+              help="where run records are written (default: ./jd-results)")

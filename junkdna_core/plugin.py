@@ -1,0 +1,162 @@
+"""The junkdna pytest plugin (entry point ``pytest11: junkdna``).
+
+Thin by design: options and markers are registered here, parsed once into a
+:class:`JunkdnaSession` kept in ``config.stash``, and handed to tests through
+fixtures. Under pytest-xdist each worker caps torch's threads to its share of
+the cores, and run records travel worker -> ``workeroutput`` -> controller,
+which alone writes them. Nothing heavy (torch, transformers) is imported until a
+fixture needs it, because pytest loads this plugin in every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from junkdna_core.options import add_cache_option, add_results_option, add_run_options
+
+MARKERS = {
+    "smoke": "part of the smoke budget (minutes on 2 CPU cores)",
+    "full": "needs the full budget (a real study)",
+    "claim": "asserts a claim of the Junk DNA Hypothesis",
+    **{f"setting{i}": f"difficulty setting {i} of the paper (Table 1)" for i in range(1, 7)},
+}
+RECORDS_KEY = "junkdna_records"
+
+
+@dataclass
+class JunkdnaSession:
+    """Every --jd-* option, parsed once, plus the records this process collected."""
+
+    model: str
+    methods: tuple[str, ...] | None
+    sparsities: tuple[float, ...] | None
+    budget: str
+    seed: int
+    device: str
+    dtype: str
+    cache_dir: Path | None
+    results_dir: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> JunkdnaSession:
+        opt = config.getoption
+        results = opt("jd_results") or Path(config.rootpath, "jd-results")
+        return cls(
+            model=opt("jd_model"),
+            methods=opt("jd_methods"),
+            sparsities=opt("jd_sparsities"),
+            budget=opt("jd_budget"),
+            seed=opt("jd_seed"),
+            device=opt("jd_device"),
+            dtype=opt("jd_dtype"),
+            cache_dir=opt("jd_cache"),
+            results_dir=results,
+        )
+
+
+SESSION_KEY = pytest.StashKey[JunkdnaSession]()
+
+
+def is_xdist_worker(config: pytest.Config) -> bool:
+    """True inside a pytest-xdist worker process."""
+    return hasattr(config, "workerinput")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("junkdna", "junkdna: Junk DNA Hypothesis benchmarks")
+    add_run_options(group.addoption, "jd-")
+    add_cache_option(group.addoption, "jd-")
+    add_results_option(group.addoption, "jd-")
+
+
+def _cap_threads(config: pytest.Config) -> None:
+    """Give each xdist worker its share of the cores so workers do not oversubscribe them."""
+    workers = int(config.workerinput.get("workercount", 1))
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = threads
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(threads))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.stash[SESSION_KEY] = JunkdnaSession.from_config(config)
+    if is_xdist_worker(config):
+        _cap_threads(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Controller side of xdist: collect the records a worker sent back."""
+    payload = getattr(node, "workeroutput", {}).get(RECORDS_KEY)
+    if payload:
+        node.config.stash[SESSION_KEY].records.extend(json.loads(payload))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    jd = config.stash.get(SESSION_KEY, None)
+    if jd is None:
+        return
+    if is_xdist_worker(config):
+        config.workeroutput[RECORDS_KEY] = json.dumps(jd.records)
+    elif jd.records:
+        from junkdna_core.records import write_run_record
+
+        write_run_record(jd.results_dir, jd.records, options=_options_of(jd))
+
+
+def _options_of(jd: JunkdnaSession) -> dict[str, Any]:
+    return {
+        "model": jd.model,
+        "methods": list(jd.methods) if jd.methods else None,
+        "sparsities": list(jd.sparsities) if jd.sparsities else None,
+        "budget": jd.budget,
+        "seed": jd.seed,
+        "device": jd.device,
+        "dtype": jd.dtype,
+    }
+
+
+@pytest.fixture(scope="session")
+def jd_session(pytestconfig: pytest.Config) -> JunkdnaSession:
+    """The parsed --jd-* options of this run."""
+    return pytestconfig.stash[SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def jd_cache(jd_session: JunkdnaSession):
+    """The artifact cache shared by every worker (content-addressed, locked)."""
+    from junkdna_core.cache import ArtifactCache
+
+    return ArtifactCache(jd_session.cache_dir)
+
+
+@pytest.fixture(scope="session")
+def jd_model(jd_session: JunkdnaSession, jd_cache):
+    """The dense model chosen by --jd-model, loaded once per worker."""
+    from junkdna_core.models import load_model
+
+    return load_model(jd_session.model, device=jd_session.device, dtype=jd_session.dtype, cache=jd_cache)
+
+
+@pytest.fixture
+def jd_record(jd_session: JunkdnaSession, request: pytest.FixtureRequest):
+    """Add one record (a JSON-able dict) to this run; the test's node id is attached."""
+
+    def record(data: dict[str, Any]) -> None:
+        entry = {"test": request.node.nodeid, **data}
+        json.dumps(entry)  # fail here, in the test, if the record is not JSON-able
+        jd_session.records.append(entry)
+
+    return record

@@ -1,0 +1,78 @@
+"""The pytest plugin and the CLI as a user meets them: options, markers, errors, records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from junkdna_core.cli import main
+from junkdna_core.compress.registry import available_methods
+from junkdna_core.plugin import MARKERS
+
+
+def test_markers_and_options_are_registered(pytester: pytest.Pytester):
+    result = pytester.runpytest_subprocess("--markers")
+    for marker in MARKERS:
+        result.stdout.fnmatch_lines([f"@pytest.mark.{marker}:*"])
+    help_text = pytester.runpytest_subprocess("--help").stdout.str()
+    for option in ("--jd-model", "--jd-methods", "--jd-sparsities", "--jd-budget", "--jd-cache", "--jd-results"):
+        assert option in help_text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--jd-sparsities", "0.2,1.5"], "sparsities must lie in [[]0, 1)*1.5*"),
+        (["--jd-sparsities", "0.2,abc"], "*'abc'*is not a number*"),
+        (["--jd-methods", "magnitdue"], "*unknown method 'magnitdue'. Did you mean magnitude*Known methods:*"),
+        (["--jd-budget", "huge"], "*budget must be one of smoke, full; got 'huge'*"),
+        (["--jd-seed", "-1"], "*seed must be a whole number >= 0*"),
+        (["--jd-device", "gpu"], "*device must be auto, cpu, cuda, cuda:N or mps; got 'gpu'*"),
+    ],
+)
+def test_bad_options_are_usage_errors_before_any_test_runs(pytester: pytest.Pytester, args, message):
+    pytester.makepyfile("def test_never_runs():\n    raise AssertionError('ran')\n")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}"])
+    assert "ran" not in result.stdout.str()
+
+
+RECORDING_TESTS = """
+import pytest
+
+@pytest.mark.parametrize("i", range(4))
+def test_records(jd_record, jd_session, i):
+    jd_record({"claim": "demo", "value": i, "budget": jd_session.budget})
+"""
+
+
+@pytest.mark.parametrize("xdist", [False, True])
+def test_records_reach_one_run_file_with_provenance(pytester: pytest.Pytester, xdist):
+    pytester.makepyfile(RECORDING_TESTS)
+    results = pytester.path / "out"
+    args = ["--jd-results", str(results), "--jd-budget", "full"] + (["-n", "2"] if xdist else [])
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=4)
+    files = list(results.glob("run-*.json"))
+    assert len(files) == 1
+    body = json.loads(files[0].read_text())
+    assert sorted(r["value"] for r in body["records"]) == [0, 1, 2, 3]
+    assert body["options"]["budget"] == "full"
+    assert body["environment"]["packages"]["torch"]
+    assert all(r["budget"] == "full" for r in body["records"])
+
+
+def test_cli_lists_every_method_with_parameters(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    for name in available_methods():
+        assert f"{name}  (" in out
+    assert "sparsity: float" in out and "bits: int" in out and "rank_fraction: float" in out
+
+
+def test_cli_cache_listing_and_clearing(tmp_path, capsys):
+    assert main(["cache", "--cache", str(tmp_path)]) == 0
+    assert "0 entries" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache", str(tmp_path)]) == 0
+    assert "removed 0 entries" in capsys.readouterr().out
