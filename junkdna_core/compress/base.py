@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 
@@ -76,6 +76,31 @@ def check_fraction(name: str, value: float, *, low_open: bool = False, high_open
         ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
     if not ok:
         raise ConfigError(f"{name} must be a number in {left}0, 1{right}; got {value!r}")
+
+
+SPARSITIES_SMOKE = (0.0, 0.2, 0.4, 0.6)
+SPARSITIES_FULL = tuple(i / 10 for i in range(10))
+P = TypeVar("P", bound=MethodParams)
+
+
+def levels_for(budget: Budget, smoke: Sequence[float] = SPARSITIES_SMOKE, full: Sequence[float] = SPARSITIES_FULL) -> tuple[float, ...]:
+    """The levels of ``budget`` (``smoke`` or ``full``), rounded to 10 decimals."""
+    by_budget = {"smoke": smoke, "full": full}
+    if budget not in by_budget:
+        raise ConfigError(f"budget must be one of {', '.join(map(repr, by_budget))}; got {budget!r}")
+    return tuple(round(float(v), 10) for v in by_budget[budget])
+
+
+def params_with_options(params_type: type[P], options: Mapping[str, Any], **level: Any) -> P:
+    """``params_type(**level, **options)``, raising ConfigError on an option the type does not have."""
+    allowed = [f.name for f in dataclasses.fields(params_type) if f.name not in level]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{params_type.__name__} has no option {', '.join(map(repr, unknown))}; "
+            f"allowed options: {', '.join(allowed) or 'none'}"
+        )
+    return params_type(**level, **options)
 
 
 class CompressionMethod(ABC):

@@ -18,7 +18,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from junkdna_core.compress.base import CompressionMethod, LayerResult
-from junkdna_core.compress.calibration import catch_block_inputs, check_calibration, collect_stats, run_block
+from junkdna_core.compress.calibration import (
+    catch_block_inputs,
+    check_calibration,
+    collect_stats,
+    run_block,
+)
 from junkdna_core.compress.masks import SparsityReport, measure_sparsity
 from junkdna_core.compress.targets import Target, find_blocks, find_targets
 from junkdna_core.errors import ConfigError

@@ -1,0 +1,161 @@
+"""GPTQ (Frantar et al., 2022): quantize columns one at a time, spreading each error forward.
+
+Each input column is rounded to its min-max grid; the rounding error, scaled by
+the inverse-Hessian Cholesky factor, is subtracted from the not yet quantized
+columns so the layer's output on the calibration inputs changes as little as
+possible. Updates to later blocks are applied lazily, once per block.
+
+Grids: without ``act_order`` the grid of each group is fitted when the sweep
+reaches the group's first column, on the current (error-updated) values, as in
+the reference. Blocks are aligned to whole groups (the block size is rounded
+down to a multiple of ``group_size``, and is at least one group), so a grid
+always sees every update made so far; the reference fits on values that miss
+the updates from earlier columns of the same block when a group starts inside
+a block. With ``act_order`` (columns swept by descending Hessian diagonal)
+grids are *static*: fitted on the original weights of each contiguous group
+before the sweep, so groups still map to contiguous original columns (the
+``static_groups`` option of AutoGPTQ). With ``group_size`` None there is one
+grid per row, fitted on the original row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from junkdna_core.compress.base import (
+    Budget,
+    CompressionMethod,
+    Family,
+    LayerResult,
+    LayerStats,
+    MethodParams,
+    levels_for,
+    params_with_options,
+)
+from junkdna_core.compress.obs import (
+    check_blocksize,
+    check_calibrated_inputs,
+    check_percdamp,
+    prepare_layer,
+)
+from junkdna_core.compress.quantizer import (
+    check_bits,
+    check_group_divides,
+    check_group_size,
+    fit_grid,
+    quantize_dequantize,
+)
+from junkdna_core.compress.rtn import FULL_BITS, SMOKE_BITS, level_to_bits
+from junkdna_core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GPTQParams(MethodParams):
+    """GPTQ parameters: ``bits`` (1..16), ``group_size`` input columns per grid (None = per row;
+    must divide in_features), ``symmetric`` grid, ``percdamp`` (Hessian damping as a fraction of
+    its mean diagonal, in (0, 1]), ``blocksize`` (columns per lazy update), ``act_order``
+    (sweep columns by descending Hessian diagonal, with static group grids)."""
+
+    bits: int
+    group_size: int | None = 64
+    symmetric: bool = False
+    percdamp: float = 0.01
+    blocksize: int = 128
+    act_order: bool = False
+
+    def __post_init__(self) -> None:
+        check_bits(self.bits)
+        check_group_size(self.group_size)
+        check_percdamp(self.percdamp)
+        check_blocksize(self.blocksize)
+        for flag in ("symmetric", "act_order"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be True or False; got {getattr(self, flag)!r}")
+
+
+def _static_grids(
+    work: torch.Tensor, perm: torch.Tensor | None, p: GPTQParams
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per-column (scale, zero) fitted before the sweep, in sweep order; None when grids are fitted on the fly."""
+    if p.group_size is not None and perm is None:
+        return None
+    original = work if perm is None else work[:, torch.argsort(perm)]
+    rows, cols = original.shape
+    groups = original.reshape(rows, 1 if p.group_size is None else cols // p.group_size, -1)
+    scale, zero = (g.expand_as(groups).reshape(rows, cols) for g in fit_grid(groups, p.bits, p.symmetric))
+    if perm is not None:
+        scale, zero = scale[:, perm], zero[:, perm]
+    return scale, zero
+
+
+def _sweep_blocksize(p: GPTQParams, static: bool) -> int:
+    """The block size, aligned to whole groups when grids are fitted during the sweep."""
+    if static or p.group_size is None:
+        return p.blocksize
+    return max(p.group_size, p.blocksize // p.group_size * p.group_size)
+
+
+def quantize_layer(weight: torch.Tensor, stats: LayerStats, p: GPTQParams, *, layer: str = "") -> torch.Tensor:
+    """The GPTQ-quantized (dequantized, float32) version of one ``(out, in)`` weight."""
+    work, factor, perm = prepare_layer(weight, stats, p.percdamp, layer=layer, act_order=p.act_order)
+    static = _static_grids(work, perm, p)
+    blocksize = _sweep_blocksize(p, static is not None)
+    cols = work.shape[1]
+    out = torch.empty_like(work)
+    for start in range(0, cols, blocksize):
+        end = min(start + blocksize, cols)
+        block = work[:, start:end].clone()
+        errors = torch.empty_like(block)
+        local = factor[start:end, start:end]
+        for i in range(end - start):
+            if static is not None:
+                scale, zero = static[0][:, start + i], static[1][:, start + i]
+            elif (start + i) % p.group_size == 0:
+                scale, zero = (g.squeeze(-1) for g in fit_grid(block[:, i : i + p.group_size], p.bits, p.symmetric))
+            column = block[:, i]
+            quantized = quantize_dequantize(column, scale, zero, p.bits)
+            out[:, start + i] = quantized
+            errors[:, i] = (column - quantized) / local[i, i]
+            block[:, i:] -= torch.outer(errors[:, i], local[i, i:])
+        work[:, end:] -= errors @ factor[start:end, end:]
+    return out if perm is None else out[:, torch.argsort(perm)]
+
+
+class GPTQ(CompressionMethod):
+    """GPTQ weight quantization, layer by layer on calibration statistics."""
+
+    name: ClassVar[str] = "gptq"
+    version: ClassVar[str] = "1"
+    params_type: ClassVar[type[MethodParams]] = GPTQParams
+    family: ClassVar[Family] = "quantization"
+    level_name: ClassVar[str] = "bits"
+    needs_calibration: ClassVar[bool] = True
+    params: GPTQParams
+
+    @classmethod
+    def at_level(cls, level: float, **options: Any) -> GPTQ:
+        """GPTQ at ``level`` bits; ``options`` are the other :class:`GPTQParams` fields."""
+        return cls(params_with_options(GPTQParams, options, bits=level_to_bits(level)))
+
+    @classmethod
+    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
+        """Bits 8, 4, 3, 2 (smoke) or 8 down to 2 (full)."""
+        return levels_for(budget, smoke=SMOKE_BITS, full=FULL_BITS)
+
+    def compress(
+        self,
+        weights: Mapping[str, torch.Tensor],
+        stats: Mapping[str, LayerStats] | None,
+    ) -> dict[str, LayerResult]:
+        """The quantized-then-dequantized weight of every layer, from its input statistics."""
+        stats = check_calibrated_inputs(self.name, weights, stats)
+        for name, weight in weights.items():
+            check_group_divides(self.params.group_size, weight.shape[1], name)
+        return {
+            name: LayerResult(weight=quantize_layer(weight, stats[name], self.params, layer=name).to(weight.dtype))
+            for name, weight in weights.items()
+        }

@@ -1,0 +1,74 @@
+"""Low-rank compression: replace each weight by its best rank-r approximation (truncated SVD)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from junkdna_core.compress.base import (
+    Budget,
+    CompressionMethod,
+    Family,
+    LayerResult,
+    LayerStats,
+    MethodParams,
+    check_fraction,
+    levels_for,
+    params_with_options,
+)
+from junkdna_core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LowRankParams(MethodParams):
+    """Fraction of each weight's full rank ``min(out_features, in_features)`` that is kept, in (0, 1]."""
+
+    rank_fraction: float
+
+    def __post_init__(self) -> None:
+        check_fraction("rank_fraction", self.rank_fraction, low_open=True, high_open=False)
+
+
+class LowRank(CompressionMethod):
+    """Truncated SVD: keep the top ``r = max(1, round(rank_fraction * min(out, in)))`` singular directions."""
+
+    name: ClassVar[str] = "lowrank"
+    version: ClassVar[str] = "1"
+    params_type: ClassVar[type[MethodParams]] = LowRankParams
+    family: ClassVar[Family] = "lowrank"
+    level_name: ClassVar[str] = "rank_fraction"
+    needs_calibration: ClassVar[bool] = False
+    params: LowRankParams
+
+    @classmethod
+    def at_level(cls, level: float, **options: Any) -> LowRank:
+        """Low-rank compression keeping rank fraction ``level``."""
+        return cls(params_with_options(LowRankParams, options, rank_fraction=level))
+
+    @classmethod
+    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
+        """Rank fractions 0.9-0.1 (full) or 0.75, 0.5, 0.25 (smoke), weakest first."""
+        return levels_for(budget, smoke=[0.75, 0.5, 0.25], full=[i / 10 for i in range(9, 0, -1)])
+
+    def rank(self, shape: tuple[int, ...]) -> int:
+        """The rank kept for a weight of ``shape``."""
+        return max(1, round(self.params.rank_fraction * min(shape)))
+
+    def compress(
+        self,
+        weights: Mapping[str, torch.Tensor],
+        stats: Mapping[str, LayerStats] | None,
+    ) -> dict[str, LayerResult]:
+        """A rank-r replacement weight per matrix, in the weight's dtype and device."""
+        for name, w in weights.items():
+            if w.dim() != 2:
+                raise ConfigError(f"low-rank compression needs 2-D weights; {name!r} has shape {tuple(w.shape)}")
+        return {name: LayerResult(weight=self._approximate(w)) for name, w in weights.items()}
+
+    def _approximate(self, weight: torch.Tensor) -> torch.Tensor:
+        r = self.rank(tuple(weight.shape))
+        u, s, vh = torch.linalg.svd(weight.detach().float(), full_matrices=False)
+        return ((u[:, :r] * s[:r]) @ vh[:r]).to(weight.dtype)

@@ -1,0 +1,81 @@
+"""The min-max uniform weight quantizer shared by RTN and GPTQ.
+
+One grid (``scale``, ``zero``) per output row and per group of ``group_size``
+consecutive input columns (or per whole row when ``group_size`` is None), as in
+the GPTQ reference quantizer: the range always includes 0, asymmetric grids put
+``zero`` on the integer nearest ``-min / scale``, symmetric grids centre it at
+``2**(bits-1)``. A quantized value is ``scale * (q - zero)`` with integer
+``q`` in ``[0, 2**bits - 1]``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from junkdna_core.errors import ConfigError
+
+MAX_BITS = 16
+
+
+def check_bits(bits: object) -> None:
+    """Raise ConfigError unless ``bits`` is an int (not a bool) in 1..16."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_BITS:
+        raise ConfigError(f"bits must be a whole number from 1 to {MAX_BITS}; got {bits!r}")
+
+
+def check_group_size(group_size: object) -> None:
+    """Raise ConfigError unless ``group_size`` is None (one grid per row) or a positive int."""
+    if group_size is None:
+        return
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        raise ConfigError(f"group_size must be a positive whole number or None (per row); got {group_size!r}")
+
+
+def _suggested_divisor(group_size: int, in_features: int) -> int | None:
+    """The largest power of two (else any divisor > 1) of ``in_features`` not above ``group_size``."""
+    divisors = [d for d in range(2, min(group_size, in_features) + 1) if in_features % d == 0]
+    powers = [d for d in divisors if d & (d - 1) == 0]
+    return max(powers or divisors, default=None)
+
+
+def check_group_divides(group_size: int | None, in_features: int, layer: str) -> None:
+    """Raise ConfigError unless ``group_size`` is None or divides ``in_features`` of ``layer``."""
+    if group_size is None or in_features % group_size == 0:
+        return
+    divisor = _suggested_divisor(group_size, in_features)
+    hint = f"use a divisor such as {divisor}" if divisor else "use group_size None (one grid per row)"
+    raise ConfigError(f"group size {group_size} does not divide in_features {in_features} of layer {layer}; {hint}")
+
+
+def fit_grid(w: torch.Tensor, bits: int, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The min-max grid of every slice along the last dim of ``w``: ``(scale, zero)``, last dim kept as 1."""
+    maxq = 2**bits - 1
+    zeros = torch.zeros((), dtype=w.dtype, device=w.device)
+    xmin = torch.minimum(w.amin(dim=-1, keepdim=True), zeros)
+    xmax = torch.maximum(w.amax(dim=-1, keepdim=True), zeros)
+    if symmetric:
+        xmax = torch.maximum(-xmin, xmax)
+        xmin = torch.where(xmin < 0, -xmax, xmin)
+    flat = (xmin == 0) & (xmax == 0)
+    xmin = torch.where(flat, -torch.ones_like(xmin), xmin)
+    xmax = torch.where(flat, torch.ones_like(xmax), xmax)
+    scale = (xmax - xmin) / maxq
+    if symmetric:
+        zero = torch.full_like(scale, (maxq + 1) / 2)
+    else:
+        zero = torch.round(-xmin / scale)
+    return scale, zero
+
+
+def quantize_dequantize(w: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bits: int) -> torch.Tensor:
+    """``w`` rounded to the nearest point of the grid ``scale * (q - zero)``, q in [0, 2**bits - 1]."""
+    q = torch.clamp(torch.round(w / scale) + zero, 0, 2**bits - 1)
+    return scale * (q - zero)
+
+
+def quantize_groups(w: torch.Tensor, bits: int, group_size: int | None, symmetric: bool) -> torch.Tensor:
+    """Round-to-nearest quantization of a 2-D ``w`` with one grid per row and column group."""
+    rows, cols = w.shape
+    groups = w.reshape(rows, 1 if group_size is None else cols // group_size, -1)
+    scale, zero = fit_grid(groups, bits, symmetric)
+    return quantize_dequantize(groups, scale, zero, bits).reshape(rows, cols)

@@ -1,0 +1,81 @@
+"""Random pruning: the baseline that magnitude pruning is compared against."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from junkdna_core.compress.base import (
+    Budget,
+    CompressionMethod,
+    Family,
+    LayerResult,
+    LayerStats,
+    MethodParams,
+    check_fraction,
+    levels_for,
+    params_with_options,
+)
+from junkdna_core.errors import ConfigError
+
+SEED_LIMIT = 2**32
+
+
+@dataclass(frozen=True)
+class RandomParams(MethodParams):
+    """Fraction of weights pruned per layer, and the seed that picks them."""
+
+    sparsity: float
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_fraction("sparsity", self.sparsity)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < SEED_LIMIT:
+            raise ConfigError(f"random pruning seed must be an integer in [0, 2**32); got {self.seed!r}")
+
+
+class RandomPrune(CompressionMethod):
+    """Prune exactly ``round(sparsity * numel)`` weights of each layer, chosen uniformly at random.
+
+    The choice depends only on the seed and the layer's name, not on which
+    other layers are compressed with it or in what order.
+    """
+
+    name: ClassVar[str] = "random"
+    version: ClassVar[str] = "1"
+    params_type: ClassVar[type[MethodParams]] = RandomParams
+    family: ClassVar[Family] = "pruning"
+    level_name: ClassVar[str] = "sparsity"
+    needs_calibration: ClassVar[bool] = False
+    params: RandomParams
+
+    @classmethod
+    def at_level(cls, level: float, **options: Any) -> RandomPrune:
+        """Random pruning at sparsity ``level``; option ``seed``."""
+        return cls(params_with_options(RandomParams, options, sparsity=level))
+
+    @classmethod
+    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
+        """Sparsities 0.0-0.9 in steps of 0.1 (full) or 0.0-0.6 in steps of 0.2 (smoke)."""
+        return levels_for(budget)
+
+    def compress(
+        self,
+        weights: Mapping[str, torch.Tensor],
+        stats: Mapping[str, LayerStats] | None,
+    ) -> dict[str, LayerResult]:
+        """A keep-mask per weight, drawn from a generator seeded by (seed, layer name)."""
+        return {name: LayerResult(mask=self._layer_mask(name, w)) for name, w in weights.items()}
+
+    def _layer_mask(self, name: str, weight: torch.Tensor) -> torch.Tensor:
+        # torch's CPU generator uses only 32 bits of its seed, so the seed continues the
+        # name's CRC-32: for a fixed layer name, distinct seeds give distinct streams.
+        generator = torch.Generator().manual_seed(zlib.crc32(name.encode(), self.params.seed))
+        k = round(self.params.sparsity * weight.numel())
+        keep = torch.ones(weight.numel(), dtype=torch.bool)
+        keep[torch.randperm(weight.numel(), generator=generator)[:k]] = False
+        return keep.reshape(weight.shape).to(weight.device)

@@ -1,0 +1,158 @@
+"""SparseGPT (Frantar & Alistarh, 2023): prune by OBS saliency and update the survivors.
+
+The input columns are swept left to right in blocks. A weight's saliency is
+``w^2 / [U]_jj^2`` with ``U`` the upper Cholesky factor of the inverse Hessian;
+after column ``j`` is pruned, its error is spread over the not yet processed
+columns so the layer's output on the calibration inputs changes as little as
+possible. Returns the keep-mask and the updated weights.
+
+Selection: unstructured, the mask of a block is chosen when the sweep reaches
+it, among all ``out x block`` weights (as in the reference), with counts that are
+exact: block ``b`` prunes ``round(s * cum_b) - round(s * cum_{b-1})`` weights
+(``cum_b`` = weights in blocks ``0..b``), so every block prunes within one of
+``s * out * block`` and the layer prunes exactly ``round(s * out * in)``.
+N:M (``m`` set), each group of ``m`` columns keeps the ``n = (1 - s) * m``
+most salient weights of every row, chosen when the sweep reaches the group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from junkdna_core.compress.base import (
+    Budget,
+    CompressionMethod,
+    Family,
+    LayerResult,
+    LayerStats,
+    MethodParams,
+    check_fraction,
+    levels_for,
+    params_with_options,
+)
+from junkdna_core.compress.obs import (
+    check_blocksize,
+    check_calibrated_inputs,
+    check_percdamp,
+    prepare_layer,
+)
+from junkdna_core.compress.selection import (
+    check_nm_shape,
+    n_for_sparsity,
+    nm_mask,
+)
+
+
+@dataclass(frozen=True)
+class SparseGPTParams(MethodParams):
+    """SparseGPT parameters: ``sparsity`` in [0, 1); ``m`` for N:M pruning (None = unstructured;
+    ``n = (1 - sparsity) * m`` must be whole); ``blocksize`` columns per block (with N:M
+    rounded down to a multiple of ``m``, at least ``m``, so no group straddles two blocks);
+    ``percdamp`` Hessian damping as a fraction of its mean diagonal, in (0, 1]."""
+
+    sparsity: float
+    m: int | None = None
+    blocksize: int = 128
+    percdamp: float = 0.01
+
+    def __post_init__(self) -> None:
+        check_fraction("sparsity", self.sparsity)
+        check_blocksize(self.blocksize)
+        check_percdamp(self.percdamp)
+        if self.m is not None:
+            n_for_sparsity(self.sparsity, self.m)
+
+    @property
+    def n(self) -> int | None:
+        """Weights kept of every ``m`` (None when unstructured)."""
+        return None if self.m is None else n_for_sparsity(self.sparsity, self.m)
+
+    @property
+    def sweep_blocksize(self) -> int:
+        """The block size used: ``blocksize``, aligned to whole N:M groups."""
+        return self.blocksize if self.m is None else max(self.m, self.blocksize // self.m * self.m)
+
+
+def _block_keep(scores: torch.Tensor, pruned: int) -> torch.Tensor:
+    """Keep-mask pruning exactly the ``pruned`` lowest scores of the block (ties: lower row-major index first)."""
+    order = torch.argsort(scores.reshape(-1), stable=True)
+    keep = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
+    keep[order[:pruned]] = False
+    return keep.reshape(scores.shape)
+
+
+def prune_layer(
+    weight: torch.Tensor, stats: LayerStats, p: SparseGPTParams, *, layer: str = ""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(keep_mask, updated_weight)`` of one ``(out, in)`` weight; pruned entries are 0, weight is float32."""
+    work, factor, _ = prepare_layer(weight, stats, p.percdamp, layer=layer)
+    rows, cols = work.shape
+    keep = torch.ones_like(work, dtype=torch.bool)
+    for start in range(0, cols, p.sweep_blocksize):
+        end = min(start + p.sweep_blocksize, cols)
+        block = work[:, start:end].clone()
+        errors = torch.empty_like(block)
+        local = factor[start:end, start:end]
+        scale = torch.diagonal(local).square()
+        if p.m is None:
+            pruned = round(p.sparsity * rows * end) - round(p.sparsity * rows * start)
+            keep[:, start:end] = _block_keep(block.square() / scale, pruned)
+        for i in range(end - start):
+            if p.m is not None and i % p.m == 0:
+                group = slice(i, i + p.m)
+                keep[:, start + i : start + i + p.m] = nm_mask(block[:, group].square() / scale[group], p.n, p.m)
+            column = block[:, i]
+            pruned_column = column * keep[:, start + i]
+            errors[:, i] = (column - pruned_column) / local[i, i]
+            block[:, i:] -= torch.outer(errors[:, i], local[i, i:])
+            block[:, i] = pruned_column
+        work[:, start:end] = block
+        work[:, end:] -= errors @ factor[start:end, end:]
+    return keep, work
+
+
+class SparseGPT(CompressionMethod):
+    """SparseGPT one-shot pruning (unstructured or N:M), layer by layer on calibration statistics."""
+
+    name: ClassVar[str] = "sparsegpt"
+    version: ClassVar[str] = "1"
+    params_type: ClassVar[type[MethodParams]] = SparseGPTParams
+    family: ClassVar[Family] = "pruning"
+    level_name: ClassVar[str] = "sparsity"
+    needs_calibration: ClassVar[bool] = True
+    params: SparseGPTParams
+
+    @classmethod
+    def at_level(cls, level: float, **options: Any) -> SparseGPT:
+        """SparseGPT at sparsity ``level``; ``options`` are the other :class:`SparseGPTParams` fields."""
+        return cls(params_with_options(SparseGPTParams, options, sparsity=level))
+
+    @classmethod
+    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
+        """Sparsities 0.0-0.9 in steps of 0.1 (full) or 0.0-0.6 in steps of 0.2 (smoke)."""
+        return levels_for(budget)
+
+    def compress(
+        self,
+        weights: Mapping[str, torch.Tensor],
+        stats: Mapping[str, LayerStats] | None,
+    ) -> dict[str, LayerResult]:
+        """A keep-mask and the OBS-updated weight of every layer; sparsity 0 returns them unchanged."""
+        stats = check_calibrated_inputs(self.name, weights, stats)
+        if self.params.m is not None:
+            for weight in weights.values():
+                check_nm_shape(tuple(weight.shape), self.params.m)
+        if self.params.sparsity == 0:
+            return {
+                name: LayerResult(mask=torch.ones_like(w, dtype=torch.bool), weight=w.detach().clone())
+                for name, w in weights.items()
+            }
+        results = {}
+        for name, weight in weights.items():
+            keep, updated = prune_layer(weight, stats[name], self.params, layer=name)
+            results[name] = LayerResult(mask=keep, weight=updated.to(weight.dtype))
+        return results

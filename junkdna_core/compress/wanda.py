@@ -1,0 +1,100 @@
+"""Wanda (Sun et al., 2023): prune by ``|W_ij| * ||X_j||_2``, per output row or N:M."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from junkdna_core.compress.base import (
+    Budget,
+    CompressionMethod,
+    Family,
+    LayerResult,
+    LayerStats,
+    MethodParams,
+    check_fraction,
+    levels_for,
+    params_with_options,
+)
+from junkdna_core.compress.selection import (
+    check_nm_shape,
+    n_for_sparsity,
+    nm_mask,
+    row_mask,
+)
+from junkdna_core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class WandaParams(MethodParams):
+    """Sparsity per output row; with ``m`` set, N:M pruning with ``N = (1 - sparsity) * m``."""
+
+    sparsity: float
+    m: int | None = None
+
+    def __post_init__(self) -> None:
+        check_fraction("sparsity", self.sparsity)
+        if self.m is not None:
+            n_for_sparsity(self.sparsity, self.m)
+
+    @property
+    def n(self) -> int | None:
+        """N of N:M pruning, or None for unstructured (per-row) pruning."""
+        return None if self.m is None else n_for_sparsity(self.sparsity, self.m)
+
+
+class Wanda(CompressionMethod):
+    """Pruning by weight magnitude times input-feature norm over the calibration tokens."""
+
+    name: ClassVar[str] = "wanda"
+    version: ClassVar[str] = "1"
+    params_type: ClassVar[type[MethodParams]] = WandaParams
+    family: ClassVar[Family] = "pruning"
+    level_name: ClassVar[str] = "sparsity"
+    needs_calibration: ClassVar[bool] = True
+    params: WandaParams
+
+    @classmethod
+    def at_level(cls, level: float, **options: Any) -> Wanda:
+        """Wanda at sparsity ``level``; option ``m`` for N:M pruning."""
+        return cls(params_with_options(WandaParams, options, sparsity=level))
+
+    @classmethod
+    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
+        """Sparsities 0.0-0.9 in steps of 0.1 (full) or 0.0-0.6 in steps of 0.2 (smoke)."""
+        return levels_for(budget)
+
+    def compress(
+        self,
+        weights: Mapping[str, torch.Tensor],
+        stats: Mapping[str, LayerStats] | None,
+    ) -> dict[str, LayerResult]:
+        """A keep-mask per weight; every weight needs its layer's input statistics in ``stats``."""
+        norms = {name: _input_norms(name, w, stats) for name, w in weights.items()}
+        if self.params.m is not None:
+            for w in weights.values():
+                check_nm_shape(tuple(w.shape), self.params.m)
+        return {name: LayerResult(mask=self._mask(w, norms[name])) for name, w in weights.items()}
+
+    def _mask(self, weight: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+        scores = weight.detach().abs().float() * norms.to(device=weight.device, dtype=torch.float32)
+        n, m = self.params.n, self.params.m
+        if n is None or m is None:
+            return row_mask(scores, self.params.sparsity)
+        return nm_mask(scores, n, m)
+
+
+def _input_norms(name: str, weight: torch.Tensor, stats: Mapping[str, LayerStats] | None) -> torch.Tensor:
+    """``||X_j||_2`` of the layer's inputs, checked against the weight's in_features."""
+    if stats is None or name not in stats:
+        raise ConfigError(f"wanda needs calibration statistics for every layer; none given for {name!r}")
+    norms = stats[name].input_norms
+    if weight.dim() != 2 or norms.shape != (weight.shape[1],):
+        raise ConfigError(
+            f"wanda: statistics of {name!r} cover {tuple(norms.shape)} input features, "
+            f"but its weight has shape {tuple(weight.shape)}"
+        )
+    return norms
