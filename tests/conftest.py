@@ -28,3 +28,13 @@ def tiny_llama() -> transformers.LlamaForCausalLM:
 def calibration_ids() -> torch.Tensor:
     """Eight sequences of 16 random token ids for the tiny models (seed 1)."""
     return torch.randint(0, 128, (8, 16), generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The embedded SmolLM2-135M (float32 copy converted once into the artifact cache)."""
+    from junkdna_core.cache import ArtifactCache
+    from junkdna_core.models import load_model
+
+    torch.set_num_threads(1)
+    return load_model("smollm2", device="cpu", cache=ArtifactCache())

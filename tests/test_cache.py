@@ -20,7 +20,12 @@ import platformdirs
 import pytest
 from filelock import FileLock
 
-from junkdna_core.cache import CACHE_SCHEMA, MANIFEST_NAME, ArtifactCache, default_cache_root
+from junkdna_core.cache import (
+    CACHE_SCHEMA,
+    MANIFEST_NAME,
+    ArtifactCache,
+    default_cache_root,
+)
 from junkdna_core.errors import CacheError, ConfigError
 
 PAYLOAD = b"weights " * 1000

