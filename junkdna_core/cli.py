@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from junkdna_core import __version__
 from junkdna_core.errors import JunkdnaError
@@ -65,6 +66,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Export the newest claim records of the given runs as tables and plots."""
+    from junkdna_core.leaderboard import export_leaderboard, parse_formats
+
+    written = export_leaderboard(args.inputs, args.out, parse_formats(args.formats))
+    print(f"wrote {len(written)} files to {args.out}")
+    for path in written:
+        print(f"    {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``junkdna`` command."""
     parser = argparse.ArgumentParser(
@@ -82,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--kind", default=None, help="only entries of this kind (e.g. model, compressed, scores)")
     add_cache_option(cache.add_argument)
     cache.set_defaults(func=cmd_cache)
+
+    board = sub.add_parser("leaderboard", help="export claim tables, method rankings and plots from run records")
+    board.add_argument("inputs", nargs="*", type=Path, metavar="RECORDS_OR_DIRS",
+                       help="run records (run-*.json) or directories of them (default: ./jd-results)")
+    board.add_argument("--out", type=Path, default=Path("jd-results/leaderboard"), metavar="DIR",
+                       help="where to write the leaderboard (default: jd-results/leaderboard)")
+    board.add_argument("--formats", default="md,csv,json,html,png", metavar="LIST",
+                       help="comma-separated subset of md,csv,json,html,png (default: all)")
+    board.set_defaults(func=cmd_leaderboard)
     return parser
 
 

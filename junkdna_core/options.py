@@ -145,6 +145,32 @@ def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
               help="float32, float16 or bfloat16")
 
 
+def parse_threshold(text: str) -> tuple[str, float]:
+    """``claim=value``, e.g. ``monotonic=0.9``; the claim must be one the suite asserts."""
+    from junkdna_core.claims import PAPER_THRESHOLDS
+
+    name, sep, value = str(text).partition("=")
+    name = name.strip()
+    if not sep or name not in PAPER_THRESHOLDS:
+        raise ConfigError(
+            f"a threshold is CLAIM=VALUE with CLAIM one of {', '.join(PAPER_THRESHOLDS)}; got {text!r}"
+        )
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"threshold {name} must be a number; got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"threshold {name} must be a finite number; got {value!r}")
+    return name, number
+
+
+def add_threshold_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that overrides a claim's threshold (default: the paper's)."""
+    addoption(f"--{prefix}threshold", type=_type_error(parse_threshold), action="append", default=[],
+              metavar="CLAIM=VALUE",
+              help="override a claim threshold, e.g. monotonic=0.9 (repeatable); defaults are the paper's")
+
+
 def add_cache_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that chooses the artifact cache directory."""
     addoption(f"--{prefix}cache", type=_type_error(parse_directory), default=None, metavar="DIR",

@@ -19,7 +19,12 @@ from typing import Any
 
 import pytest
 
-from junkdna_core.options import add_cache_option, add_results_option, add_run_options
+from junkdna_core.options import (
+    add_cache_option,
+    add_results_option,
+    add_run_options,
+    add_threshold_option,
+)
 
 MARKERS = {
     "smoke": "part of the smoke budget (minutes on 2 CPU cores)",
@@ -28,6 +33,18 @@ MARKERS = {
     **{f"setting{i}": f"difficulty setting {i} of the paper (Table 1)" for i in range(1, 7)},
 }
 RECORDS_KEY = "junkdna_records"
+# Methods swept when --jd-methods is not given. The smoke budget keeps to methods that need no
+# calibration pass so the whole benchmark directory runs in minutes on 2 CPU cores.
+DEFAULT_METHODS = {
+    "smoke": ("magnitude", "random", "rtn", "lowrank"),
+    "full": ("magnitude", "random", "nm", "wanda", "sparsegpt", "rtn", "gptq", "lowrank"),
+}
+
+
+def model_label(spec: str) -> str:
+    """The short model name used in test ids: ``smollm2``, ``Qwen2.5-0.5B``, ``random-tiny-llama``."""
+    label = spec.rstrip("/").replace("random:", "random-")
+    return Path(label).name if ("/" in label or os.sep in label) else label
 
 
 @dataclass
@@ -43,7 +60,22 @@ class JunkdnaSession:
     dtype: str
     cache_dir: Path | None
     results_dir: Path
+    thresholds: dict[str, float]
     records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def model_label(self) -> str:
+        return model_label(self.model)
+
+    def method_names(self) -> tuple[str, ...]:
+        """The methods this run sweeps: --jd-methods, or the budget's defaults."""
+        return self.methods or DEFAULT_METHODS[self.budget]
+
+    def method_levels(self, method_cls: type) -> tuple[float, ...]:
+        """The levels a method is swept over: --jd-sparsities for pruning methods, else its defaults."""
+        if self.sparsities and method_cls.family == "pruning":
+            return self.sparsities
+        return method_cls.default_levels(self.budget)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> JunkdnaSession:
@@ -59,7 +91,14 @@ class JunkdnaSession:
             dtype=opt("jd_dtype"),
             cache_dir=opt("jd_cache"),
             results_dir=results,
+            thresholds=_thresholds(opt("jd_threshold")),
         )
+
+
+def _thresholds(overrides: list[tuple[str, float]]) -> dict[str, float]:
+    from junkdna_core.claims import PAPER_THRESHOLDS
+
+    return {**PAPER_THRESHOLDS, **dict(overrides)}
 
 
 SESSION_KEY = pytest.StashKey[JunkdnaSession]()
@@ -75,6 +114,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_run_options(group.addoption, "jd-")
     add_cache_option(group.addoption, "jd-")
     add_results_option(group.addoption, "jd-")
+    add_threshold_option(group.addoption, "jd-")
 
 
 def _cap_threads(config: pytest.Config) -> None:
@@ -125,6 +165,7 @@ def _options_of(jd: JunkdnaSession) -> dict[str, Any]:
         "seed": jd.seed,
         "device": jd.device,
         "dtype": jd.dtype,
+        "thresholds": jd.thresholds,
     }
 
 
@@ -160,3 +201,63 @@ def jd_record(jd_session: JunkdnaSession, request: pytest.FixtureRequest):
         jd_session.records.append(entry)
 
     return record
+
+
+@pytest.fixture
+def jd_claim(jd_record):
+    """``jd_claim(result)``: record a ClaimResult, then fail the test with its message if it does not hold."""
+
+    def check(result) -> None:
+        jd_record(result.as_record())
+        if not result.holds:
+            pytest.fail(result.message(), pytrace=False)
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
+    """``jd_study(setting, method) -> Study``: a setting measured under one method's sweep, memoised.
+
+    Compressed models and per-item scores come from the artifact cache: built
+    once across workers and runs, so a warm rerun only reads JSON.
+    """
+    from junkdna_core.compress.registry import get_method
+    from junkdna_core.settings import get_setting
+    from junkdna_core.study import run_study
+
+    studies: dict[tuple[str, str], Any] = {}
+
+    def study(setting: str, method: str):
+        if (setting, method) not in studies:
+            cls = get_method(method)
+            configs = [cls.at_level(level) for level in jd_session.method_levels(cls)]
+            studies[setting, method] = run_study(
+                jd_model, get_setting(setting), configs, cache=jd_cache, budget=jd_session.budget,
+                seed=jd_session.seed,
+            )
+        return studies[setting, method]
+
+    return study
+
+
+@pytest.fixture(scope="session")
+def jd_compressed(jd_session: JunkdnaSession, jd_model, jd_cache):
+    """``jd_compressed(method, level, **options) -> CompressedModel``, built once and cached."""
+    from junkdna_core.artifacts import calibration_batch, compressed_model
+    from junkdna_core.compress.registry import get_method
+
+    def build(method: str, level: float, **options: Any):
+        configured = get_method(method).at_level(level, **options)
+        calibration = None
+        if configured.needs_calibration:
+            calibration = calibration_batch(jd_model.tokenizer, seed=jd_session.seed)
+        return compressed_model(jd_model, configured, cache=jd_cache, calibration=calibration)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def jd_thresholds(jd_session: JunkdnaSession) -> dict[str, float]:
+    """Claim thresholds: the paper's, overridden by --jd-threshold CLAIM=VALUE."""
+    return dict(jd_session.thresholds)

@@ -83,7 +83,9 @@ SPARSITIES_FULL = tuple(i / 10 for i in range(10))
 P = TypeVar("P", bound=MethodParams)
 
 
-def levels_for(budget: Budget, smoke: Sequence[float] = SPARSITIES_SMOKE, full: Sequence[float] = SPARSITIES_FULL) -> tuple[float, ...]:
+def levels_for(
+    budget: Budget, smoke: Sequence[float] = SPARSITIES_SMOKE, full: Sequence[float] = SPARSITIES_FULL
+) -> tuple[float, ...]:
     """The levels of ``budget`` (``smoke`` or ``full``), rounded to 10 decimals."""
     by_budget = {"smoke": smoke, "full": full}
     if budget not in by_budget:

@@ -1,0 +1,49 @@
+"""Parametrization of the claim benchmarks: settings x methods x the model under test.
+
+Test ids read ``<setting>-<method>-<model>`` (``setting3-magnitude-smollm2``), so
+``pytest benchmarks -k setting3`` selects one setting. Every case carries its
+setting's marker and ``claim``, plus ``smoke`` or ``full`` by the budget whose
+default methods include it, and an ``xdist_group`` per method so that
+``--dist loadgroup`` keeps one method's studies on one worker.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from junkdna_core.compress.registry import get_method
+from junkdna_core.plugin import DEFAULT_METHODS, SESSION_KEY
+from junkdna_core.settings import SETTINGS
+
+# Settings measured on a frozen model (setting1 fine-tunes; it has its own benchmarks).
+EVALUATED = tuple(s for s, setting in SETTINGS.items() if setting.learning == "none")
+# The settings of the paper's Table 2 and Appendix E comparisons.
+TABLE2 = ("setting2", "setting3")
+
+
+def _case(setting: str, method: str, model: str) -> pytest.param:
+    budget = pytest.mark.smoke if method.split("-vs-")[-1] in DEFAULT_METHODS["smoke"] else pytest.mark.full
+    marks = [getattr(pytest.mark, setting), pytest.mark.claim, budget, pytest.mark.xdist_group(method)]
+    return pytest.param((setting, method), id=f"{setting}-{method}-{model}", marks=marks)
+
+
+def _chance_varies(setting: str) -> bool:
+    chances = [level.chance for level in SETTINGS[setting].levels]
+    return None not in chances and len(set(chances)) > 1
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    jd = metafunc.config.stash[SESSION_KEY]
+    family = {name: get_method(name).family for name in jd.method_names()}
+    methods = {f: [m for m, fam in family.items() if fam == f] for f in ("pruning", "quantization", "lowrank")}
+    cases = {
+        "pruning_case": [(s, m) for s in EVALUATED for m in methods["pruning"]],
+        "chance_case": [(s, m) for s in EVALUATED if _chance_varies(s) for m in methods["pruning"]],
+        "quantization_case": [(s, m) for s in TABLE2 for m in methods["quantization"]],
+        "lowrank_case": [(s, m) for s in TABLE2 for m in methods["lowrank"]],
+        "control_case": [(s, "magnitude-vs-random") for s in EVALUATED] if {"magnitude", "random"} <= set(family)
+        else [],
+    }
+    for name, pairs in cases.items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, [_case(s, m, jd.model_label) for s, m in pairs])

@@ -1,0 +1,187 @@
+"""Scoring one difficulty level of a setting on one model: per-item scores, cached.
+
+The items of a setting are chosen once for all its levels (the same questions
+at every difficulty, where the levels share a task), so level-to-level
+comparisons are paired. Per-item scores are stored in the artifact cache under
+the model's key, the level's description, the items' fingerprint and the scorer
+version; the batch size is not part of the key because scores do not depend on
+it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from junkdna_core.cache import ArtifactCache
+from junkdna_core.data import (
+    GenerativeItem,
+    Item,
+    ItemSet,
+    MultipleChoiceItem,
+    load_task,
+    sample_items,
+)
+from junkdna_core.errors import ConfigError
+from junkdna_core.evaluate import ContinuationScore, multiple_choice_predictions, score_continuations
+from junkdna_core.prompts import (
+    answer_span,
+    choose_demos,
+    close_book,
+    cut_passage,
+    keep_options,
+    kept_options,
+    render_cloze,
+    render_gold,
+    render_letter,
+)
+from junkdna_core.settings import Level, Setting
+
+SCORER_VERSION = 1
+ITEMS_PER_LEVEL = {"smoke": 24, "full": 500}
+DEMO_SPLIT = "train"
+
+
+@dataclass(frozen=True)
+class LevelScores:
+    """Per-item scores of one level on one model (higher is better), and the metric they are."""
+
+    level: str
+    metric: str
+    item_ids: tuple[str, ...]
+    scores: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        """The level's score: the mean over items."""
+        return math.fsum(self.scores) / len(self.scores)
+
+
+def _eligible(setting: Setting) -> Callable[[Item], bool]:
+    """Items every level of the setting can use (enough options, answer inside the passage)."""
+    options = max((lv.transform.get("options", 0) for lv in setting.levels), default=0)
+    needs_span = any("context_fraction" in lv.transform for lv in setting.levels)
+
+    def ok(item: Item) -> bool:
+        if options and isinstance(item, MultipleChoiceItem):
+            return len(item.choices) == options
+        if needs_span and isinstance(item, GenerativeItem):
+            return answer_span(item) is not None
+        return True
+
+    return ok
+
+
+def setting_items(setting: Setting, budget: str, seed: int) -> dict[str, ItemSet]:
+    """The items each level is scored on, by task (shared by the levels of one task)."""
+    if budget not in ITEMS_PER_LEVEL:
+        raise ConfigError(f"budget must be one of {', '.join(ITEMS_PER_LEVEL)}; got {budget!r}")
+    chosen: dict[str, ItemSet] = {}
+    for level in setting.levels:
+        if level.task not in chosen:
+            full = load_task(level.task, level.split)
+            chosen[level.task] = sample_items(full, ITEMS_PER_LEVEL[budget], seed, keep=_eligible(setting))
+    return chosen
+
+
+def _demo_pool(task: str, options: int) -> list[MultipleChoiceItem]:
+    pool = [it for it in load_task(task, DEMO_SPLIT) if isinstance(it, MultipleChoiceItem)]
+    return [it for it in pool if len(it.choices) == options] if options else pool
+
+
+def _prepare(level: Level, items: Sequence[Item], seed: int) -> list[tuple[Item, list[MultipleChoiceItem]]]:
+    t = level.transform
+    pool = _demo_pool(level.task, len(items[0].choices)) if t.get("shots") else []
+    out = []
+    for item in items:
+        if "options" in t:
+            item = keep_options(item, t["options"])
+        if t.get("closed_book"):
+            item = close_book(item)
+        if "context_fraction" in t:
+            item = cut_passage(item, t["context_fraction"])
+        demos = choose_demos(item.id, pool, t["shots"], seed) if t.get("shots") else []
+        out.append((item, demos))
+    return out
+
+
+def score_level(
+    model: Any, tokenizer: Any, level: Level, items: Sequence[Item], *, seed: int = 0, batch_size: int = 8,
+    progress: bool = True,
+) -> LevelScores:
+    """Score every item of one level on one model."""
+    prepared = _prepare(level, items, seed)
+    if level.format in ("cloze", "letter"):
+        render = render_cloze if level.format == "cloze" else render_letter
+        requests = [render(level.task, item, demos) for item, demos in prepared]
+        scores = score_continuations(model, tokenizer, requests, batch_size=batch_size, progress=progress)
+        predicted = multiple_choice_predictions(scores)[level.metric if level.format == "cloze" else "acc"]
+        values = [float(p == item.gold) for p, (item, _) in zip(predicted, prepared)]
+    elif level.format == "gold":
+        requests = [render_gold(item) for item, _ in prepared]
+        scores = score_continuations(model, tokenizer, requests, batch_size=batch_size, progress=progress)
+        # per-byte likelihood of the gold answer, 2^-bits-per-byte, in (0, 1]
+        values = [math.exp(s[0].loglik / s[0].bytes) for s in scores]
+    else:
+        raise ConfigError(f"level {level.name}: format {level.format!r} is not scored by this engine")
+    return LevelScores(level.name, level.metric, tuple(it.id for it, _ in prepared), tuple(values))
+
+
+def _all_options_scores(
+    cache: ArtifactCache, model_key: str, load: Callable[[], tuple[Any, Any]], setting: Setting, level: Level,
+    items: ItemSet, *, seed: int, batch_size: int, progress: bool,
+) -> LevelScores:
+    """Scores of a cloze level that only drops options, derived from one scoring of all the options.
+
+    In the cloze format an option's log-likelihood does not depend on which
+    other options exist, so the 2-, 3- and 4-option levels share one pass.
+    """
+    base = dataclasses.replace(level, name="all-options", difficulty=0.0, chance=None,
+                               transform={k: v for k, v in level.transform.items() if k != "options"})
+    parts = {
+        "model": model_key, "setting": setting.id, "setting_version": setting.version, "level": base.describe(),
+        "items": items.fingerprint, "seed": seed, "scorer": SCORER_VERSION,
+    }
+
+    def compute() -> list[list[list[Any]]]:
+        model, tokenizer = load()
+        requests = [render_cloze(level.task, item, demos) for item, demos in _prepare(base, items.items, seed)]
+        scores = score_continuations(model, tokenizer, requests, batch_size=batch_size, progress=progress)
+        return [[[c.loglik, c.tokens, c.bytes, c.greedy, c.norm_chars] for c in row] for row in scores]
+
+    rows = cache.get_or_compute_json("choice-scores", parts, compute)
+    values = []
+    for item, row in zip(items.items, rows):
+        kept = kept_options(item, level.transform["options"])
+        subset = [ContinuationScore(*row[i]) for i in kept]
+        predicted = multiple_choice_predictions([subset])[level.metric][0]
+        values.append(float(kept[predicted] == item.gold))
+    return LevelScores(level.name, level.metric, items.ids, tuple(values))
+
+
+def cached_level_scores(
+    cache: ArtifactCache, model_key: str, load: Callable[[], tuple[Any, Any]], setting: Setting, level: Level,
+    items: ItemSet, *, seed: int = 0, batch_size: int = 8, progress: bool = True,
+) -> LevelScores:
+    """:func:`score_level`, computed once per (model, level, items, scorer) and then read from the cache.
+
+    ``load`` returns ``(model, tokenizer)``; it is called only when the scores are not cached yet.
+    """
+    if level.format == "cloze" and set(level.transform) == {"options"}:
+        return _all_options_scores(cache, model_key, load, setting, level, items, seed=seed, batch_size=batch_size,
+                                   progress=progress)
+    parts = {
+        "model": model_key, "setting": setting.id, "setting_version": setting.version,
+        "level": level.describe(), "items": items.fingerprint, "seed": seed, "scorer": SCORER_VERSION,
+    }
+
+    def compute() -> dict[str, Any]:
+        model, tokenizer = load()
+        s = score_level(model, tokenizer, level, items.items, seed=seed, batch_size=batch_size, progress=progress)
+        return {"level": s.level, "metric": s.metric, "item_ids": list(s.item_ids), "scores": list(s.scores)}
+
+    body = cache.get_or_compute_json("scores", parts, compute)
+    return LevelScores(body["level"], body["metric"], tuple(body["item_ids"]), tuple(body["scores"]))

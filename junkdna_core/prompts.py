@@ -1,0 +1,154 @@
+"""Turning items into scorer requests: the difficulty transforms and the prompt formats.
+
+Pure functions of items. The transforms make a level harder or easier without
+changing what is asked: fewer answer options (gold kept), a passage cut to a
+window around the answer (answer kept), no passage (closed book), or k
+demonstrations in front. The renderers produce ``(context, continuations)``
+pairs for :func:`junkdna_core.evaluate.score_continuations`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections.abc import Sequence
+
+from junkdna_core.data import GenerativeItem, MultipleChoiceItem
+from junkdna_core.errors import ConfigError
+
+LETTERS = "ABCDEFGHIJ"
+# Tasks whose "question" is the start of a sentence the options complete, scored without a Q/A frame
+# (as lm-evaluation-harness does for HellaSwag and WinoGrande).
+SENTENCE_COMPLETION_TASKS = frozenset({"hellaswag", "winogrande"})
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _stable_order(key: str, size: int) -> list[int]:
+    """A permutation of range(size) fixed by ``key`` (same on every machine and run)."""
+    return sorted(range(size), key=lambda i: hashlib.sha256(f"{key}#{i}".encode()).hexdigest())
+
+
+def kept_options(item: MultipleChoiceItem, k: int) -> list[int]:
+    """Indices of the ``k`` options kept: the gold one and k-1 distractors fixed by the item id, in order.
+
+    Raises ConfigError if the item has fewer than ``k`` options or ``k < 2``.
+    """
+    if k < 2 or k > len(item.choices):
+        raise ConfigError(f"{item.id}: cannot keep {k} of its {len(item.choices)} options (need 2 <= k <= options)")
+    distractors = [i for i in _stable_order(item.id, len(item.choices)) if i != item.gold][: k - 1]
+    return sorted([item.gold, *distractors])
+
+
+def keep_options(item: MultipleChoiceItem, k: int) -> MultipleChoiceItem:
+    """The item with only the options :func:`kept_options` keeps (original order, gold re-indexed)."""
+    kept = kept_options(item, k)
+    return dataclasses.replace(item, choices=tuple(item.choices[i] for i in kept), gold=kept.index(item.gold))
+
+
+def answer_span(item: GenerativeItem) -> tuple[int, int] | None:
+    """(start, end) character offsets of the first gold answer found in the passage, or None."""
+    if not item.passage:
+        return None
+    for answer, start in zip(item.answers, item.answer_starts or (-1,) * len(item.answers)):
+        if start >= 0 and item.passage[start : start + len(answer)] == answer:
+            return start, start + len(answer)
+    for answer in item.answers:
+        start = item.passage.find(answer)
+        if start >= 0:
+            return start, start + len(answer)
+    return None
+
+
+def cut_passage(item: GenerativeItem, fraction: float) -> GenerativeItem:
+    """The item with its passage cut to whole sentences around the answer, >= ``fraction`` of its words.
+
+    Sentences are added alternately after and before the one(s) holding the
+    answer until the window has at least ``fraction`` of the passage's words.
+    The answer is always inside. Raises ConfigError when the answer is not in
+    the passage or ``fraction`` is not in (0, 1].
+    """
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"context fraction must be in (0, 1]; got {fraction!r}")
+    span = answer_span(item)
+    if span is None:
+        raise ConfigError(f"{item.id}: no gold answer occurs in the passage; it cannot be cut around the answer")
+    passage = item.passage or ""
+    bounds, start = [], 0
+    for match in _SENTENCE_END.finditer(passage):
+        bounds.append((start, match.start()))
+        start = match.end()
+    bounds.append((start, len(passage)))
+    first = next(i for i, (s, e) in enumerate(bounds) if e > span[0])
+    last = next(i for i, (s, e) in enumerate(bounds) if e >= span[1])
+    total = len(passage.split())
+
+    def words(lo: int, hi: int) -> int:
+        return len(passage[bounds[lo][0] : bounds[hi][1]].split())
+
+    lo, hi, grow_right = first, last, True
+    while words(lo, hi) < fraction * total:
+        if (grow_right and hi + 1 < len(bounds)) or lo == 0:
+            hi += 1
+        else:
+            lo -= 1
+        grow_right = not grow_right
+    cut = passage[bounds[lo][0] : bounds[hi][1]]
+    offset = bounds[lo][0]
+    starts = tuple(s - offset if s >= bounds[lo][0] and s < bounds[hi][1] else -1 for s in item.answer_starts)
+    return dataclasses.replace(item, passage=cut, answer_starts=starts)
+
+
+def close_book(item: GenerativeItem) -> GenerativeItem:
+    """The item without its passage."""
+    return dataclasses.replace(item, passage=None, answer_starts=())
+
+
+def choose_demos(item_id: str, pool: Sequence[MultipleChoiceItem], k: int, seed: int) -> list[MultipleChoiceItem]:
+    """``k`` demonstrations for one item, drawn from ``pool`` with a seed (same for every model)."""
+    if k > len(pool):
+        raise ConfigError(f"{k} demonstrations asked for but the pool holds {len(pool)}")
+    order = _stable_order(f"{seed}:{item_id}", len(pool))
+    return [pool[i] for i in order[:k]]
+
+
+def _mc_stem(task: str, item: MultipleChoiceItem) -> str:
+    if task in SENTENCE_COMPLETION_TASKS:
+        return item.question
+    text = f"Question: {item.question}\nAnswer:"
+    return f"{item.context}\n{text}" if item.context else text
+
+
+def render_cloze(
+    task: str, item: MultipleChoiceItem, demos: Sequence[MultipleChoiceItem] = ()
+) -> tuple[str, list[str]]:
+    """Cloze request: each option is scored as the continuation of the question."""
+    shots = "".join(f"{_mc_stem(task, d)} {d.choices[d.gold]}\n\n" for d in demos)
+    return shots + _mc_stem(task, item), [f" {c}" for c in item.choices]
+
+
+def _lettered(item: MultipleChoiceItem) -> str:
+    options = "".join(f"\n{LETTERS[i]}. {c}" for i, c in enumerate(item.choices))
+    head = f"{item.context}\n" if item.context else ""
+    return f"{head}Question: {item.question}{options}\nAnswer:"
+
+
+def render_letter(
+    task: str, item: MultipleChoiceItem, demos: Sequence[MultipleChoiceItem] = ()
+) -> tuple[str, list[str]]:
+    """Letter request (the paper's MMLU format): options listed as A., B., ...; the letter is scored."""
+    if len(item.choices) > len(LETTERS):
+        raise ConfigError(f"{item.id}: {len(item.choices)} options exceed the {len(LETTERS)} answer letters")
+    shots = "".join(f"{_lettered(d)} {LETTERS[d.gold]}\n\n" for d in demos)
+    return shots + _lettered(item), [f" {LETTERS[i]}" for i in range(len(item.choices))]
+
+
+def qa_prompt(item: GenerativeItem) -> str:
+    """The prompt of a generative item: its passage (if any), the question, and ``Answer:``."""
+    head = f"{item.passage}\n\n" if item.passage else ""
+    return f"{head}Question: {item.question}\nAnswer:"
+
+
+def render_gold(item: GenerativeItem) -> tuple[str, list[str]]:
+    """Gold-answer request: the first gold answer scored as the continuation of the prompt."""
+    return qa_prompt(item), [f" {item.answers[0]}"]

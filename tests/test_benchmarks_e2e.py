@@ -1,0 +1,38 @@
+"""The benchmark directory end to end on a tiny random model: claims fail as claims, never as errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_setting2_on_a_tiny_random_model_runs_records_and_reuses_the_cache(pytester: pytest.Pytester, tmp_path):
+    args = [str(BENCHMARKS), "-k", "setting2", "--jd-methods", "magnitude,random", "--jd-model", "random:tiny-llama",
+            "--jd-sparsities", "0.2,0.4,0.6", "--jd-cache", str(tmp_path / "cache"),
+            "--jd-results", str(tmp_path / "results"), "-p", "no:cacheprovider", "-p", "no:randomly"]
+    first = pytester.runpytest_subprocess(*args)
+    outcomes = first.parseoutcomes()
+    assert outcomes.get("error", 0) == 0, first.stdout.str()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) >= 5
+    # a failure is a claim that does not hold, reported with its numbers, never a crash
+    verdicts = [line for line in first.stdout.lines if "does NOT hold for setting2-" in line and "needs" in line]
+    assert len(verdicts) >= outcomes.get("failed", 0)
+    assert not [line for line in first.stdout.lines if line.startswith("E ")], first.stdout.str()
+    records = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())["records"]
+    assert {r["claim"] for r in records} >= {"monotonic", "difficulty", "difficulty-chance-corrected", "random"}
+    assert all(r["model"] == "random-tiny-llama" for r in records)
+
+    # Warm rerun: every compressed model and score comes from the cache, nothing is rebuilt.
+    cache_files = sorted(p.name for p in (tmp_path / "cache").rglob("MANIFEST.json"))
+    second = pytester.runpytest_subprocess(*args)
+    assert second.parseoutcomes() == outcomes
+    assert sorted(p.name for p in (tmp_path / "cache").rglob("MANIFEST.json")) == cache_files
+    runs = sorted((tmp_path / "results").glob("run-*.json"))
+    assert len(runs) == 2
+    again = json.loads(runs[-1].read_text())["records"]
+    strip = lambda rs: sorted(json.dumps({k: v for k, v in r.items()}, sort_keys=True) for r in rs)  # noqa: E731
+    assert strip(again) == strip(records)  # identical statistics, to the last digit

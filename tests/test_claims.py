@@ -1,0 +1,118 @@
+"""Claims on synthetic studies: a planted effect passes, its absence fails with a message naming the numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from junkdna_core import claims
+from junkdna_core.errors import ConfigError
+from junkdna_core.measure import LevelScores
+from junkdna_core.settings import SETTINGS, Level, Setting
+from junkdna_core.study import Curve, Study
+
+STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8)
+N_ITEMS = 400
+
+
+def _setting(n_levels: int = 3, source: str = "rank") -> Setting:
+    levels = tuple(Level(f"level-{i}", "arc_easy", float(i), "cloze", "acc", {}, chance=0.25) for i in range(n_levels))
+    return Setting("settingX", "synthetic", "-", levels, source, "-", "-", 1)
+
+
+def _study(rates: list[float], *, method: str = "magnitude", seed: int = 0, base: float = 0.8,
+           setting: Setting | None = None) -> Study:
+    """Item accuracies fall linearly with strength at each level's own rate (items shared across levels)."""
+    setting = setting or _setting(len(rates))
+    rng = np.random.default_rng(seed)
+    uniform = rng.random(N_ITEMS)  # the same item difficulty at every level: paired items
+    ids = tuple(f"i{k}" for k in range(N_ITEMS))
+    curves = []
+    for level, rate in zip(setting.levels, rates):
+        def scores(strength: float) -> LevelScores:
+            p = max(0.0, base * (1 - rate * strength))
+            return LevelScores(level.name, "acc", ids, tuple(float(u < p) for u in uniform))
+        dense = scores(0.0)
+        curves.append(Curve(level, dense, STRENGTHS, tuple(scores(s) for s in STRENGTHS)))
+    return Study("tiny", "f" * 16, setting, method, tuple({"level": s} for s in STRENGTHS),
+                 {"arc_easy": {"split": "validation", "source": "synthetic", "fingerprint": "x", "ids": list(ids)}},
+                 None, tuple(curves))
+
+
+def test_planted_monotonic_and_difficulty_effect_holds():
+    study = _study([0.3, 0.6, 1.0])  # harder levels fall faster
+    mono = claims.monotonic(study)
+    assert mono.holds, mono.message()
+    assert mono.statistic == pytest.approx(-1.0)
+    diff = claims.difficulty(study)
+    assert diff.holds, diff.message()
+    assert diff.statistic == pytest.approx(1.0)
+    assert diff.high < 0
+    record = diff.as_record()
+    assert record["provenance"]["items"]["arc_easy"]["ids"][0] == "i0"
+    assert set(record["details"]["slopes"]) == {"level-0", "level-1", "level-2"}
+
+
+def test_no_difficulty_effect_fails_with_a_message_naming_statistic_and_threshold():
+    diff = claims.difficulty(_study([0.6, 0.6, 0.6]))
+    assert not diff.holds
+    text = diff.message()
+    assert "does NOT hold" in text and "Spearman(difficulty, -slope)" in text and ">= 0.8" in text
+    assert "does not exclude 0" in text
+
+
+def test_reversed_effect_fails_monotonic_when_one_level_does_not_fall():
+    mono = claims.monotonic(_study([0.0, 0.5, 1.0]))
+    assert not mono.holds
+    assert mono.details["weakest_level"] == "level-0"
+    assert "undefined" in (mono.reason or "")  # a constant drop has no rank correlation
+
+
+def test_two_level_setting_uses_the_slope_difference():
+    diff = claims.difficulty(_study([0.2, 1.0]))
+    assert diff.statistic_name.startswith("slope(level-1) - slope(level-0)")
+    assert diff.holds and diff.statistic < 0
+
+
+def test_human_gap_difficulty_comes_from_the_dense_model():
+    levels = tuple(Level(t, t, 0.0, "cloze", "acc", {}, chance=0.5) for t in ("piqa", "hellaswag", "openbookqa"))
+    setting = Setting("setting5x", "s", "-", levels, "human_gap", "-", "-", 1)
+    study = _study([0.2, 0.5, 0.9], setting=setting, base=0.8)
+    difficulty = claims.difficulty_of(study)
+    dense = {c.level.name: c.dense.mean for c in study.curves}
+    assert difficulty["piqa"] == pytest.approx((0.95 - dense["piqa"]) / 0.95)
+
+
+def test_quantization_gap_and_random_control():
+    pruning = _study([0.3, 0.6, 1.0])
+    flat = _study([0.0, 0.0, 0.0], method="rtn")
+    q = claims.quantization(pruning, _study([0.3, 0.6, 1.0], method="rtn", seed=1))
+    assert not q.holds  # quantization that behaves exactly like pruning shows no gap
+    undefined = claims.random_control(pruning, flat)  # a "random" that does not drop at all: ratio undefined
+    assert not undefined.holds and "undefined" in undefined.reason
+    random = _study([0.9, 0.9, 0.9], method="random")
+    control = claims.random_control(pruning, random)
+    assert control.holds and control.statistic > 0
+
+
+def test_dense_model_at_chance_makes_the_chance_corrected_claim_undefined_not_an_error():
+    study = _study([0.3, 0.6, 1.0], base=0.25)
+    result = claims.difficulty(study, drop="chance_corrected", claim="difficulty-chance-corrected")
+    assert not result.holds
+    assert "at or below chance" in result.reason
+    assert "undefined" in result.message()
+
+
+def test_too_few_compressed_points_is_a_clear_error():
+    study = _study([0.3, 0.6, 1.0])
+    short = Study(study.model, study.model_fingerprint, study.setting, study.method, study.configurations,
+                  study.items, None,
+                  tuple(Curve(c.level, c.dense, c.strengths[:3], c.compressed[:3]) for c in study.curves))
+    with pytest.raises(ConfigError, match="at least 3 compressed levels"):
+        claims.monotonic(short)
+
+
+def test_every_evaluated_setting_has_levels_of_one_metric_kind():
+    for setting in SETTINGS.values():
+        assert len(setting.levels) >= 2
+        assert len({lv.name for lv in setting.levels}) == len(setting.levels)
