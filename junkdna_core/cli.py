@@ -1,4 +1,4 @@
-"""The ``junkdna`` command line: list methods, manage the cache."""
+"""The ``junkdna`` command line: methods, dense baselines, the cache, the leaderboard."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ from pathlib import Path
 
 from junkdna_core import __version__
 from junkdna_core.errors import JunkdnaError
-from junkdna_core.options import add_cache_option
+from junkdna_core.options import (
+    add_cache_option,
+    parse_budget,
+    parse_device,
+    parse_dtype,
+    parse_positive_int,
+    parse_seed,
+    parse_setting_names,
+    type_error,
+)
 
 
 def _describe_params(params_type: type) -> str:
@@ -77,6 +86,33 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Score the dense model on every level of the evaluated settings: what can this model measure?"""
+    from junkdna_core.cache import ArtifactCache
+    from junkdna_core.measure import cached_level_scores, dense_key, setting_items
+    from junkdna_core.models import load_model
+    from junkdna_core.settings import SETTINGS
+    from junkdna_core.stats import bootstrap_ci
+
+    cache = ArtifactCache(args.cache)
+    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache)
+    names = args.settings or [s for s, setting in SETTINGS.items() if setting.learning == "none"]
+    print(f"{dense.name} ({dense.fingerprint}), budget {args.budget}, seed {args.seed}")
+    print("| setting | level | task | metric | items | dense | 95% CI | chance |")
+    print("|---|---|---|---|---:|---:|---|---:|")
+    for name in names:
+        setting = SETTINGS[name]
+        items = setting_items(setting, args.budget, args.seed, limit=args.items)
+        for level in setting.levels:
+            scores = cached_level_scores(cache, dense_key(dense.fingerprint), lambda: (dense.model, dense.tokenizer),
+                                         setting, level, items[level.task], seed=args.seed)
+            ci = bootstrap_ci(scores.scores, seed=args.seed)
+            chance = f"{level.chance:.3f}" if level.chance is not None else "-"
+            print(f"| {name} | {level.name} | {level.task} | {level.metric} | {len(scores.scores)} | "
+                  f"{scores.mean:.3f} | [{ci.low:.3f}, {ci.high:.3f}] | {chance} |", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``junkdna`` command."""
     parser = argparse.ArgumentParser(
@@ -94,6 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--kind", default=None, help="only entries of this kind (e.g. model, compressed, scores)")
     add_cache_option(cache.add_argument)
     cache.set_defaults(func=cmd_cache)
+
+    baseline = sub.add_parser("baseline", help="score the dense model on every difficulty level (with chance)")
+    baseline.add_argument("--model", default="smollm2", metavar="SPEC", help="model spec, as --jd-model")
+    baseline.add_argument("--budget", type=type_error(parse_budget), default="smoke", metavar="NAME")
+    baseline.add_argument("--items", type=type_error(parse_positive_int), default=None, metavar="N",
+                          help="items per level (default: the budget's)")
+    baseline.add_argument("--settings", type=type_error(parse_setting_names), default=None, metavar="NAMES",
+                          help="comma-separated settings (default: every evaluated setting)")
+    baseline.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")
+    baseline.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
+    baseline.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
+    add_cache_option(baseline.add_argument)
+    baseline.set_defaults(func=cmd_baseline)
 
     board = sub.add_parser("leaderboard", help="export claim tables, method rankings and plots from run records")
     board.add_argument("inputs", nargs="*", type=Path, metavar="RECORDS_OR_DIRS",

@@ -75,15 +75,19 @@ def _eligible(setting: Setting) -> Callable[[Item], bool]:
     return ok
 
 
-def setting_items(setting: Setting, budget: str, seed: int) -> dict[str, ItemSet]:
-    """The items each level is scored on, by task (shared by the levels of one task)."""
+def setting_items(setting: Setting, budget: str, seed: int, *, limit: int | None = None) -> dict[str, ItemSet]:
+    """The items each level is scored on, by task (shared by the levels of one task).
+
+    ``limit`` overrides the budget's item count per level.
+    """
     if budget not in ITEMS_PER_LEVEL:
         raise ConfigError(f"budget must be one of {', '.join(ITEMS_PER_LEVEL)}; got {budget!r}")
     chosen: dict[str, ItemSet] = {}
     for level in setting.levels:
         if level.task not in chosen:
             full = load_task(level.task, level.split)
-            chosen[level.task] = sample_items(full, ITEMS_PER_LEVEL[budget], seed, keep=_eligible(setting))
+            count = ITEMS_PER_LEVEL[budget] if limit is None else limit
+            chosen[level.task] = sample_items(full, count, seed, keep=_eligible(setting))
     return chosen
 
 
@@ -160,6 +164,11 @@ def _all_options_scores(
         predicted = multiple_choice_predictions([subset])[level.metric][0]
         values.append(float(kept[predicted] == item.gold))
     return LevelScores(level.name, level.metric, items.ids, tuple(values))
+
+
+def dense_key(fingerprint: str) -> str:
+    """The key under which a dense model's scores are cached."""
+    return f"dense:{fingerprint}"
 
 
 def cached_level_scores(

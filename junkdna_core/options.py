@@ -21,7 +21,7 @@ from junkdna_core.errors import ConfigError
 BUDGETS = ("smoke", "full")
 
 
-def _type_error(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+def type_error(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     """Wrap a parser so a ConfigError becomes argparse's usage error (shown before any run)."""
 
     def wrapped(text: str) -> Any:
@@ -78,6 +78,18 @@ def parse_method_names(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in str(text).split(",") if p.strip())
 
 
+def parse_setting_names(text: str) -> tuple[str, ...]:
+    """Comma-separated setting names, each known (``setting1`` .. ``setting6``)."""
+    from junkdna_core.settings import get_setting
+
+    names = tuple(p.strip() for p in str(text).split(",") if p.strip())
+    if not names:
+        raise ConfigError(f"expected a comma-separated list of settings such as setting2,setting3; got {text!r}")
+    for name in names:
+        get_setting(name)
+    return names
+
+
 def parse_directory(text: str) -> Path:
     """A directory path that is not an existing file (it is created when first written)."""
     if not str(text).strip():
@@ -131,17 +143,17 @@ def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the options that choose what a run measures: model, methods, levels, budget, seed."""
     addoption(f"--{prefix}model", default="smollm2", metavar="SPEC",
               help="model: smollm2 (embedded default), minilm, random:<config>, a local folder or a hub id")
-    addoption(f"--{prefix}methods", type=_type_error(parse_method_names), default=None, metavar="NAMES",
+    addoption(f"--{prefix}methods", type=type_error(parse_method_names), default=None, metavar="NAMES",
               help="comma-separated compression methods (see `junkdna methods`); default: every built-in")
-    addoption(f"--{prefix}sparsities", type=_type_error(parse_sparsities), default=None, metavar="LIST",
+    addoption(f"--{prefix}sparsities", type=type_error(parse_sparsities), default=None, metavar="LIST",
               help="comma-separated sparsities in [0, 1) for pruning methods; default: the budget's")
-    addoption(f"--{prefix}budget", type=_type_error(parse_budget), default="smoke", metavar="NAME",
+    addoption(f"--{prefix}budget", type=type_error(parse_budget), default="smoke", metavar="NAME",
               help="smoke (minutes on 2 CPU cores) or full (a real study)")
-    addoption(f"--{prefix}seed", type=_type_error(parse_seed), default=0, metavar="N",
+    addoption(f"--{prefix}seed", type=type_error(parse_seed), default=0, metavar="N",
               help="seed for data sampling, calibration and random baselines")
-    addoption(f"--{prefix}device", type=_type_error(parse_device), default="auto", metavar="DEV",
+    addoption(f"--{prefix}device", type=type_error(parse_device), default="auto", metavar="DEV",
               help="auto (CUDA when present), cpu, cuda or cuda:N")
-    addoption(f"--{prefix}dtype", type=_type_error(parse_dtype), default="float32", metavar="DTYPE",
+    addoption(f"--{prefix}dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE",
               help="float32, float16 or bfloat16")
 
 
@@ -166,18 +178,18 @@ def parse_threshold(text: str) -> tuple[str, float]:
 
 def add_threshold_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that overrides a claim's threshold (default: the paper's)."""
-    addoption(f"--{prefix}threshold", type=_type_error(parse_threshold), action="append", default=[],
+    addoption(f"--{prefix}threshold", type=type_error(parse_threshold), action="append", default=[],
               metavar="CLAIM=VALUE",
               help="override a claim threshold, e.g. monotonic=0.9 (repeatable); defaults are the paper's")
 
 
 def add_cache_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that chooses the artifact cache directory."""
-    addoption(f"--{prefix}cache", type=_type_error(parse_directory), default=None, metavar="DIR",
+    addoption(f"--{prefix}cache", type=type_error(parse_directory), default=None, metavar="DIR",
               help="artifact cache directory (default: $JUNKDNA_CACHE or the user cache dir)")
 
 
 def add_results_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that chooses where run records are written."""
-    addoption(f"--{prefix}results", type=_type_error(parse_directory), default=None, metavar="DIR",
+    addoption(f"--{prefix}results", type=type_error(parse_directory), default=None, metavar="DIR",
               help="where run records are written (default: ./jd-results)")

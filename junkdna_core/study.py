@@ -19,7 +19,7 @@ from junkdna_core.artifacts import (
 )
 from junkdna_core.cache import ArtifactCache
 from junkdna_core.compress.base import CompressionMethod
-from junkdna_core.measure import LevelScores, cached_level_scores, setting_items
+from junkdna_core.measure import LevelScores, cached_level_scores, dense_key, setting_items
 from junkdna_core.models import LoadedModel
 from junkdna_core.settings import Level, Setting
 
@@ -95,7 +95,7 @@ def run_study(
                                    batch_size=batch_size, progress=progress)
 
     keys = [compressed_key(cache, dense, m, calibration) for m in methods]
-    dense_scores = [scores(f"dense:{dense.fingerprint}", dense_model, level) for level in setting.levels]
+    dense_scores = [scores(dense_key(dense.fingerprint), dense_model, level) for level in setting.levels]
     by_method = [  # one configuration at a time, so each compressed model is loaded at most once
         dense_scores if compression_strength(m) == 0
         else [scores(key, functools.partial(built, i), level) for level in setting.levels]

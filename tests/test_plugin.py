@@ -76,3 +76,19 @@ def test_cli_cache_listing_and_clearing(tmp_path, capsys):
     assert "0 entries" in capsys.readouterr().out
     assert main(["cache", "clear", "--cache", str(tmp_path)]) == 0
     assert "removed 0 entries" in capsys.readouterr().out
+
+
+def test_cli_baseline_scores_each_level_with_chance(tmp_path, capsys):
+    assert main(["baseline", "--model", "random:tiny-llama", "--settings", "setting2", "--items", "6",
+                 "--cache", str(tmp_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| setting2 |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["options-2", "options-3", "options-4"]
+    assert [row.split("|")[-2].strip() for row in rows] == ["0.500", "0.333", "0.250"]
+    assert all(row.split("|")[5].strip() == "6" for row in rows)
+
+
+def test_cli_rejects_an_unknown_setting_before_loading_anything(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["baseline", "--settings", "setting9"])
+    assert exit_info.value.code == 2
+    assert "unknown setting 'setting9'" in capsys.readouterr().err
