@@ -139,14 +139,26 @@ class CompressionMethod(ABC):
         self.params = params
 
     @classmethod
-    @abstractmethod
     def at_level(cls, level: float, **options: Any) -> CompressionMethod:
-        """The method configured at one compression level (in units of ``level_name``)."""
+        """The method configured at one compression level (in units of ``level_name``).
+
+        ``options`` set the other parameters; an unknown one is a ConfigError
+        listing the allowed ones.
+        """
+        return cls(params_with_options(cls.params_type, options, **{cls.level_name: cls.level_value(level)}))
 
     @classmethod
-    @abstractmethod
+    def level_value(cls, level: float) -> Any:
+        """The parameter value of a level (identity; integer-valued levels override this)."""
+        return level
+
+    @classmethod
     def default_levels(cls, budget: Budget) -> tuple[float, ...]:
-        """The levels swept by default under a budget, weakest compression first."""
+        """The levels swept by default under a budget, weakest compression first.
+
+        Default: sparsities 0.0-0.9 in steps of 0.1 (full), 0.0-0.6 in steps of 0.2 (smoke).
+        """
+        return levels_for(budget)
 
     @abstractmethod
     def compress(

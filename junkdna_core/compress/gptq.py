@@ -22,19 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
 from junkdna_core.compress.base import (
-    Budget,
     CompressionMethod,
     Family,
     LayerResult,
     LayerStats,
     MethodParams,
-    levels_for,
-    params_with_options,
 )
 from junkdna_core.compress.obs import (
     check_blocksize,
@@ -43,13 +40,13 @@ from junkdna_core.compress.obs import (
     prepare_layer,
 )
 from junkdna_core.compress.quantizer import (
+    BitLevels,
     check_bits,
     check_group_divides,
     check_group_size,
     fit_grid,
     quantize_dequantize,
 )
-from junkdna_core.compress.rtn import FULL_BITS, SMOKE_BITS, level_to_bits
 from junkdna_core.errors import ConfigError
 
 
@@ -125,7 +122,7 @@ def quantize_layer(weight: torch.Tensor, stats: LayerStats, p: GPTQParams, *, la
     return out if perm is None else out[:, torch.argsort(perm)]
 
 
-class GPTQ(CompressionMethod):
+class GPTQ(BitLevels, CompressionMethod):
     """GPTQ weight quantization, layer by layer on calibration statistics."""
 
     name: ClassVar[str] = "gptq"
@@ -136,15 +133,7 @@ class GPTQ(CompressionMethod):
     needs_calibration: ClassVar[bool] = True
     params: GPTQParams
 
-    @classmethod
-    def at_level(cls, level: float, **options: Any) -> GPTQ:
-        """GPTQ at ``level`` bits; ``options`` are the other :class:`GPTQParams` fields."""
-        return cls(params_with_options(GPTQParams, options, bits=level_to_bits(level)))
 
-    @classmethod
-    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
-        """Bits 8, 4, 3, 2 (smoke) or 8 down to 2 (full)."""
-        return levels_for(budget, smoke=SMOKE_BITS, full=FULL_BITS)
 
     def compress(
         self,

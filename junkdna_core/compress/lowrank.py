@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
@@ -17,7 +17,6 @@ from junkdna_core.compress.base import (
     MethodParams,
     check_fraction,
     levels_for,
-    params_with_options,
 )
 from junkdna_core.errors import ConfigError
 
@@ -42,11 +41,6 @@ class LowRank(CompressionMethod):
     level_name: ClassVar[str] = "rank_fraction"
     needs_calibration: ClassVar[bool] = False
     params: LowRankParams
-
-    @classmethod
-    def at_level(cls, level: float, **options: Any) -> LowRank:
-        """Low-rank compression keeping rank fraction ``level``."""
-        return cls(params_with_options(LowRankParams, options, rank_fraction=level))
 
     @classmethod
     def default_levels(cls, budget: Budget) -> tuple[float, ...]:

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 
 from junkdna_core.compress.base import (
-    Budget,
     CompressionMethod,
     Family,
     LayerResult,
     LayerStats,
     MethodParams,
     check_fraction,
-    levels_for,
-    params_with_options,
 )
 from junkdna_core.compress.selection import global_masks, layer_mask, row_mask
 from junkdna_core.errors import ConfigError
@@ -49,16 +46,6 @@ class Magnitude(CompressionMethod):
     level_name: ClassVar[str] = "sparsity"
     needs_calibration: ClassVar[bool] = False
     params: MagnitudeParams
-
-    @classmethod
-    def at_level(cls, level: float, **options: Any) -> Magnitude:
-        """Magnitude pruning at sparsity ``level``; option ``scope`` (row, layer or global)."""
-        return cls(params_with_options(MagnitudeParams, options, sparsity=level))
-
-    @classmethod
-    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
-        """Sparsities 0.0-0.9 in steps of 0.1 (full) or 0.0-0.6 in steps of 0.2 (smoke)."""
-        return levels_for(budget)
 
     def compress(
         self,

@@ -10,8 +10,11 @@ the GPTQ reference quantizer: the range always includes 0, asymmetric grids put
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from junkdna_core.compress.base import Budget, levels_for
 from junkdna_core.errors import ConfigError
 
 MAX_BITS = 16
@@ -79,3 +82,24 @@ def quantize_groups(w: torch.Tensor, bits: int, group_size: int | None, symmetri
     groups = w.reshape(rows, 1 if group_size is None else cols // group_size, -1)
     scale, zero = fit_grid(groups, bits, symmetric)
     return quantize_dequantize(groups, scale, zero, bits).reshape(rows, cols)
+
+
+SMOKE_BITS = (8, 4, 3, 2)
+FULL_BITS = (8, 7, 6, 5, 4, 3, 2)
+
+
+class BitLevels:
+    """Levels of quantization methods: whole numbers of bits, 8 down to 2 by default."""
+
+    @classmethod
+    def level_value(cls, level: float) -> Any:
+        """A level as bits: a whole float (4.0) becomes an int; anything else is passed on to validation."""
+        if isinstance(level, float) and level.is_integer():
+            return int(level)
+        return level
+
+    @classmethod
+    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
+        """Bits, weakest first: 8, 4, 3, 2 (smoke) or 8 down to 2 (full)."""
+        return levels_for(budget, smoke=SMOKE_BITS, full=FULL_BITS)
+

@@ -5,20 +5,17 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
 from junkdna_core.compress.base import (
-    Budget,
     CompressionMethod,
     Family,
     LayerResult,
     LayerStats,
     MethodParams,
     check_fraction,
-    levels_for,
-    params_with_options,
 )
 from junkdna_core.errors import ConfigError
 
@@ -52,16 +49,6 @@ class RandomPrune(CompressionMethod):
     level_name: ClassVar[str] = "sparsity"
     needs_calibration: ClassVar[bool] = False
     params: RandomParams
-
-    @classmethod
-    def at_level(cls, level: float, **options: Any) -> RandomPrune:
-        """Random pruning at sparsity ``level``; option ``seed``."""
-        return cls(params_with_options(RandomParams, options, sparsity=level))
-
-    @classmethod
-    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
-        """Sparsities 0.0-0.9 in steps of 0.1 (full) or 0.0-0.6 in steps of 0.2 (smoke)."""
-        return levels_for(budget)
 
     def compress(
         self,

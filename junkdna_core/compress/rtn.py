@@ -8,37 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
 from junkdna_core.compress.base import (
-    Budget,
     CompressionMethod,
     Family,
     LayerResult,
     LayerStats,
     MethodParams,
-    levels_for,
-    params_with_options,
 )
 from junkdna_core.compress.quantizer import (
+    BitLevels,
     check_bits,
     check_group_divides,
     check_group_size,
     quantize_groups,
 )
 from junkdna_core.errors import ConfigError
-
-SMOKE_BITS = (8, 4, 3, 2)
-FULL_BITS = (8, 7, 6, 5, 4, 3, 2)
-
-
-def level_to_bits(level: float) -> Any:
-    """A level as bits: a whole float (4.0) becomes an int; anything else is passed on to validation."""
-    if isinstance(level, float) and level.is_integer():
-        return int(level)
-    return level
 
 
 @dataclass(frozen=True)
@@ -57,7 +45,7 @@ class RTNParams(MethodParams):
             raise ConfigError(f"symmetric must be True or False; got {self.symmetric!r}")
 
 
-class RTN(CompressionMethod):
+class RTN(BitLevels, CompressionMethod):
     """Round-to-nearest quantization (weight only; no calibration)."""
 
     name: ClassVar[str] = "rtn"
@@ -68,15 +56,7 @@ class RTN(CompressionMethod):
     needs_calibration: ClassVar[bool] = False
     params: RTNParams
 
-    @classmethod
-    def at_level(cls, level: float, **options: Any) -> RTN:
-        """RTN at ``level`` bits; ``options`` are the other :class:`RTNParams` fields."""
-        return cls(params_with_options(RTNParams, options, bits=level_to_bits(level)))
 
-    @classmethod
-    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
-        """Bits 8, 4, 3, 2 (smoke) or 8 down to 2 (full)."""
-        return levels_for(budget, smoke=SMOKE_BITS, full=FULL_BITS)
 
     def compress(
         self,

@@ -19,20 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
 from junkdna_core.compress.base import (
-    Budget,
     CompressionMethod,
     Family,
     LayerResult,
     LayerStats,
     MethodParams,
     check_fraction,
-    levels_for,
-    params_with_options,
 )
 from junkdna_core.compress.obs import (
     check_blocksize,
@@ -125,16 +122,6 @@ class SparseGPT(CompressionMethod):
     level_name: ClassVar[str] = "sparsity"
     needs_calibration: ClassVar[bool] = True
     params: SparseGPTParams
-
-    @classmethod
-    def at_level(cls, level: float, **options: Any) -> SparseGPT:
-        """SparseGPT at sparsity ``level``; ``options`` are the other :class:`SparseGPTParams` fields."""
-        return cls(params_with_options(SparseGPTParams, options, sparsity=level))
-
-    @classmethod
-    def default_levels(cls, budget: Budget) -> tuple[float, ...]:
-        """Sparsities 0.0-0.9 in steps of 0.1 (full) or 0.0-0.6 in steps of 0.2 (smoke)."""
-        return levels_for(budget)
 
     def compress(
         self,
