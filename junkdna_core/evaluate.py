@@ -25,7 +25,6 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import (
     DynamicCache,
-    PreTrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -45,6 +44,7 @@ __all__ = [
 ]
 
 _HEAD_ROWS = 256  # hidden states projected to the vocabulary at once (bounds logits memory)
+_MASKABLE_ATTENTION = frozenset({"eager", "sdpa"})  # attention implementations that take a 4-D mask
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
@@ -227,11 +227,6 @@ def _sum_per_row(
     ]
 
 
-def _cache_rows(cache: DynamicCache, rows: torch.Tensor, config: PreTrainedConfig) -> DynamicCache:
-    """A new cache holding the given batch rows of ``cache``; ``cache`` itself is left untouched."""
-    return DynamicCache([(keys[rows], values[rows], *rest) for keys, values, *rest in cache], config=config)
-
-
 # ---------------------------------------------------------------- log-likelihood scoring
 
 _Key = tuple[int, int]  # (request index, continuation index)
@@ -254,56 +249,75 @@ def _score_full_sequences(
         bar.update(len(chunk))
 
 
-def _score_reusing_prefix(
+@dataclass(frozen=True)
+class _Packed:
+    """A context followed by every continuation but its last token, laid out as one sequence.
+
+    ``segments`` marks each token: 0 for the context, ``o + 1`` for continuation ``o``.
+    ``scored[o]`` are the sequence indices whose hidden states predict continuation ``o``'s tokens.
+    """
+
+    ids: list[int]
+    positions: list[int]
+    segments: list[int]
+    scored: list[list[int]]
+
+
+def _pack(request: _Request) -> _Packed:
+    context = len(request.context)
+    ids, segments = list(request.context), [0] * context
+    positions, scored = list(range(context)), []
+    for segment, tokens in enumerate(request.continuations, start=1):
+        tail = tokens[:-1]
+        scored.append([context - 1, *range(len(ids), len(ids) + len(tail))])
+        ids += tail
+        positions += range(context, context + len(tail))
+        segments += [segment] * len(tail)
+    return _Packed(ids, positions, segments, scored)
+
+
+def _block_mask(segments: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive attention mask ``(rows, 1, width, width)`` for packed rows (padding has segment -1).
+
+    A token sees the earlier tokens of its own segment and the whole context before it; so each
+    continuation attends exactly as it would right after its context. Padding sees only itself.
+    """
+    width = segments.shape[1]
+    index = torch.arange(width, device=segments.device)
+    query, key = segments[:, :, None], segments[:, None, :]
+    allowed = (index[None, :] <= index[:, None]) & (key >= 0) & ((key == 0) | (key == query))
+    allowed |= torch.eye(width, dtype=torch.bool, device=segments.device)
+    blocked = torch.zeros(allowed.shape, dtype=dtype, device=segments.device)
+    return blocked.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
+
+
+def _score_packed(
     model: PreTrainedModel, requests: list[_Request], batch_size: int, bar: tqdm
 ) -> Iterator[tuple[_Key, tuple[float, bool]]]:
-    """Encode each context once and run only the continuations against copies of its KV cache."""
+    """Run each context once together with all its continuations, separated by a block attention mask."""
     decoder, head = _parts(model)
-    order = sorted(range(len(requests)), key=lambda r: -len(requests[r].context))
+    packed = [_pack(request) for request in requests]
+    order = sorted(range(len(requests)), key=lambda r: -len(packed[r].ids))
     for group in _chunks(order, batch_size):
-        contexts = [requests[r].context for r in group]
-        ids, context_mask = _pad(contexts, model.device)
-        cache = DynamicCache(config=model.config)
-        out = decoder(input_ids=ids, attention_mask=context_mask, past_key_values=cache, use_cache=True)
-        last = _gather(out.last_hidden_state, [len(c) - 1 for c in contexts], [1] * len(contexts))
-        rows = [(g, o) for g, r in enumerate(group) for o in range(len(requests[r].continuations))]
-        rows.sort(key=lambda row: -len(requests[group[row[0]]].continuations[row[1]]))
-        for chunk in _chunks(rows, batch_size):
-            members = torch.tensor([g for g, _ in chunk], device=model.device)
-            continuations = [requests[group[g]].continuations[o] for g, o in chunk]
-            hidden = last[members].unsqueeze(1)
-            if max(len(t) for t in continuations) > 1:
-                rows_cache, rows_mask = _cache_rows(cache, members, model.config), context_mask[members]
-                tails = _continue(decoder, rows_cache, rows_mask, contexts, members, continuations)
-                hidden = torch.cat([hidden, tails], dim=1)
-            selected = _gather(hidden, [0] * len(chunk), [len(t) for t in continuations])
-            yield from zip(((group[g], o) for g, o in chunk), _sum_per_row(head, selected, continuations))
-            bar.update(len(chunk))
+        ids, present = _pad([packed[r].ids for r in group], model.device)
+        positions, _ = _pad([packed[r].positions for r in group], model.device)
+        segments, _ = _pad([packed[r].segments for r in group], model.device)
+        mask = _block_mask(segments.masked_fill(present == 0, -1), model.dtype)
+        hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False)
+        keys = [(r, o) for r in group for o in range(len(requests[r].continuations))]
+        rows = [row for row, r in enumerate(group) for scored in packed[r].scored for _ in scored]
+        columns = [column for r in group for scored in packed[r].scored for column in scored]
+        selected = hidden.last_hidden_state[
+            torch.tensor(rows, device=model.device), torch.tensor(columns, device=model.device)
+        ]
+        continuations = [requests[r].continuations[o] for r, o in keys]
+        yield from zip(keys, _sum_per_row(head, selected, continuations))
+        bar.update(len(keys))
 
 
-def _continue(
-    decoder: nn.Module,
-    cache: DynamicCache,
-    context_mask: torch.Tensor,
-    contexts: list[list[int]],
-    members: torch.Tensor,
-    continuations: list[list[int]],
-) -> torch.Tensor:
-    """Hidden states of all but the last token of each continuation, attending to its cached context.
-
-    Row ``i`` continues ``contexts[members[i]]``; ``cache`` and ``context_mask`` are already per row.
-    """
-    tail_ids, tail_mask = _pad([t[:-1] for t in continuations], context_mask.device)
-    starts = torch.tensor([len(c) for c in contexts], device=members.device)[members]
-    positions = starts[:, None] + torch.arange(tail_ids.shape[1], device=members.device)
-    out = decoder(
-        input_ids=tail_ids,
-        attention_mask=torch.cat([context_mask, tail_mask], dim=1),
-        position_ids=positions,
-        past_key_values=cache,
-        use_cache=True,
-    )
-    return out.last_hidden_state
+def _accepts_block_mask(model: PreTrainedModel) -> bool:
+    """True if the model's attention takes a custom 4-D additive mask (eager and SDPA do)."""
+    return getattr(model.config, "_attn_implementation", None) in _MASKABLE_ATTENTION
 
 
 def score_continuations(
@@ -317,14 +331,17 @@ def score_continuations(
 ) -> list[list[ContinuationScore]]:
     """Log-likelihood of each continuation given its context, one list per ``(context, continuations)``.
 
-    Matches lm-evaluation-harness's ``loglikelihood`` (see the module docstring). ``batch_size`` is the
-    number of sequences per forward pass; scores do not depend on it beyond float rounding.
-    With ``reuse_prefix`` each context is run once and its KV cache is shared by its continuations;
-    ``reuse_prefix=False`` runs every pair as a separate sequence (same scores, slower).
+    Matches lm-evaluation-harness's ``loglikelihood`` (see the module docstring). With ``reuse_prefix``
+    each context is run once, followed in the same sequence by all its continuations, which a block
+    attention mask keeps from seeing each other; ``batch_size`` is then the number of contexts per
+    forward pass. ``reuse_prefix=False`` runs every (context, continuation) pair as its own sequence,
+    ``batch_size`` pairs per forward pass (same scores, slower); it is also used for models whose
+    attention implementation takes no custom mask (e.g. flash attention). Scores do not depend on
+    ``batch_size`` beyond float rounding.
     """
     _check_positive("batch_size", batch_size)
     encoded = _encode_requests(tokenizer, requests, getattr(model.config, "max_position_embeddings", None))
-    scorer = _score_reusing_prefix if reuse_prefix else _score_full_sequences
+    scorer = _score_packed if reuse_prefix and _accepts_block_mask(model) else _score_full_sequences
     raw: dict[_Key, tuple[float, bool]] = {}
     total = sum(len(req.continuations) for req in encoded)
     with _evaluating(model), tqdm(total=total, desc="scoring", disable=not progress) as bar:

@@ -40,7 +40,7 @@ from junkdna_core.prompts import (
 )
 from junkdna_core.settings import Level, Setting
 
-SCORER_VERSION = 1
+SCORER_VERSION = 2  # 2: options packed with the shared prompt in one sequence (block attention mask)
 ITEMS_PER_LEVEL = {"smoke": 24, "full": 500}
 DEMO_SPLIT = "train"
 

@@ -113,6 +113,27 @@ def test_prefix_reuse_equals_separate_sequences(model, tokenizer):
     assert [[s.greedy for s in o] for o in reused] == [[s.greedy for s in o] for o in separate]
 
 
+def test_prefix_reuse_runs_each_context_once(model, tokenizer):
+    embedded = []
+    handle = model.model.embed_tokens.register_forward_hook(lambda _m, args, _o: embedded.append(args[0].numel()))
+    try:
+        scores = _scores(model, tokenizer, REQUESTS, batch_size=1, reuse_prefix=True)
+    finally:
+        handle.remove()
+    contexts = [_ids(tokenizer, context.rstrip()) or [tokenizer.bos_token_id] for context, _ in REQUESTS]
+    expected = sum(len(c) + sum(s.tokens - 1 for s in o) for c, o in zip(contexts, scores))
+    assert len(embedded) == len(REQUESTS) and sum(embedded) == expected
+
+
+def test_prefix_reuse_under_eager_attention_equals_hand_computed(model, tokenizer):
+    eager = copy.deepcopy(model)
+    eager.set_attn_implementation("eager")
+    assert eager.config._attn_implementation == "eager"
+    scores = _scores(eager, tokenizer, REQUESTS, batch_size=3, reuse_prefix=True)
+    expected = [_reference(model, tokenizer, c, t)[0] for c, conts in REQUESTS for t in conts]
+    assert _logliks(scores) == pytest.approx(expected, abs=1e-4)
+
+
 @pytest.mark.parametrize("reuse_prefix", [True, False])
 def test_output_layer_sees_only_scored_positions(model, tokenizer, reuse_prefix):
     rows = []
