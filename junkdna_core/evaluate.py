@@ -586,3 +586,14 @@ def f1_score(prediction: str, answers: Sequence[str]) -> float:
     _check_answers(answers)
     tokens = normalize_answer(prediction).split()
     return max(_token_f1(tokens, normalize_answer(answer).split()) for answer in answers)
+
+
+def accuracy(predictions: Sequence[int], labels: Sequence[int]) -> float:
+    """Classification accuracy: the fraction of predictions equal to their labels.
+
+    Raises ConfigError for empty input or sequences of different lengths.
+    """
+    if len(predictions) != len(labels) or not labels:
+        raise ConfigError(f"accuracy needs equally long, non-empty predictions and labels; got "
+                          f"{len(predictions)} and {len(labels)}")
+    return sum(int(p) == int(y) for p, y in zip(predictions, labels)) / len(labels)

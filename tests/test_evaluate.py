@@ -300,3 +300,13 @@ def test_perplexity_rejects_unusable_input(model, tokenizer):
         perplexity(model, tokenizer, ["text"], max_length=1, progress=False)
     with pytest.raises(ConfigError):
         perplexity(model, tokenizer, [""], progress=False)  # BOS alone predicts nothing
+
+
+def test_classification_accuracy():
+    from junkdna_core.evaluate import accuracy
+
+    assert accuracy([1, 0, 1, 1], [1, 1, 1, 0]) == 0.5
+    with pytest.raises(ConfigError, match="equally long"):
+        accuracy([1], [1, 0])
+    with pytest.raises(ConfigError, match="non-empty"):
+        accuracy([], [])

@@ -92,3 +92,22 @@ def test_cli_rejects_an_unknown_setting_before_loading_anything(capsys):
         main(["baseline", "--settings", "setting9"])
     assert exit_info.value.code == 2
     assert "unknown setting 'setting9'" in capsys.readouterr().err
+
+
+def test_compressed_model_fixture_builds_once_and_reuses_the_cache(pytester: pytest.Pytester, tmp_path):
+    pytester.makepyfile("""
+        import torch
+
+        def test_compressed(jd_compressed, jd_model):
+            first = jd_compressed("magnitude", 0.5)
+            again = jd_compressed("magnitude", 0.5)
+            assert first.path == again.path
+            assert abs(first.report["sparsity"] - 0.5) < 1e-9
+            layer = first.model.get_submodule(first.report["targets"][0])
+            assert float((layer.weight == 0).float().mean()) == 0.5
+            dense = jd_model.model.get_submodule(first.report["targets"][0])
+            assert int((dense.weight == 0).sum()) == 0  # the dense model is never modified
+    """)
+    args = ["--jd-model", "random:tiny-llama", "--jd-cache", str(tmp_path)]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=1)
+    assert len(list((tmp_path / "compressed").rglob("MANIFEST.json"))) == 1
