@@ -143,6 +143,20 @@ def test_gptq_values_lie_on_group_grids_and_beat_rtn(act_order: bool) -> None:
         assert gptq_error < rtn_error, (bits, gptq_error, rtn_error)
 
 
+def test_gptq_static_groups_quantize_onto_the_original_weights_grids() -> None:
+    x, w = _inputs(), _weight()
+    group = 16
+    out = GPTQ.at_level(3, group_size=group, static_groups=True).compress({"l": w}, {"l": _stats(x)})["l"].weight
+    rows, cols = w.shape
+    scale, zero = fit_grid(w.reshape(rows, cols // group, group), 3, False)
+    grouped = out.reshape(rows, cols // group, group)
+    assert torch.allclose(quantize_dequantize(grouped, scale, zero, 3), grouped, atol=1e-6)
+    rtn = RTN.at_level(3, group_size=group).compress({"l": w}, None)["l"].weight
+    assert _output_error(x, w, out) < _output_error(x, w, rtn)
+    dynamic = GPTQ.at_level(3, group_size=group).compress({"l": w}, {"l": _stats(x)})["l"].weight
+    assert not torch.equal(dynamic, out)  # grids fitted during the sweep differ
+
+
 def test_gptq_error_falls_as_bits_grow_and_16_bits_is_near_lossless() -> None:
     x, w = _inputs(), _weight()
     errors = [
