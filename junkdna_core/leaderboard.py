@@ -169,10 +169,17 @@ def _not_a_record(path: Path, why: str) -> ConfigError:
                        f"writes, with keys {', '.join(_RUN_KEYS)}")
 
 
+def is_measured(record: dict[str, Any]) -> bool:
+    """False for a claim the data left undefined (it has a reason but no curves or slopes)."""
+    return record["statistic_name"] != "undefined"
+
+
 def _check_claim(path: Path, index: int, record: dict[str, Any]) -> None:
     missing = [k for k in _CLAIM_KEYS if k not in record]
     if missing:
         raise _not_a_record(path, f"record {index} lacks {', '.join(missing)}")
+    if not is_measured(record):
+        return
     details = record["details"]
     needed = _DETAIL_KEYS.get(record["claim"], ())
     if not isinstance(details, dict) or any(k not in details for k in needed):
@@ -286,12 +293,12 @@ def rank_methods(entries: Sequence[Entry]) -> list[RankingRow]:
     """Per model and setting, each family's methods ranked by mean retention of the hardest level."""
     curves: dict[tuple[str, str, str], Entry] = {}
     for e in entries:  # one curve per method: a monotonic record wins over a lowrank one
-        if e.record["claim"] in CURVE_CLAIMS:
+        if e.record["claim"] in CURVE_CLAIMS and is_measured(e.record):
             key = (e.record["model"], e.record["setting"], e.record["method"])
             if key not in curves or e.record["claim"] == CURVE_CLAIMS[0]:
                 curves[key] = e
     slopes = {(e.record["model"], e.record["setting"], e.record["method"]): e
-              for e in entries if e.record["claim"] == "difficulty"}
+              for e in entries if e.record["claim"] == "difficulty" and is_measured(e.record)}
     groups: dict[tuple[str, str, str], list[Entry]] = {}
     for (model, setting, method), e in sorted(curves.items()):
         family = method_family(method)

@@ -12,7 +12,15 @@ from typing import Any
 
 from junkdna_core.claims import REFERENCE_PRUNING
 from junkdna_core.errors import MissingResourceError
-from junkdna_core.leaderboard import CURVE_CLAIMS, LEVEL_AXIS, STRENGTH_AXIS, Entry, Leaderboard, method_family
+from junkdna_core.leaderboard import (
+    CURVE_CLAIMS,
+    LEVEL_AXIS,
+    STRENGTH_AXIS,
+    Entry,
+    Leaderboard,
+    is_measured,
+    method_family,
+)
 
 
 def _slug(*parts: str) -> str:
@@ -64,7 +72,7 @@ def plot_drop_curves(board: Leaderboard, out: Path) -> list[Path]:
     written = []
     for e in board.entries:
         r = e.record
-        if r["claim"] not in CURVE_CLAIMS:
+        if r["claim"] not in CURVE_CLAIMS or not is_measured(r):
             continue
         family = method_family(r["method"])
         fig, (ax,) = _figure()
@@ -77,7 +85,7 @@ def plot_slopes(board: Leaderboard, out: Path) -> list[Path]:
     """Theil–Sen slope (with bootstrap interval) vs difficulty: one PNG per (model, setting), a line per method."""
     groups: dict[tuple[str, str], list[Entry]] = {}
     for e in board.entries:
-        if e.record["claim"] == "difficulty":
+        if e.record["claim"] == "difficulty" and is_measured(e.record):
             groups.setdefault((e.record["model"], e.record["setting"]), []).append(e)
     written = []
     for (model, setting), group in sorted(groups.items()):
@@ -105,7 +113,7 @@ def plot_slopes(board: Leaderboard, out: Path) -> list[Path]:
 def plot_pruning_vs_quantization(board: Leaderboard, out: Path) -> list[Path]:
     """Magnitude pruning beside each quantization method (paper Figure 7), per (model, setting) with both."""
     curves = {(e.record["model"], e.record["setting"], e.record["method"]): e for e in board.entries
-              if e.record["claim"] == "monotonic"}
+              if e.record["claim"] == "monotonic" and is_measured(e.record)}
     written = []
     for (model, setting, method), quant in sorted(curves.items()):
         prune = curves.get((model, setting, REFERENCE_PRUNING))

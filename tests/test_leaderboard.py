@@ -142,6 +142,20 @@ def test_records_without_a_claim_are_skipped(tmp_path: Path) -> None:
     assert len(board.claims) == len(_fixture_body()["records"])
 
 
+def test_undefined_claims_are_listed_but_not_plotted_or_ranked(tmp_path: Path) -> None:
+    body = _fixture_body()
+    for record in body["records"]:
+        if record["claim"] in ("monotonic", "difficulty") and record["method"] == "wanda":
+            record.update(statistic_name="undefined", statistic=0.0, holds=False, details={},
+                          reason="undefined: options-4: the dense score is 0; the normalized drop is undefined")
+    out = tmp_path / "board"
+    assert main(["leaderboard", str(_write_run(tmp_path / "runs", body).parent), "--out", str(out)]) == 0
+    board = build_leaderboard([load_run_record(next((tmp_path / "runs").glob("run-*.json")))])
+    assert len(board.claims) == len(body["records"])
+    assert all(row.method != "wanda" for row in board.rankings)
+    assert not list((out / "plots").glob("drop-*wanda*.png"))
+
+
 def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     cases = {
         "not-json": ("run-x.json", "{not json", "unreadable JSON"),
