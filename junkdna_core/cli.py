@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from junkdna_core import __version__
+from junkdna_core.compare import add_compare_options, compare_runs, render_comparison
 from junkdna_core.errors import JunkdnaError
 from junkdna_core.options import (
     add_cache_option,
@@ -86,6 +87,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare a run's claim records with a baseline's; exit 1 on a regression."""
+    comparison = compare_runs(args.baseline, args.current, tolerance=args.tolerance, strict=args.strict)
+    print(render_comparison(comparison), end="")
+    return comparison.exit_code
+
+
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Score the dense model on every level of the evaluated settings: what can this model measure?"""
     from junkdna_core.cache import ArtifactCache
@@ -152,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--formats", default="md,csv,json,html,png", metavar="LIST",
                        help="comma-separated subset of md,csv,json,html,png (default: all)")
     board.set_defaults(func=cmd_leaderboard)
+
+    compare = sub.add_parser("compare", help="fail when a claim statistic or hard-task retention got worse than "
+                                             "in a baseline run")
+    compare.add_argument("baseline", type=Path, metavar="BASELINE", help="run record or directory of them")
+    compare.add_argument("current", type=Path, metavar="CURRENT", help="run record or directory of them")
+    add_compare_options(compare.add_argument)
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 
