@@ -6,6 +6,8 @@ fixtures. Under pytest-xdist each worker caps torch's threads to its share of
 the cores, and run records travel worker -> ``workeroutput`` -> controller,
 which alone writes them. Nothing heavy (torch, transformers) is imported until a
 fixture needs it, because pytest loads this plugin in every run.
+``--jd-conformance NAMES`` adds the conformance kit's tests
+(:mod:`junkdna_core.testing`) to the collected items.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Any
 
 import pytest
 
+from junkdna_core.compare import add_compare_options
 from junkdna_core.options import (
     add_cache_option,
     add_results_option,
     add_run_options,
     add_threshold_option,
+    type_error,
 )
 
 MARKERS = {
@@ -102,6 +106,8 @@ def _thresholds(overrides: list[tuple[str, float]]) -> dict[str, float]:
 
 
 SESSION_KEY = pytest.StashKey[JunkdnaSession]()
+BASELINE_KEY = pytest.StashKey[tuple[list[Any], tuple[str, ...]]]()
+COMPARISON_KEY = pytest.StashKey[Any]()
 
 
 def is_xdist_worker(config: pytest.Config) -> bool:
@@ -115,6 +121,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_cache_option(group.addoption, "jd-")
     add_results_option(group.addoption, "jd-")
     add_threshold_option(group.addoption, "jd-")
+    group.addoption("--jd-compare", type=Path, default=None, metavar="BASELINE",
+                    help="compare this run's claim records with a baseline run record (or a directory of them) "
+                         "and fail the session on a regression")
+    add_compare_options(group.addoption, "jd-compare-")
+    group.addoption(
+        "--jd-conformance", type=type_error(_parse_conformance), default=None, metavar="NAMES",
+        help="run the conformance kit on these compression methods (comma-separated registered names "
+        "or module:Class): one test per rule per method, added to the run (see junkdna_core.testing)",
+    )
+
+
+def _parse_conformance(text: str) -> tuple[str, ...]:
+    from junkdna_core.testing import parse_conformance_names
+
+    return parse_conformance_names(text)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --jd-conformance, add the kit's items (first, so -k and deselection see them)."""
+    specs = config.getoption("jd_conformance")
+    if specs:
+        from junkdna_core.testing import conformance_items
+
+        items.extend(conformance_items(session, specs))
 
 
 def _cap_threads(config: pytest.Config) -> None:
@@ -133,6 +164,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = JunkdnaSession.from_config(config)
     if is_xdist_worker(config):
         _cap_threads(config)
+    elif config.getoption("jd_compare") is not None:
+        config.stash[BASELINE_KEY] = _load_baseline(config.getoption("jd_compare"))
+
+
+def _load_baseline(path: Path) -> tuple[list[Any], tuple[str, ...]]:
+    """The --jd-compare baseline's claim records, read before any test runs (bad input is a usage error)."""
+    from junkdna_core.compare import load_baseline
+    from junkdna_core.errors import ConfigError
+
+    try:
+        return load_baseline(path)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--jd-compare {path}: {exc}") from None
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -150,10 +194,43 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if is_xdist_worker(config):
         config.workeroutput[RECORDS_KEY] = json.dumps(jd.records)
-    elif jd.records:
+        return
+    written = None
+    if jd.records:
         from junkdna_core.records import write_run_record
 
-        write_run_record(jd.results_dir, jd.records, options=_options_of(jd))
+        written = write_run_record(jd.results_dir, jd.records, options=_options_of(jd))
+    if BASELINE_KEY in config.stash:
+        _compare_with_baseline(session, written)
+
+
+def _compare_with_baseline(session: pytest.Session, written: Path | None) -> None:
+    """--jd-compare: compare the run record just written with the baseline; a regression fails the session."""
+    from junkdna_core.compare import compare_entries
+    from junkdna_core.leaderboard import load_run_record
+
+    config = session.config
+    baseline, baseline_runs = config.stash[BASELINE_KEY]
+    run = load_run_record(written) if written is not None else None
+    comparison = compare_entries(
+        baseline, run.entries if run else (), tolerance=config.getoption("jd_compare_tolerance"),
+        strict=config.getoption("jd_compare_strict"), baseline_runs=baseline_runs,
+        current_runs=(run.run_id,) if run else (),
+    )
+    config.stash[COMPARISON_KEY] = comparison
+    if comparison.failed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Show the --jd-compare table after the test summary."""
+    comparison = config.stash.get(COMPARISON_KEY, None)
+    if comparison is None:
+        return
+    from junkdna_core.compare import render_comparison
+
+    terminalreporter.write_sep("=", "junkdna compare", red=comparison.failed, green=not comparison.failed)
+    terminalreporter.write(render_comparison(comparison))
 
 
 def _options_of(jd: JunkdnaSession) -> dict[str, Any]:

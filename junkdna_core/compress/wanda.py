@@ -52,6 +52,7 @@ class Wanda(CompressionMethod):
     family: ClassVar[Family] = "pruning"
     level_name: ClassVar[str] = "sparsity"
     needs_calibration: ClassVar[bool] = True
+    sparsity_unit: ClassVar[str] = "row"  # exact count per output row (for the conformance kit)
     params: WandaParams
 
     def compress(
