@@ -122,6 +122,9 @@ class CompressionMethod(ABC):
         called once per transformer block, layer-by-layer, with the inputs of
         the partially compressed model); False if it is called once with all
         target weights and ``stats=None`` (so global scopes are possible).
+      sparsity_unit (optional): ``layer``, ``row`` or ``group``, the unit in which a pruning
+        method keeps the exact count ``round(sparsity * n)``; the conformance kit
+        (:mod:`junkdna_core.testing`) holds the method to it.
     """
 
     name: ClassVar[str]
