@@ -288,7 +288,8 @@ def _check_attributes(s: _Subject) -> Iterator[str]:
         yield f"name must be lower-case letters, digits, '-', '_' or '.' (used in test ids and lists); got {name!r}"
     version = getattr(cls, "version", None)
     if not (isinstance(version, str) and version.strip()):
-        yield f"version must be a non-empty string (part of every cache key; bump it when results change); got {version!r}"
+        yield ("version must be a non-empty string (part of every cache key; bump it when results change); "
+               f"got {version!r}")
     params_type = getattr(cls, "params_type", None)
     frozen_dataclass = (
         isinstance(params_type, type)
@@ -305,7 +306,8 @@ def _check_attributes(s: _Subject) -> Iterator[str]:
     if not (isinstance(level_name, str) and level_name):
         yield f"level_name must be a non-empty string naming the level's parameter; got {level_name!r}"
     elif family == "pruning" and level_name != "sparsity":
-        yield f"a pruning method's level is a sparsity (swept by --jd-sparsities): level_name must be 'sparsity'; got {level_name!r}"
+        yield ("a pruning method's level is a sparsity (swept by --jd-sparsities): level_name must be 'sparsity'; "
+               f"got {level_name!r}")
     if not isinstance(getattr(cls, "needs_calibration", None), bool):
         yield f"needs_calibration must be True or False; got {getattr(cls, 'needs_calibration', None)!r}"
     unit = getattr(cls, "sparsity_unit", None)

@@ -110,8 +110,8 @@ def main() -> int:
     recipe = recipe_for(args.method, args.sparsity, args.bits, args.group_size)
     samples, tokens = len(dataset), len(dataset[0]["input_ids"])
     start = time.perf_counter()
-    oneshot(model=model, processor=tokenizer, dataset=dataset, recipe=recipe, num_calibration_samples=samples, max_seq_length=tokens,
-            shuffle_calibration_samples=False, batch_size=1, pipeline="sequential")
+    oneshot(model=model, processor=tokenizer, dataset=dataset, recipe=recipe, num_calibration_samples=samples,
+            max_seq_length=tokens, shuffle_calibration_samples=False, batch_size=1, pipeline="sequential")
     seconds = time.perf_counter() - start
 
     linears = compressed_linears(model)

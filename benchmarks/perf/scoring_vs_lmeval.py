@@ -7,9 +7,10 @@ artifact cache) and the first ``--items`` ARC-Easy validation questions with fou
 lm-eval's arc_easy format ("Question: {{question}}\\nAnswer:", choices " {{choice}}"). lm-eval
 reads them from a local JSONL task written to a temporary directory, with the hub offline.
 Each scorer is timed by wall clock from the items to the per-item log-likelihoods (model loading,
-lm-eval's task indexing and a warm-up on the first batch of items excluded), back to back in one process with the same torch thread count. Printed and written to
-``--out`` as JSON: items/s of each and their ratio, acc and acc_norm of each, the number of items
-whose chosen option differs, and the largest log-likelihood difference.
+lm-eval's task indexing and a warm-up on the first batch of items excluded), back to back in one
+process with the same torch thread count. Printed and written to ``--out`` as JSON: items/s of
+each and their ratio, acc and acc_norm of each, the number of items whose chosen option differs,
+and the largest log-likelihood difference.
 
 Needs the optional extra: ``pip install -e ".[lmeval]"``.
 """

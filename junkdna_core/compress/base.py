@@ -194,3 +194,11 @@ class CompressionMethod(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.as_dict().items())
         return f"{type(self).__name__}({args})"
+
+
+class PruningMethod(CompressionMethod):
+    """Base of pruning methods: their level is a sparsity, and they return keep-masks."""
+
+    family: ClassVar[Family] = "pruning"
+    level_name: ClassVar[str] = "sparsity"
+

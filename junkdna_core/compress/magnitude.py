@@ -9,11 +9,10 @@ from typing import ClassVar, Literal
 import torch
 
 from junkdna_core.compress.base import (
-    CompressionMethod,
-    Family,
     LayerResult,
     LayerStats,
     MethodParams,
+    PruningMethod,
     check_fraction,
 )
 from junkdna_core.compress.selection import global_masks, layer_mask, row_mask
@@ -36,14 +35,12 @@ class MagnitudeParams(MethodParams):
             raise ConfigError(f"magnitude scope must be one of {', '.join(map(repr, SCOPES))}; got {self.scope!r}")
 
 
-class Magnitude(CompressionMethod):
+class Magnitude(PruningMethod):
     """Prune the ``sparsity`` fraction of weights with the smallest ``|W|`` in each scope unit."""
 
     name: ClassVar[str] = "magnitude"
     version: ClassVar[str] = "1"
     params_type: ClassVar[type[MethodParams]] = MagnitudeParams
-    family: ClassVar[Family] = "pruning"
-    level_name: ClassVar[str] = "sparsity"
     needs_calibration: ClassVar[bool] = False
     params: MagnitudeParams
 

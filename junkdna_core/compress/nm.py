@@ -10,11 +10,10 @@ import torch
 
 from junkdna_core.compress.base import (
     Budget,
-    CompressionMethod,
-    Family,
     LayerResult,
     LayerStats,
     MethodParams,
+    PruningMethod,
     levels_for,
 )
 from junkdna_core.compress.selection import (
@@ -44,14 +43,12 @@ class NMParams(MethodParams):
         return 1 - self.n / self.m
 
 
-class NMMagnitude(CompressionMethod):
+class NMMagnitude(PruningMethod):
     """N:M pruning by magnitude; the level is the sparsity ``1 - N/M``."""
 
     name: ClassVar[str] = "nm"
     version: ClassVar[str] = "1"
     params_type: ClassVar[type[MethodParams]] = NMParams
-    family: ClassVar[Family] = "pruning"
-    level_name: ClassVar[str] = "sparsity"
     needs_calibration: ClassVar[bool] = False
     params: NMParams
 

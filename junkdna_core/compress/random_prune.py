@@ -10,11 +10,10 @@ from typing import ClassVar
 import torch
 
 from junkdna_core.compress.base import (
-    CompressionMethod,
-    Family,
     LayerResult,
     LayerStats,
     MethodParams,
+    PruningMethod,
     check_fraction,
 )
 from junkdna_core.errors import ConfigError
@@ -35,7 +34,7 @@ class RandomParams(MethodParams):
             raise ConfigError(f"random pruning seed must be an integer in [0, 2**32); got {self.seed!r}")
 
 
-class RandomPrune(CompressionMethod):
+class RandomPrune(PruningMethod):
     """Prune exactly ``round(sparsity * numel)`` weights of each layer, chosen uniformly at random.
 
     The choice depends only on the seed and the layer's name, not on which
@@ -45,8 +44,6 @@ class RandomPrune(CompressionMethod):
     name: ClassVar[str] = "random"
     version: ClassVar[str] = "1"
     params_type: ClassVar[type[MethodParams]] = RandomParams
-    family: ClassVar[Family] = "pruning"
-    level_name: ClassVar[str] = "sparsity"
     needs_calibration: ClassVar[bool] = False
     params: RandomParams
 

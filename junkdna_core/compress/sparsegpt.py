@@ -24,11 +24,10 @@ from typing import ClassVar
 import torch
 
 from junkdna_core.compress.base import (
-    CompressionMethod,
-    Family,
     LayerResult,
     LayerStats,
     MethodParams,
+    PruningMethod,
     check_fraction,
 )
 from junkdna_core.compress.obs import (
@@ -112,14 +111,12 @@ def prune_layer(
     return keep, work
 
 
-class SparseGPT(CompressionMethod):
+class SparseGPT(PruningMethod):
     """SparseGPT one-shot pruning (unstructured or N:M), layer by layer on calibration statistics."""
 
     name: ClassVar[str] = "sparsegpt"
     version: ClassVar[str] = "1"
     params_type: ClassVar[type[MethodParams]] = SparseGPTParams
-    family: ClassVar[Family] = "pruning"
-    level_name: ClassVar[str] = "sparsity"
     needs_calibration: ClassVar[bool] = True
     params: SparseGPTParams
 

@@ -9,11 +9,10 @@ from typing import ClassVar
 import torch
 
 from junkdna_core.compress.base import (
-    CompressionMethod,
-    Family,
     LayerResult,
     LayerStats,
     MethodParams,
+    PruningMethod,
     check_fraction,
 )
 from junkdna_core.compress.selection import (
@@ -43,14 +42,12 @@ class WandaParams(MethodParams):
         return None if self.m is None else n_for_sparsity(self.sparsity, self.m)
 
 
-class Wanda(CompressionMethod):
+class Wanda(PruningMethod):
     """Pruning by weight magnitude times input-feature norm over the calibration tokens."""
 
     name: ClassVar[str] = "wanda"
     version: ClassVar[str] = "1"
     params_type: ClassVar[type[MethodParams]] = WandaParams
-    family: ClassVar[Family] = "pruning"
-    level_name: ClassVar[str] = "sparsity"
     needs_calibration: ClassVar[bool] = True
     sparsity_unit: ClassVar[str] = "row"  # exact count per output row (for the conformance kit)
     params: WandaParams
