@@ -56,6 +56,7 @@ __all__ = [
     "RANDOM_CONFIGS",
     "LoadedModel",
     "load_model",
+    "model_name",
     "model_fingerprint",
     "resolve_device",
     "resolve_dtype",
@@ -110,7 +111,6 @@ class _Raw:
 
     model: torch.nn.Module
     tokenizer: PreTrainedTokenizerBase
-    name: str
     source: str
     kind: ModelKind
 
@@ -213,7 +213,7 @@ def load_model(
     return LoadedModel(
         model=model,
         tokenizer=raw.tokenizer,
-        name=raw.name,
+        name=model_name(spec),
         source=raw.source,
         kind=raw.kind,
         fingerprint=model_fingerprint(model),
@@ -244,6 +244,26 @@ def _read(spec: str, cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
 def _sanitize(name: str) -> str:
     """A name safe for test ids: runs of characters other than letters, digits, '.', '_' and '-' become '-'."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
+
+
+def model_name(spec: str) -> str:
+    """The short name of the model a spec names, without loading it (test ids, records).
+
+    ``smollm2``, ``minilm``, ``random-tiny-llama``, ``random-<config folder>``, a
+    local folder's name, or the last part of a hub id (``Qwen2.5-0.5B``).
+    """
+    if spec.startswith(RANDOM_PREFIX):
+        rest = spec[len(RANDOM_PREFIX) :]
+        if rest in RANDOM_CONFIGS:
+            return f"random-{rest}"
+        path = Path(rest).expanduser()
+        if path.is_dir():
+            path = path / "config.json"
+        return f"random-{_sanitize(path.parent.name or path.stem)}"
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _sanitize(path.resolve().name)
+    return _sanitize(spec.rstrip("/").rsplit("/", 1)[-1])
 
 
 def _is_causal(config: PretrainedConfig) -> bool:
@@ -325,7 +345,7 @@ def _read_smollm2(cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     source = f"{SMOLLM2.distribution}=={SMOLLM2.installed_version()}:{gguf_path.name}"
-    return _Raw(model, tokenizer, "smollm2", source, "causal")
+    return _Raw(model, tokenizer, source, "causal")
 
 
 # --- minilm ------------------------------------------------------------------
@@ -339,7 +359,7 @@ def _read_minilm(dtype: torch.dtype) -> _Raw:
     folder = MINILM.locate(MINILM_FOLDER)
     model = AutoModel.from_pretrained(folder, dtype=dtype)
     source = f"{MINILM.distribution}=={MINILM.installed_version()}:{MINILM_FOLDER}"
-    return _Raw(model, _minilm_tokenizer(), "minilm", source, "encoder")
+    return _Raw(model, _minilm_tokenizer(), source, "encoder")
 
 
 # --- random ------------------------------------------------------------------
@@ -364,12 +384,12 @@ def _smollm2_tokenizer(cache: ArtifactCache | None) -> PreTrainedTokenizerBase:
 
 def _random_config(
     name: str, cache: ArtifactCache | None
-) -> tuple[PretrainedConfig, PreTrainedTokenizerBase, ModelKind, str]:
-    """(config, tokenizer, kind, short name) for ``random:<name>``."""
+) -> tuple[PretrainedConfig, PreTrainedTokenizerBase, ModelKind]:
+    """(config, tokenizer, kind) for ``random:<name>``."""
     if name in RANDOM_CONFIGS:
         factory, kind = RANDOM_CONFIGS[name]
         tokenizer = _smollm2_tokenizer(cache) if kind == "causal" else _minilm_tokenizer()
-        return factory(len(tokenizer)), tokenizer, kind, f"random-{name}"
+        return factory(len(tokenizer)), tokenizer, kind
     path = Path(name).expanduser()
     if path.is_dir():
         path = path / "config.json"
@@ -386,16 +406,16 @@ def _random_config(
             f"{path} has vocab_size={config.vocab_size}, but the {kind} tokenizer it is paired with has "
             f"{len(tokenizer)} tokens; set vocab_size >= {len(tokenizer)}"
         )
-    return config, tokenizer, kind, f"random-{_sanitize(path.parent.name or path.stem)}"
+    return config, tokenizer, kind
 
 
 def _read_random(name: str, cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
-    config, tokenizer, kind, short_name = _random_config(name, cache)
+    config, tokenizer, kind = _random_config(name, cache)
     model_class = AutoModelForCausalLM if kind == "causal" else AutoModel
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)
         model = model_class.from_config(config, dtype=dtype)
-    return _Raw(model, tokenizer, short_name, f"random:{name} (seed {RANDOM_SEED})", kind)
+    return _Raw(model, tokenizer, f"random:{name} (seed {RANDOM_SEED})", kind)
 
 
 # --- folders and the hub ----------------------------------------------------
@@ -407,7 +427,7 @@ def _read_folder(path: Path, dtype: torch.dtype) -> _Raw:
     config = AutoConfig.from_pretrained(path)
     model, kind = _load_pretrained(str(path), config, dtype)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    return _Raw(model, tokenizer, _sanitize(path.resolve().name), str(path.resolve()), kind)
+    return _Raw(model, tokenizer, str(path.resolve()), kind)
 
 
 def _read_hub(hub_id: str, dtype: torch.dtype) -> _Raw:
@@ -421,4 +441,4 @@ def _read_hub(hub_id: str, dtype: torch.dtype) -> _Raw:
             f"({type(error).__name__}: {str(error).splitlines()[0]}). Offline, use the embedded model "
             f"'{DEFAULT_MODEL}' (default), '{DEFAULT_ENCODER}', 'random:tiny-llama', or a local folder."
         ) from error
-    return _Raw(model, tokenizer, _sanitize(hub_id.rsplit("/", 1)[-1]), f"hf-hub:{hub_id}", kind)
+    return _Raw(model, tokenizer, f"hf-hub:{hub_id}", kind)

@@ -45,12 +45,6 @@ DEFAULT_METHODS = {
 }
 
 
-def model_label(spec: str) -> str:
-    """The short model name used in test ids: ``smollm2``, ``Qwen2.5-0.5B``, ``random-tiny-llama``."""
-    label = spec.rstrip("/").replace("random:", "random-")
-    return Path(label).name if ("/" in label or os.sep in label) else label
-
-
 @dataclass
 class JunkdnaSession:
     """Every --jd-* option, parsed once, plus the records this process collected."""
@@ -69,7 +63,10 @@ class JunkdnaSession:
 
     @property
     def model_label(self) -> str:
-        return model_label(self.model)
+        """The model's short name in test ids (the same as in its records)."""
+        from junkdna_core.models import model_name
+
+        return model_name(self.model)
 
     def method_names(self) -> tuple[str, ...]:
         """The methods this run sweeps: --jd-methods, or the budget's defaults."""

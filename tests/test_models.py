@@ -214,3 +214,14 @@ def test_bad_specs_fail_before_reading(monkeypatch: pytest.MonkeyPatch, kwargs: 
     monkeypatch.setattr(models.AutoModelForCausalLM, "from_config", pytest.fail)
     with pytest.raises(ConfigError, match=pattern):
         load_model(**kwargs)
+
+
+def test_model_name_is_known_without_loading_and_matches_the_loaded_name(tmp_path: Path, cache: ArtifactCache):
+    from junkdna_core.models import model_name
+
+    assert model_name("smollm2") == "smollm2"
+    assert model_name("Qwen/Qwen2.5-0.5B") == "Qwen2.5-0.5B"
+    assert model_name("random:tiny-llama") == load_model("random:tiny-llama", cache=cache).name == "random-tiny-llama"
+    folder = tmp_path / "my model"
+    folder.mkdir()
+    assert model_name(str(folder)) == "my-model"
