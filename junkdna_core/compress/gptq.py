@@ -30,8 +30,6 @@ from typing import ClassVar
 import torch
 
 from junkdna_core.compress.base import (
-    CompressionMethod,
-    Family,
     LayerResult,
     LayerStats,
     MethodParams,
@@ -43,7 +41,7 @@ from junkdna_core.compress.obs import (
     prepare_layer,
 )
 from junkdna_core.compress.quantizer import (
-    BitLevels,
+    QuantizationMethod,
     check_bits,
     check_group_divides,
     check_group_size,
@@ -127,18 +125,14 @@ def quantize_layer(weight: torch.Tensor, stats: LayerStats, p: GPTQParams, *, la
     return out if perm is None else out[:, torch.argsort(perm)]
 
 
-class GPTQ(BitLevels, CompressionMethod):
+class GPTQ(QuantizationMethod):
     """GPTQ weight quantization, layer by layer on calibration statistics."""
 
     name: ClassVar[str] = "gptq"
     version: ClassVar[str] = "1"
     params_type: ClassVar[type[MethodParams]] = GPTQParams
-    family: ClassVar[Family] = "quantization"
-    level_name: ClassVar[str] = "bits"
     needs_calibration: ClassVar[bool] = True
     params: GPTQParams
-
-
 
     def compress(
         self,

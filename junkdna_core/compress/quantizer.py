@@ -10,11 +10,11 @@ the GPTQ reference quantizer: the range always includes 0, asymmetric grids put
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from junkdna_core.compress.base import Budget, levels_for
+from junkdna_core.compress.base import Budget, CompressionMethod, Family, levels_for
 from junkdna_core.errors import ConfigError
 
 MAX_BITS = 16
@@ -88,8 +88,11 @@ SMOKE_BITS = (8, 4, 3, 2)
 FULL_BITS = (8, 7, 6, 5, 4, 3, 2)
 
 
-class BitLevels:
-    """Levels of quantization methods: whole numbers of bits, 8 down to 2 by default."""
+class QuantizationMethod(CompressionMethod):
+    """Base of quantization methods: levels are whole numbers of bits, 8 down to 2 by default."""
+
+    family: ClassVar[Family] = "quantization"
+    level_name: ClassVar[str] = "bits"
 
     @classmethod
     def level_value(cls, level: float) -> Any:
@@ -102,4 +105,3 @@ class BitLevels:
     def default_levels(cls, budget: Budget) -> tuple[float, ...]:
         """Bits, weakest first: 8, 4, 3, 2 (smoke) or 8 down to 2 (full)."""
         return levels_for(budget, smoke=SMOKE_BITS, full=FULL_BITS)
-

@@ -13,14 +13,12 @@ from typing import ClassVar
 import torch
 
 from junkdna_core.compress.base import (
-    CompressionMethod,
-    Family,
     LayerResult,
     LayerStats,
     MethodParams,
 )
 from junkdna_core.compress.quantizer import (
-    BitLevels,
+    QuantizationMethod,
     check_bits,
     check_group_divides,
     check_group_size,
@@ -45,18 +43,14 @@ class RTNParams(MethodParams):
             raise ConfigError(f"symmetric must be True or False; got {self.symmetric!r}")
 
 
-class RTN(BitLevels, CompressionMethod):
+class RTN(QuantizationMethod):
     """Round-to-nearest quantization (weight only; no calibration)."""
 
     name: ClassVar[str] = "rtn"
     version: ClassVar[str] = "1"
     params_type: ClassVar[type[MethodParams]] = RTNParams
-    family: ClassVar[Family] = "quantization"
-    level_name: ClassVar[str] = "bits"
     needs_calibration: ClassVar[bool] = False
     params: RTNParams
-
-
 
     def compress(
         self,
