@@ -69,10 +69,23 @@ def test_calibrated_method_without_calibration_fails_before_compute(tiny_llama):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_impossible_shape_fails_before_any_layer_changes(tiny_llama, calibration_ids):
+@pytest.mark.parametrize(("name", "level", "options", "message"), [
+    ("gptq", 4, {"group_size": 24}, "does not divide"),
+    ("rtn", 4, {"group_size": 24}, "does not divide"),
+    ("wanda", 0.4, {"m": 5}, "multiple of 5"),
+    ("sparsegpt", 0.4, {"m": 5}, "multiple of 5"),
+])
+def test_impossible_shape_fails_before_any_compute(tiny_llama, calibration_ids, monkeypatch, name, level, options,
+                                                   message):
+    import junkdna_core.compress.runner as runner
+
+    def no_calibration_pass(*args, **kwargs):
+        raise AssertionError("the calibration pass ran before the shapes were checked")
+
+    monkeypatch.setattr(runner, "catch_block_inputs", no_calibration_pass)
     before = copy.deepcopy(tiny_llama.state_dict())
-    with pytest.raises(ConfigError, match="does not divide"):
-        compress_model(tiny_llama, get_method("gptq").at_level(4, group_size=24), calibration=calibration_ids,
+    with pytest.raises(ConfigError, match=message):
+        compress_model(tiny_llama, get_method(name).at_level(level, **options), calibration=calibration_ids,
                        progress=False)
     after = tiny_llama.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)

@@ -202,3 +202,12 @@ class PruningMethod(CompressionMethod):
     family: ClassVar[Family] = "pruning"
     level_name: ClassVar[str] = "sparsity"
 
+    def check_shapes(self, shapes: Mapping[str, tuple[int, int]]) -> None:
+        """With an N:M pattern (a parameter ``m``), every layer's in_features must be a multiple of M."""
+        from junkdna_core.compress.selection import check_nm_shape  # selection imports this module
+
+        m = getattr(self.params, "m", None)
+        if m is not None:
+            for shape in shapes.values():
+                check_nm_shape(tuple(shape), m)
+

@@ -10,6 +10,7 @@ the GPTQ reference quantizer: the range always includes 0, asymmetric grids put
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -105,3 +106,8 @@ class QuantizationMethod(CompressionMethod):
     def default_levels(cls, budget: Budget) -> tuple[float, ...]:
         """Bits, weakest first: 8, 4, 3, 2 (smoke) or 8 down to 2 (full)."""
         return levels_for(budget, smoke=SMOKE_BITS, full=FULL_BITS)
+
+    def check_shapes(self, shapes: Mapping[str, tuple[int, int]]) -> None:
+        """The group size must divide every layer's in_features."""
+        for layer, shape in shapes.items():
+            check_group_divides(self.params.group_size, shape[1], layer)
