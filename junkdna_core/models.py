@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from safetensors.torch import save_model
@@ -60,6 +60,7 @@ __all__ = [
     "model_fingerprint",
     "resolve_device",
     "resolve_dtype",
+    "tiny_llama_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -115,8 +116,9 @@ class _Raw:
     kind: ModelKind
 
 
-def _tiny_llama_config(vocab_size: int) -> PretrainedConfig:
-    return LlamaConfig(
+def tiny_llama_config(vocab_size: int, **overrides: Any) -> LlamaConfig:
+    """A 2-block Llama config (hidden 32) for tests and ``random:tiny-llama``; ``overrides`` replace fields."""
+    values: dict[str, Any] = dict(
         vocab_size=vocab_size,
         hidden_size=32,
         intermediate_size=64,
@@ -126,6 +128,7 @@ def _tiny_llama_config(vocab_size: int) -> PretrainedConfig:
         max_position_embeddings=128,
         tie_word_embeddings=True,
     )
+    return LlamaConfig(**{**values, **overrides})
 
 
 def _tiny_bert_config(vocab_size: int) -> PretrainedConfig:
@@ -141,7 +144,7 @@ def _tiny_bert_config(vocab_size: int) -> PretrainedConfig:
 
 # Built-in random configs: name -> (config factory taking the tokenizer's vocabulary size, kind).
 RANDOM_CONFIGS: dict[str, tuple[Callable[[int], PretrainedConfig], ModelKind]] = {
-    "tiny-llama": (_tiny_llama_config, "causal"),
+    "tiny-llama": (tiny_llama_config, "causal"),
     "tiny-bert": (_tiny_bert_config, "encoder"),
 }
 

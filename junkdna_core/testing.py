@@ -191,15 +191,11 @@ def _tiny_llama() -> torch.nn.Module:
     """A 2-block random Llama in eval mode, built without touching the global RNG."""
     import transformers
 
-    config = transformers.LlamaConfig(
-        vocab_size=128,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
+    from junkdna_core.models import tiny_llama_config
+
+    # hidden 64, so the default quantization group size (64) divides every layer
+    config = tiny_llama_config(128, hidden_size=64, intermediate_size=128, max_position_embeddings=64,
+                               tie_word_embeddings=False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return transformers.LlamaForCausalLM(config).eval()

@@ -6,22 +6,16 @@ import pytest
 import torch
 import transformers
 
+from junkdna_core.models import tiny_llama_config
+
 pytest_plugins = ["pytester"]
-
-
-def tiny_llama_config(**overrides) -> transformers.LlamaConfig:
-    """A 2-block Llama small enough to compress with every method in well under a second."""
-    values = dict(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
-    values.update(overrides)
-    return transformers.LlamaConfig(**values)
 
 
 @pytest.fixture
 def tiny_llama() -> transformers.LlamaForCausalLM:
     """A fresh tiny random Llama (seed 0) in eval mode."""
     torch.manual_seed(0)
-    return transformers.LlamaForCausalLM(tiny_llama_config()).eval()
+    return transformers.LlamaForCausalLM(tiny_llama_config(128, tie_word_embeddings=False)).eval()
 
 
 @pytest.fixture

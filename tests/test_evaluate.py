@@ -22,6 +22,7 @@ from junkdna_core.evaluate import (
     perplexity,
     score_continuations,
 )
+from junkdna_core.models import tiny_llama_config
 
 REQUESTS = [
     ("Question: What is the capital of France?\nAnswer:", [" Paris", " London town", " a", " café au lait"]),
@@ -43,16 +44,8 @@ def tokenizer() -> transformers.PreTrainedTokenizerBase:
 def model(tokenizer) -> transformers.LlamaForCausalLM:
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        initializer_range=0.2,  # peaked next-token distributions, so argmax choices have clear margins
-    )
+    # peaked next-token distributions (initializer_range 0.2), so argmax choices have clear margins
+    config = tiny_llama_config(len(tokenizer), tie_word_embeddings=False, initializer_range=0.2)
     return transformers.LlamaForCausalLM(config).eval()
 
 

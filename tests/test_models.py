@@ -110,7 +110,7 @@ def test_random_tiny_bert_uses_minilm_tokenizer() -> None:
 def test_random_config_path(tmp_path: Path, cache: ArtifactCache) -> None:
     folder = tmp_path / "my-tiny"
     folder.mkdir()
-    config = models._tiny_llama_config(49152).to_dict()
+    config = models.tiny_llama_config(49152).to_dict()
     (folder / "config.json").write_text(json.dumps(config))
     loaded = load_model(f"random:{folder / 'config.json'}", cache=cache)
     assert (loaded.name, loaded.kind) == ("random-my-tiny", "causal")
