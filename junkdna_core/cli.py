@@ -13,10 +13,10 @@ from junkdna_core.compare import add_compare_options, compare_runs, render_compa
 from junkdna_core.errors import JunkdnaError
 from junkdna_core.options import (
     add_cache_option,
+    add_items_option,
     parse_budget,
     parse_device,
     parse_dtype,
-    parse_positive_int,
     parse_seed,
     parse_setting_names,
     type_error,
@@ -142,8 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline = sub.add_parser("baseline", help="score the dense model on every difficulty level (with chance)")
     baseline.add_argument("--model", default="smollm2", metavar="SPEC", help="model spec, as --jd-model")
     baseline.add_argument("--budget", type=type_error(parse_budget), default="smoke", metavar="NAME")
-    baseline.add_argument("--items", type=type_error(parse_positive_int), default=None, metavar="N",
-                          help="items per level (default: the budget's)")
+    add_items_option(baseline.add_argument)
     baseline.add_argument("--settings", type=type_error(parse_setting_names), default=None, metavar="NAMES",
                           help="comma-separated settings (default: every evaluated setting)")
     baseline.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")

@@ -176,6 +176,12 @@ def parse_threshold(text: str) -> tuple[str, float]:
     return name, number
 
 
+def add_items_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that overrides the budget's number of items per difficulty level."""
+    addoption(f"--{prefix}items", type=type_error(parse_positive_int), default=None, metavar="N",
+              help="items scored per difficulty level (default: the budget's: smoke 24, full 500)")
+
+
 def add_threshold_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that overrides a claim's threshold (default: the paper's)."""
     addoption(f"--{prefix}threshold", type=type_error(parse_threshold), action="append", default=[],

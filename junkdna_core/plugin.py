@@ -24,6 +24,7 @@ import pytest
 from junkdna_core.compare import add_compare_options
 from junkdna_core.options import (
     add_cache_option,
+    add_items_option,
     add_results_option,
     add_run_options,
     add_threshold_option,
@@ -53,6 +54,7 @@ class JunkdnaSession:
     methods: tuple[str, ...] | None
     sparsities: tuple[float, ...] | None
     budget: str
+    items: int | None
     seed: int
     device: str
     dtype: str
@@ -87,6 +89,7 @@ class JunkdnaSession:
             methods=opt("jd_methods"),
             sparsities=opt("jd_sparsities"),
             budget=opt("jd_budget"),
+            items=opt("jd_items"),
             seed=opt("jd_seed"),
             device=opt("jd_device"),
             dtype=opt("jd_dtype"),
@@ -115,6 +118,7 @@ def is_xdist_worker(config: pytest.Config) -> bool:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("junkdna", "junkdna: Junk DNA Hypothesis benchmarks")
     add_run_options(group.addoption, "jd-")
+    add_items_option(group.addoption, "jd-")
     add_cache_option(group.addoption, "jd-")
     add_results_option(group.addoption, "jd-")
     add_threshold_option(group.addoption, "jd-")
@@ -236,6 +240,7 @@ def _options_of(jd: JunkdnaSession) -> dict[str, Any]:
         "methods": list(jd.methods) if jd.methods else None,
         "sparsities": list(jd.sparsities) if jd.sparsities else None,
         "budget": jd.budget,
+        "items": jd.items,
         "seed": jd.seed,
         "device": jd.device,
         "dtype": jd.dtype,
@@ -308,7 +313,7 @@ def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
             configs = [cls.at_level(level) for level in jd_session.method_levels(cls)]
             studies[setting, method] = run_study(
                 jd_model, get_setting(setting), configs, cache=jd_cache, budget=jd_session.budget,
-                seed=jd_session.seed,
+                items=jd_session.items, seed=jd_session.seed,
             )
         return studies[setting, method]
 

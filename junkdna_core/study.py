@@ -68,16 +68,18 @@ def run_study(
     *,
     cache: ArtifactCache,
     budget: str,
+    items: int | None = None,
     seed: int = 0,
     batch_size: int = 8,
     progress: bool = True,
 ) -> Study:
     """Score the dense model and every configuration in ``methods`` on every level of ``setting``.
 
+    ``items`` overrides the budget's number of items per level.
     ``methods`` are configurations of one method at increasing strength; a
     configuration of strength 0 is the dense model itself and is not rebuilt.
     """
-    items = setting_items(setting, budget, seed)
+    items = setting_items(setting, budget, seed, limit=items)
     calibration: Calibration | None = None
     if any(m.needs_calibration for m in methods):
         calibration = calibration_batch(dense.tokenizer, seed=seed)

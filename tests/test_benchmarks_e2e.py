@@ -12,7 +12,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 def test_setting2_on_a_tiny_random_model_runs_records_and_reuses_the_cache(pytester: pytest.Pytester, tmp_path):
     args = [str(BENCHMARKS), "-k", "setting2", "--jd-methods", "magnitude,random", "--jd-model", "random:tiny-llama",
-            "--jd-sparsities", "0.2,0.4,0.6", "--jd-cache", str(tmp_path / "cache"),
+            "--jd-sparsities", "0.2,0.4,0.6", "--jd-items", "10", "--jd-cache", str(tmp_path / "cache"),
             "--jd-results", str(tmp_path / "results"), "-p", "no:cacheprovider", "-p", "no:randomly"]
     first = pytester.runpytest_subprocess(*args)
     outcomes = first.parseoutcomes()
@@ -25,6 +25,7 @@ def test_setting2_on_a_tiny_random_model_runs_records_and_reuses_the_cache(pytes
     records = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())["records"]
     assert {r["claim"] for r in records} >= {"monotonic", "difficulty", "difficulty-chance-corrected", "random"}
     assert all(r["model"] == "random-tiny-llama" for r in records)
+    assert all(len(task["ids"]) == 10 for r in records for task in r["provenance"]["items"].values())
 
     # Warm rerun: every compressed model and score comes from the cache, nothing is rebuilt.
     cache_files = sorted(p.name for p in (tmp_path / "cache").rglob("MANIFEST.json"))

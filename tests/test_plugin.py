@@ -28,6 +28,7 @@ def test_markers_and_options_are_registered(pytester: pytest.Pytester):
         (["--jd-methods", "magnitdue"], "*unknown method 'magnitdue'. Did you mean magnitude*Known methods:*"),
         (["--jd-budget", "huge"], "*budget must be one of smoke, full; got 'huge'*"),
         (["--jd-seed", "-1"], "*seed must be a whole number >= 0*"),
+        (["--jd-items", "0"], "*expected a whole number >= 1; got 0*"),
         (["--jd-device", "gpu"], "*device must be auto, cpu, cuda, cuda:N or mps; got 'gpu'*"),
     ],
 )
