@@ -781,3 +781,61 @@ def difficulty_ordering(slopes_by_rank: Sequence[float]) -> Correlation:
     """
     slopes = _finite_array("slopes_by_rank", slopes_by_rank, ndim=1)
     return spearman(np.arange(slopes.size, dtype=np.float64), -slopes)
+
+
+# --------------------------------------------------------------------------- seeds and interpolation
+
+
+@dataclass(frozen=True)
+class MeanInterval:
+    """A mean over independent runs (e.g. seeds) with its Student-t confidence interval."""
+
+    mean: float
+    low: float
+    high: float
+    confidence: float
+    n: int
+    defined: bool
+    reason: str | None
+
+
+def t_interval(values: ArrayLike, *, confidence: float = 0.95) -> MeanInterval:
+    """Mean of independent replicates and its two-sided Student-t interval (``scipy.stats.t``).
+
+    For runs that differ only in their seed, where items are not the unit of
+    resampling. Equal values give a zero-width interval at the mean. Undefined
+    (``defined=False``, ``low == high == mean``) for fewer than 2 values: one run
+    says nothing about the spread. Raises ConfigError on NaN/inf, an empty or
+    non-1-D input, or a confidence outside (0, 1).
+    """
+    data = _finite_array("values", values, ndim=1)
+    if data.size == 0:
+        raise ConfigError("values must hold at least one replicate, got an empty array")
+    level = _check_confidence(confidence)
+    mean = float(data.mean())
+    if data.size < 2:
+        return MeanInterval(mean, mean, mean, level, 1, False, "a confidence interval needs at least 2 replicates")
+    sem = float(data.std(ddof=1)) / math.sqrt(data.size)
+    half = float(scipy.stats.t.ppf((1 + level) / 2, data.size - 1)) * sem
+    return MeanInterval(mean, mean - half, mean + half, level, int(data.size), True, None)
+
+
+def interpolation_barrier(alphas: ArrayLike, losses: ArrayLike) -> float:
+    """Loss barrier along a linear path between two solutions (linear mode connectivity).
+
+    ``losses[i]`` is the loss of ``(1 - alphas[i]) * theta_0 + alphas[i] * theta_1``;
+    ``alphas`` must be strictly increasing from 0 to 1. Returns
+    ``max_i(losses[i] - ((1 - alphas[i]) * losses[0] + alphas[i] * losses[-1]))``,
+    the largest excess over the straight line between the end points; it is 0 at
+    the end points, so the barrier is never negative, and it is 0 when every
+    point lies on or below the line (a model interpolated with itself).
+    Raises ConfigError for fewer than 2 points, mismatched lengths, NaN/inf, or
+    alphas that do not run from 0 to 1 in increasing order.
+    """
+    a, loss = _paired(alphas, losses)
+    if a.size < 2:
+        raise ConfigError(f"an interpolation path needs at least its 2 end points; got {a.size}")
+    if a[0] != 0.0 or a[-1] != 1.0 or np.any(np.diff(a) <= 0):
+        raise ConfigError(f"alphas must increase strictly from 0 to 1; got {_preview(a)}")
+    line = (1 - a) * loss[0] + a * loss[-1]
+    return float(max(0.0, np.max(loss - line)))

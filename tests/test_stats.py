@@ -19,10 +19,12 @@ from junkdna_core.stats import (
     bootstrap_ci,
     chance_corrected_drop,
     difficulty_ordering,
+    interpolation_barrier,
     normalized_drop,
     paired_bootstrap_slopes,
     permutation_pvalue,
     spearman,
+    t_interval,
     theil_sen,
     theil_sen_slopes,
 )
@@ -486,3 +488,39 @@ def test_difficulty_ordering() -> None:
     assert mixed.statistic == pytest.approx(scipy.stats.spearmanr([0, 1, 2, 3], [0.1, 0.5, 0.3, 0.9]).statistic)
     assert not difficulty_ordering([-0.2, -0.2, -0.2]).defined
     assert not difficulty_ordering([-0.1, -0.5]).defined
+
+
+# --- t_interval and interpolation_barrier ----------------------------------------------------
+
+
+def test_t_interval_matches_scipy() -> None:
+    values = [0.71, 0.74, 0.69, 0.77]
+    result = t_interval(values, confidence=0.9)
+    low, high = scipy.stats.t.interval(0.9, 3, loc=np.mean(values), scale=scipy.stats.sem(values))
+    assert result.defined and result.n == 4
+    assert result.mean == pytest.approx(np.mean(values))
+    assert (result.low, result.high) == (pytest.approx(low), pytest.approx(high))
+
+
+def test_t_interval_edge_cases() -> None:
+    one = t_interval([0.5])
+    assert not one.defined and one.low == one.high == one.mean == 0.5 and "2 replicates" in one.reason
+    equal = t_interval([0.3, 0.3, 0.3])
+    assert equal.defined and equal.low == equal.high == pytest.approx(0.3)
+    with pytest.raises(ConfigError):
+        t_interval([])
+    with pytest.raises(ConfigError):
+        t_interval([0.1, float("nan")])
+
+
+def test_interpolation_barrier_by_hand() -> None:
+    # line from 1.0 to 3.0: at alpha 0.5 it is 2.0, the path is 2.6 -> barrier 0.6
+    assert interpolation_barrier([0, 0.5, 1], [1.0, 2.6, 3.0]) == pytest.approx(0.6)
+    assert interpolation_barrier([0, 0.25, 0.5, 1], [1.0, 1.2, 1.9, 3.0]) == pytest.approx(0.0)
+    assert interpolation_barrier([0, 1], [2.0, 1.0]) == 0.0
+
+
+@pytest.mark.parametrize("alphas", [[0.0], [0.1, 1.0], [0.0, 0.9], [0.0, 0.6, 0.5, 1.0]])
+def test_interpolation_barrier_rejects_bad_paths(alphas) -> None:
+    with pytest.raises(ConfigError):
+        interpolation_barrier(alphas, [1.0] * len(alphas))
