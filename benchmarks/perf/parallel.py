@@ -1,0 +1,64 @@
+"""Parallel speed of the claim benchmarks: one xdist worker against several, and a warm rerun.
+
+    python benchmarks/perf/parallel.py [-k setting2] [--budget smoke] [--model smollm2] [--methods NAMES]
+                                       [--items N] [--workers 2]
+
+The dense model is prepared once in the default artifact cache ($JUNKDNA_CACHE
+or the user cache dir; converted there if it is not yet) and copied into each
+run's fresh cache, so model conversion is never timed. Then, in order: ``-n 1``
+on a fresh cache (cold), ``-n WORKERS`` on another fresh cache (cold), and
+``-n WORKERS`` again on that cache (warm). The plugin caps torch's threads per
+worker to cores / workers, so the runs compare the same cores used two ways.
+Prints the three wall times, the ratios nWORKERS/n1 (target <= 1) and
+warm/cold (target <= 0.1), and whether the three runs wrote identical records
+(exit 1 if not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from _claim_runs import run_benchmark, run_records, seed_cache
+
+from junkdna_core.cache import ArtifactCache
+from junkdna_core.models import load_model
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-k", default="setting2", help="pytest -k expression (default setting2)")
+    parser.add_argument("--budget", default="smoke", help="--jd-budget (default smoke)")
+    parser.add_argument("--model", default="smollm2", help="--jd-model (default smollm2)")
+    parser.add_argument("--methods", default=None, help="--jd-methods (default: the budget's)")
+    parser.add_argument("--items", type=int, default=None, help="--jd-items (default: the budget's)")
+    parser.add_argument("--workers", type=int, default=2, help="xdist workers of the parallel runs (default 2)")
+    args = parser.parse_args()
+    if args.workers < 2:
+        parser.error(f"--workers must be at least 2 to compare with one worker; got {args.workers}")
+    pytest_args = ["-k", args.k, "--jd-budget", args.budget, "--jd-model", args.model]
+    pytest_args += ["--jd-methods", args.methods] if args.methods else []
+    pytest_args += ["--jd-items", str(args.items)] if args.items else []
+
+    prepared = ArtifactCache()
+    load_model(args.model, device="cpu", cache=prepared)  # builds the converted model entry once, untimed
+    with tempfile.TemporaryDirectory(prefix="jd-parallel-") as tmp:
+        serial_cache, parallel_cache = Path(tmp, "serial-cache"), Path(tmp, "parallel-cache")
+        seed_cache(prepared, serial_cache)
+        seed_cache(prepared, parallel_cache)
+        serial = run_benchmark(serial_cache, Path(tmp, "serial"), pytest_args, 1)
+        cold = run_benchmark(parallel_cache, Path(tmp, "cold"), pytest_args, args.workers)
+        warm = run_benchmark(parallel_cache, Path(tmp, "warm"), pytest_args, args.workers)
+        records = [run_records(Path(tmp, name)) for name in ("serial", "cold", "warm")]
+    same = records[0] == records[1] == records[2]
+    n = args.workers
+    print(f"-n 1 cold {serial:.1f} s, -n {n} cold {cold:.1f} s, -n {n} warm {warm:.1f} s; "
+          f"n{n}/n1 {cold / serial:.3f} (target <= 1), warm/cold {warm / cold:.3f} (target <= 0.1); "
+          f"identical records: {same}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The perf scripts under benchmarks/perf/, run end to end at tiny size (no timed assertions)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PERF = Path(__file__).resolve().parents[1] / "benchmarks" / "perf"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    """The environment of a script run: an artifact cache of its own, shared by this module's tests."""
+    return {**os.environ, "JUNKDNA_CACHE": str(tmp_path_factory.mktemp("cache"))}
+
+
+def run_script(name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(PERF / name), *args], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+@pytest.fixture
+def scale(monkeypatch):
+    """benchmarks/perf/scale.py imported as a module (it imports only the standard library at the top)."""
+    spec = importlib.util.spec_from_file_location("scale", PERF / "scale.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up while it runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scale_measures_each_method_and_scoring_in_its_own_process(tmp_path, env):
+    out = tmp_path / "scale.json"
+    done = run_script("scale.py", ["--sizes", "tiny", "--methods", "magnitude,gptq", "--items", "4",
+                                   "--threads", "1", "--out", str(out)], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    rows = {r["method"]: r for r in data["rows"]}
+    assert list(rows) == ["magnitude", "gptq", "scoring"]
+    assert data["vocab_size"] == 49152 == data["sizes"]["tiny"]["config"]["vocab_size"]
+    params = data["sizes"]["tiny"]["params"]  # counted on a weightless model before anything ran
+    for row in rows.values():
+        assert row["size"] == "tiny" and row["params"] == params and row["threads"] == 1
+        assert row["seconds"] > 0 and row["peak_rss_kib"] > 0
+    assert rows["magnitude"]["sparsity"] == pytest.approx(0.5)
+    assert "bits=4" in rows["gptq"]["setting"] and "group_size=64" in rows["gptq"]["setting"]
+    assert rows["scoring"]["items"] == 4
+    assert rows["scoring"]["items_per_second"] == pytest.approx(4 / rows["scoring"]["seconds"])
+    assert data["growth"] == []  # one size: nothing to grow from
+    table = [line for line in done.stdout.splitlines() if line.startswith("| tiny |")]
+    assert [line.split("|")[3].strip() for line in table] == ["magnitude", "gptq", "scoring"]
+    assert all(f"| {params / 1e6:.1f}M |" in line for line in table)
+
+
+def test_scale_refuses_sizes_projected_over_the_memory_limit(tmp_path, env):
+    out = tmp_path / "scale.json"
+    done = run_script("scale.py", ["--sizes", "tiny", "--methods", "magnitude", "--max-gib", "1",
+                                   "--out", str(out)], env)
+    assert done.returncode == 2
+    assert "projected peak memory over --max-gib 1" in done.stderr and "tiny" in done.stderr
+    assert not out.exists()
+
+
+def test_scale_growth_is_time_ratio_over_parameter_ratio_against_the_smallest_size(scale):
+    growth = scale.growth
+    rows = [
+        {"size": "big", "method": "magnitude", "params": 400, "seconds": 16.0},
+        {"size": "small", "method": "magnitude", "params": 100, "seconds": 2.0},
+        {"size": "small", "method": "gptq", "params": 100, "seconds": 5.0},
+        {"size": "big", "method": "gptq", "error": "MemoryError"},
+        {"size": "small", "method": "scoring", "params": 100, "seconds": 1.0, "items": 10},
+        {"size": "big", "method": "scoring", "params": 400, "seconds": 4.0, "items": 20},
+    ]
+    assert growth(rows) == [
+        {"method": "magnitude", "size": "big", "base": "small", "params_ratio": 4.0, "seconds_ratio": 8.0,
+         "per_param": 2.0},
+        {"method": "scoring", "size": "big", "base": "small", "params_ratio": 4.0, "seconds_ratio": 2.0,
+         "per_param": 0.5},
+    ]
+
+
+def test_parallel_prints_ratios_of_one_run_and_identical_records(env):
+    done = run_script("parallel.py", ["-k", "setting2 and monotonic", "--model", "random:tiny-llama",
+                                      "--methods", "magnitude", "--items", "4"], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    number = r"(\d+\.\d+)"
+    match = re.search(rf"-n 1 cold {number} s, -n 2 cold {number} s, -n 2 warm {number} s; "
+                      rf"n2/n1 {number} \(target <= 1\), warm/cold {number} \(target <= 0.1\); "
+                      r"identical records: True", done.stdout)
+    assert match, done.stdout
+    serial, cold, warm, n2_n1, warm_cold = map(float, match.groups())
+    assert math.isclose(n2_n1, cold / serial, rel_tol=0.02)
+    assert math.isclose(warm_cold, warm / cold, rel_tol=0.02)
+    # each of the three pytest runs ran the one selected claim test
+    summaries = [line for line in done.stderr.splitlines() if re.match(r"1 (failed|passed)\b", line)]
+    assert len(summaries) == 3, done.stderr
