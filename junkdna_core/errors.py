@@ -18,3 +18,7 @@ class MissingResourceError(JunkdnaError, FileNotFoundError):
 
 class CacheError(JunkdnaError, OSError):
     """The artifact cache cannot be written (read-only, disk full) or an entry is unusable."""
+
+
+class CorruptResourceError(MissingResourceError):
+    """A file of a model or data package is installed but truncated or garbled; the message names it and the fix."""

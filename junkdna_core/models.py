@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_model
 from transformers import (
     AutoConfig,
@@ -424,10 +425,36 @@ def _read_random(name: str, cache: ArtifactCache | None, dtype: torch.dtype) -> 
 # --- folders and the hub ----------------------------------------------------
 
 
-def _read_folder(path: Path, dtype: torch.dtype) -> _Raw:
-    if not (path / "config.json").is_file():
+_RESAVE = "re-save the model with save_pretrained, or copy the folder again"
+
+
+def _folder_config(path: Path) -> PretrainedConfig:
+    """The folder's config; ConfigError naming config.json if it is missing or not a model config."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
         raise ConfigError(f"model folder {path} has no config.json; expected a folder written by save_pretrained")
-    config = AutoConfig.from_pretrained(path)
+    try:
+        return AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise ConfigError(
+            f"{config_file} is not a readable model config ({type(error).__name__}: {first_line}); {_RESAVE}"
+        ) from None
+
+
+def _check_safetensors(path: Path) -> None:
+    """ConfigError naming the first ``*.safetensors`` file of the folder whose header or size is damaged."""
+    for weights in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as error:
+            raise ConfigError(f"{weights} is truncated or damaged ({error}); {_RESAVE}") from None
+
+
+def _read_folder(path: Path, dtype: torch.dtype) -> _Raw:
+    config = _folder_config(path)
+    _check_safetensors(path)
     model, kind = _load_pretrained(str(path), config, dtype)
     tokenizer = AutoTokenizer.from_pretrained(path)
     return _Raw(model, tokenizer, str(path.resolve()), kind)

