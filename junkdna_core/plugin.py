@@ -149,6 +149,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.extend(conformance_items(session, specs))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """A CacheError (disk full, read-only cache) stops the run: every later test would hit the same storage."""
+    outcome = yield
+    if call.excinfo is not None:
+        from junkdna_core.errors import CacheError
+
+        if call.excinfo.errisinstance(CacheError):
+            outcome.get_result().longrepr = f"CacheError: {call.excinfo.value}"
+            item.session.shouldstop = f"junkdna: the artifact cache cannot be written: {call.excinfo.value}"
+
+
 def _cap_threads(config: pytest.Config) -> None:
     """Give each xdist worker its share of the cores so workers do not oversubscribe them."""
     workers = int(config.workerinput.get("workercount", 1))
