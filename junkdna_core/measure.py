@@ -3,9 +3,10 @@
 The items of a setting are chosen once for all its levels (the same questions
 at every difficulty, where the levels share a task), so level-to-level
 comparisons are paired. Per-item scores are stored in the artifact cache under
-the model's key, the level's description, the items' fingerprint and the scorer
-version; the batch size is not part of the key because scores do not depend on
-it.
+the model's key, the level's description, the items' fingerprint, the scorer
+version and the batch size: at real model sizes the last bits of a score depend
+on the batch (BLAS picks kernels by row count, attention rounds with the padded
+width), so a cache entry is only reused by a run that would compute the same bits.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def _all_options_scores(
                                transform={k: v for k, v in level.transform.items() if k != "options"})
     parts = {
         "model": model_key, "setting": setting.id, "setting_version": setting.version, "level": base.describe(),
-        "items": items.fingerprint, "seed": seed, "scorer": SCORER_VERSION,
+        "items": items.fingerprint, "seed": seed, "scorer": SCORER_VERSION, "batch_size": batch_size,
     }
 
     def compute() -> list[list[list[Any]]]:
@@ -185,6 +186,7 @@ def cached_level_scores(
     parts = {
         "model": model_key, "setting": setting.id, "setting_version": setting.version,
         "level": level.describe(), "items": items.fingerprint, "seed": seed, "scorer": SCORER_VERSION,
+        "batch_size": batch_size,
     }
 
     def compute() -> dict[str, Any]:

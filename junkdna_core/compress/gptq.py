@@ -129,7 +129,7 @@ class GPTQ(QuantizationMethod):
     """GPTQ weight quantization, layer by layer on calibration statistics."""
 
     name: ClassVar[str] = "gptq"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     params_type: ClassVar[type[MethodParams]] = GPTQParams
     needs_calibration: ClassVar[bool] = True
     params: GPTQParams

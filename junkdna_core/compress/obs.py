@@ -14,8 +14,9 @@ runs on the weight's device.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import torch
 
@@ -91,11 +92,23 @@ def _cholesky(matrix: torch.Tensor, *, upper: bool) -> torch.Tensor | None:
     return factor if int(info) == 0 else None
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run LAPACK on one thread: MKL's blocked Cholesky rounds differently per thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _inverse_factor(hessian: torch.Tensor) -> torch.Tensor | None:
-    lower = _cholesky(hessian, upper=False)
-    if lower is None:
-        return None
-    return _cholesky(torch.cholesky_inverse(lower), upper=True)
+    with _one_thread():
+        lower = _cholesky(hessian, upper=False)
+        if lower is None:
+            return None
+        return _cholesky(torch.cholesky_inverse(lower), upper=True)
 
 
 def inverse_cholesky(hessian: torch.Tensor, *, layer: str = "") -> torch.Tensor:

@@ -115,7 +115,7 @@ class SparseGPT(PruningMethod):
     """SparseGPT one-shot pruning (unstructured or N:M), layer by layer on calibration statistics."""
 
     name: ClassVar[str] = "sparsegpt"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     params_type: ClassVar[type[MethodParams]] = SparseGPTParams
     needs_calibration: ClassVar[bool] = True
     params: SparseGPTParams
