@@ -12,19 +12,29 @@ from __future__ import annotations
 import pytest
 
 from junkdna_core.compress.registry import get_method
-from junkdna_core.plugin import DEFAULT_METHODS, SESSION_KEY
+from junkdna_core.plugin import DEFAULT_FINETUNE_METHODS, DEFAULT_METHODS, SESSION_KEY
 from junkdna_core.settings import SETTINGS
 
 # Settings measured on a frozen model (setting1 fine-tunes; it has its own benchmarks).
 EVALUATED = tuple(s for s, setting in SETTINGS.items() if setting.learning == "none")
 # The settings of the paper's Table 2 and Appendix E comparisons.
 TABLE2 = ("setting2", "setting3")
+# Fine-tuning settings: data fractions (setting 1) and the fine-tuned task spectrum (setting-5 style).
+FINETUNED = tuple(s for s, setting in SETTINGS.items() if setting.learning == "fine-tuning")
 
 
 def _case(setting: str, method: str, model: str) -> pytest.param:
     budget = pytest.mark.smoke if method.split("-vs-")[-1] in DEFAULT_METHODS["smoke"] else pytest.mark.full
     marks = [getattr(pytest.mark, setting), pytest.mark.claim, budget, pytest.mark.xdist_group(method)]
     return pytest.param((setting, method), id=f"{setting}-{method}-{model}", marks=marks)
+
+
+def _finetune_case(claim: str, setting: str, method: str, model: str) -> pytest.param:
+    budget = pytest.mark.smoke if method in DEFAULT_FINETUNE_METHODS["smoke"] else pytest.mark.full
+    marks = [getattr(pytest.mark, setting.split("-")[0]), pytest.mark.claim, pytest.mark.finetune, budget,
+             pytest.mark.xdist_group(f"finetune-{method}")]
+    prefix = f"{claim}-" if claim else ""
+    return pytest.param((setting, method), id=f"{prefix}{setting}-{method}-{model}", marks=marks)
 
 
 def _chance_varies(setting: str) -> bool:
@@ -47,3 +57,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, pairs in cases.items():
         if name in metafunc.fixturenames:
             metafunc.parametrize(name, [_case(s, m, jd.model_label) for s, m in pairs])
+    finetune_methods = jd.finetune_method_names()
+    finetune_cases = {
+        "transfer_case": ("", ("setting1",)),
+        "irreversible_case": ("irreversible", FINETUNED),
+        "lmc_case": ("lmc", FINETUNED),
+    }
+    for name, (claim, settings) in finetune_cases.items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, [_finetune_case(claim, s, m, jd.encoder_label)
+                                        for s in settings for m in finetune_methods])

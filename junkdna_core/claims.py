@@ -16,8 +16,9 @@ import numpy as np
 
 from junkdna_core import stats
 from junkdna_core.errors import ConfigError
-from junkdna_core.settings import HUMAN_ACCURACY
+from junkdna_core.settings import level_difficulty
 from junkdna_core.study import Curve, Study
+from junkdna_core.transfer import InterpolationPath, ModeComparison
 
 # Paper thresholds. Table 2: pruning Spearman 0.975..1.0, GPTQ 0.316..0.872 (smallest
 # pruning-minus-quantization gap 0.107); Appendix E: low rank 0.899..0.956.
@@ -27,6 +28,8 @@ PAPER_THRESHOLDS: dict[str, float] = {
     "quantization": 0.1,
     "lowrank": 0.899,
     "random": 0.0,
+    "irreversible": 0.0,
+    "lmc": 0.0,
 }
 BOOTSTRAP_RESAMPLES = 1000
 # The pruning method quantization is compared with (paper Section 4: one-shot magnitude pruning).
@@ -64,7 +67,7 @@ class ClaimResult:
         verdict = "holds" if self.holds else "does NOT hold"
         why = f" ({self.reason})" if self.reason else ""
         return (f"{self.claim} {verdict} for {self.setting}-{self.method}-{self.model}: {self.statistic_name} = "
-                f"{self.statistic:.3f}{ci}{p}; needs {self.direction} {self.threshold:g}{why}")
+                f"{self.statistic:.4f}{ci}{p}; needs {self.direction} {self.threshold:g}{why}")
 
 
 class UndefinedClaim(Exception):
@@ -102,13 +105,7 @@ def _dense_summary(study: Study) -> dict[str, float]:
 
 def difficulty_of(study: Study) -> dict[str, float]:
     """Each level's difficulty: its rank, or (human - dense) / human for human-gap settings."""
-    if study.setting.difficulty_source == "rank":
-        return {c.level.name: c.level.difficulty for c in study.curves}
-    out = {}
-    for c in study.curves:
-        human = HUMAN_ACCURACY[c.level.task][0] / 100.0
-        out[c.level.name] = (human - c.dense.mean) / human
-    return out
+    return level_difficulty(study.setting, _dense_summary(study))
 
 
 def provenance(*studies: Study) -> dict[str, Any]:
@@ -299,3 +296,92 @@ def random_control(magnitude: Study, random: Study, *, margin: float = PAPER_THR
         details={"ratios": ratios, "dense": _dense_summary(magnitude)},
     )
 
+
+
+def _finetune_base(comparison: ModeComparison, claim: str, method: str) -> dict[str, Any]:
+    return {"claim": claim, "setting": comparison.setting.id, "method": method, "model": comparison.model,
+            "provenance": {"model_fingerprint": comparison.model_fingerprint,
+                           "setting_version": comparison.setting.version,
+                           "levels": [lv.describe() for lv in comparison.setting.levels],
+                           "method": comparison.method, "seeds": list(comparison.seeds), "items": comparison.items}}
+
+
+def irreversible(comparison: ModeComparison, *, margin: float = PAPER_THRESHOLDS["irreversible"]) -> ClaimResult:
+    """Sparse Transfer and Sparse-to-Dense stay below Dense Transfer and Dense-with-freezing (paper S5, Fig. 8).
+
+    Per level and seed, the gap ``min(dense, dense-frozen) - max(sparse,
+    sparse-to-dense)`` in test accuracy (positive: both sparse modes are below
+    both dense ones). Holds when, with Student-t intervals over seeds, the gap is
+    above ``margin`` at every level and the gap at the hardest level exceeds the
+    gap at the easiest (difference paired by seed, interval above ``margin``).
+    """
+    acc = comparison.accuracy
+    difficulty = comparison.difficulty()
+    ordered = sorted(acc, key=difficulty.get)
+    gaps = {lv: np.minimum(acc[lv]["dense"], acc[lv]["dense-frozen"])
+            - np.maximum(acc[lv]["sparse"], acc[lv]["sparse-to-dense"]) for lv in ordered}
+    intervals = {lv: stats.t_interval(g) for lv, g in gaps.items()}
+    growth = stats.t_interval(gaps[ordered[-1]] - gaps[ordered[0]])
+    method = comparison.method["method"]
+    base = _finetune_base(comparison, "irreversible", method)
+    if not growth.defined:
+        return ClaimResult(**base, statistic_name="undefined", statistic=0.0, threshold=margin, direction=">=",
+                           holds=False, reason=f"undefined: {growth.reason} (seeds: {len(comparison.seeds)})")
+    below = [lv for lv in ordered if intervals[lv].low <= margin]
+    ordering = stats.spearman([difficulty[lv] for lv in ordered], [intervals[lv].mean for lv in ordered])
+    reasons = []
+    if below:
+        reasons.append(f"the gap's interval does not exclude {margin:g} at {', '.join(below)}")
+    if growth.low <= margin:
+        reasons.append(f"gap({ordered[-1]}) - gap({ordered[0]}) = {growth.mean:.3f} "
+                       f"[{growth.low:.3f}, {growth.high:.3f}] does not exclude {margin:g}")
+    return ClaimResult(
+        **base,
+        statistic_name=f"gap({ordered[-1]}) - gap({ordered[0]}), gap = min(dense modes) - max(sparse modes)",
+        statistic=growth.mean, threshold=margin, direction=">=", holds=not reasons,
+        low=growth.low, high=growth.high, reason="; ".join(reasons) or None,
+        details={
+            "sparsity": comparison.method.get("params", {}).get("sparsity"),
+            "difficulty": difficulty,
+            "accuracy": {lv: {m: list(v) for m, v in modes.items()} for lv, modes in acc.items()},
+            "gap": {lv: {"mean": i.mean, "low": i.low, "high": i.high} for lv, i in intervals.items()},
+            "gap_spearman_with_difficulty": ordering.statistic if ordering.defined else None,
+        },
+    )
+
+
+def lmc(comparison: ModeComparison, paths: list[InterpolationPath], *,
+        margin: float = PAPER_THRESHOLDS["lmc"]) -> ClaimResult:
+    """The loss barrier between dense and sparse fine-tuned solutions is larger on harder levels (Appendix C).
+
+    ``paths`` hold one interpolation path per (level, seed) for at least the
+    easiest and the hardest level of the comparison's setting. Statistic: mean
+    over seeds of barrier(hardest) - barrier(easiest), paired by seed; holds when
+    its Student-t interval lies above ``margin``.
+    """
+    difficulty = comparison.difficulty()
+    measured = sorted({p.level for p in paths}, key=difficulty.get)
+    if len(measured) < 2:
+        raise ConfigError(f"the lmc claim needs paths at 2 or more levels; got {measured}")
+    easy, hard = measured[0], measured[-1]
+    barrier = {(p.level, p.seed): p.barrier for p in paths}
+    seeds = sorted({p.seed for p in paths if (easy, p.seed) in barrier and (hard, p.seed) in barrier})
+    growth = stats.t_interval([barrier[hard, s] - barrier[easy, s] for s in seeds]) if seeds else None
+    base = _finetune_base(comparison, "lmc", comparison.method["method"])
+    details = {
+        "difficulty": difficulty,
+        "barrier": {lv: [barrier[lv, s] for s in seeds] for lv in measured},
+        "paths": [{"level": p.level, "seed": p.seed, "alphas": list(p.alphas), "loss": list(p.losses),
+                   "accuracy": list(p.accuracies)} for p in paths],
+    }
+    if growth is None or not growth.defined:
+        return ClaimResult(**base, statistic_name="undefined", statistic=0.0, threshold=margin, direction=">=",
+                           holds=False, details=details,
+                           reason=f"undefined: barrier differences over {len(seeds)} seed(s) give no interval")
+    return ClaimResult(
+        **base, statistic_name=f"barrier({hard}) - barrier({easy}), mean over seeds",
+        statistic=growth.mean, threshold=margin, direction=">=", holds=growth.low > margin,
+        low=growth.low, high=growth.high, details=details,
+        reason=None if growth.low > margin else
+        f"interval [{growth.low:.3f}, {growth.high:.3f}] does not exclude {margin:g}",
+    )

@@ -35,6 +35,7 @@ MARKERS = {
     "smoke": "part of the smoke budget (minutes on 2 CPU cores)",
     "full": "needs the full budget (a real study)",
     "claim": "asserts a claim of the Junk DNA Hypothesis",
+    "finetune": "fine-tunes the encoder (setting1, irreversible, lmc)",
     **{f"setting{i}": f"difficulty setting {i} of the paper (Table 1)" for i in range(1, 7)},
 }
 RECORDS_KEY = "junkdna_records"
@@ -44,6 +45,8 @@ DEFAULT_METHODS = {
     "smoke": ("magnitude", "random", "rtn", "lowrank"),
     "full": ("magnitude", "random", "nm", "wanda", "sparsegpt", "rtn", "gptq", "lowrank"),
 }
+# Pruning methods the fine-tuning benchmarks transfer from (calibration-free: masks come from the weights).
+DEFAULT_FINETUNE_METHODS = {"smoke": ("magnitude",), "full": ("magnitude", "nm")}
 
 
 @dataclass
@@ -51,6 +54,7 @@ class JunkdnaSession:
     """Every --jd-* option, parsed once, plus the records this process collected."""
 
     model: str
+    encoder: str
     methods: tuple[str, ...] | None
     sparsities: tuple[float, ...] | None
     budget: str
@@ -70,9 +74,25 @@ class JunkdnaSession:
 
         return model_name(self.model)
 
+    @property
+    def encoder_label(self) -> str:
+        """The fine-tuned model's short name in test ids."""
+        from junkdna_core.models import model_name
+
+        return model_name(self.encoder)
+
     def method_names(self) -> tuple[str, ...]:
         """The methods this run sweeps: --jd-methods, or the budget's defaults."""
         return self.methods or DEFAULT_METHODS[self.budget]
+
+    def finetune_method_names(self) -> tuple[str, ...]:
+        """The pruning methods fine-tuning transfers from: the calibration-free ones of --jd-methods, or defaults."""
+        if not self.methods:
+            return DEFAULT_FINETUNE_METHODS[self.budget]
+        from junkdna_core.compress.registry import get_method
+
+        return tuple(m for m in self.methods
+                     if get_method(m).family == "pruning" and not get_method(m).needs_calibration)
 
     def method_levels(self, method_cls: type) -> tuple[float, ...]:
         """The levels a method is swept over: --jd-sparsities for pruning methods, else its defaults."""
@@ -86,6 +106,7 @@ class JunkdnaSession:
         results = opt("jd_results") or Path(config.rootpath, "jd-results")
         return cls(
             model=opt("jd_model"),
+            encoder=opt("jd_encoder"),
             methods=opt("jd_methods"),
             sparsities=opt("jd_sparsities"),
             budget=opt("jd_budget"),
@@ -119,6 +140,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("junkdna", "junkdna: Junk DNA Hypothesis benchmarks")
     add_run_options(group.addoption, "jd-")
     add_items_option(group.addoption, "jd-")
+    group.addoption("--jd-encoder", default="minilm", metavar="SPEC",
+                    help="model fine-tuned by the setting1, irreversible and lmc benchmarks (default: the embedded "
+                         "MiniLM encoder; any spec --jd-model takes)")
     add_cache_option(group.addoption, "jd-")
     add_results_option(group.addoption, "jd-")
     add_threshold_option(group.addoption, "jd-")
@@ -249,6 +273,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def _options_of(jd: JunkdnaSession) -> dict[str, Any]:
     return {
         "model": jd.model,
+        "encoder": jd.encoder,
         "methods": list(jd.methods) if jd.methods else None,
         "sparsities": list(jd.sparsities) if jd.sparsities else None,
         "budget": jd.budget,
@@ -330,6 +355,28 @@ def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
         return studies[setting, method]
 
     return study
+
+
+@pytest.fixture(scope="session")
+def jd_encoder(jd_session: JunkdnaSession, jd_cache):
+    """The model fine-tuned by the transfer benchmarks (--jd-encoder), loaded once per worker."""
+    from junkdna_core.models import load_model
+
+    return load_model(jd_session.encoder, device=jd_session.device, dtype=jd_session.dtype, cache=jd_cache)
+
+
+@pytest.fixture(scope="session")
+def jd_transfer(jd_session: JunkdnaSession, jd_encoder, jd_cache):
+    """Fine-tuning measurements of --jd-encoder, cached run by run (see :mod:`junkdna_core.transfer`).
+
+    ``jd_transfer.study(setting, method)`` sweeps the method's sparsities (sparse vs
+    dense transfer), ``jd_transfer.modes(setting, method)`` compares the four
+    transfer modes at the budget's sparsity, ``jd_transfer.paths(setting, method)``
+    interpolates dense and sparse solutions at the easiest and hardest level.
+    """
+    from junkdna_core.transfer import TransferBench
+
+    return TransferBench(jd_encoder, jd_cache, jd_session.budget, jd_session.sparsities)
 
 
 @pytest.fixture(scope="session")

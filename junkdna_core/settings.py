@@ -13,16 +13,19 @@ offline default substitutes, and why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from junkdna_core.errors import ConfigError
 
-Format = Literal["cloze", "letter", "gold", "generate"]
+Format = Literal["cloze", "letter", "gold", "generate", "classifier"]
 Metric = Literal["acc", "acc_norm", "gold_likelihood", "em", "f1"]
 DifficultySource = Literal["rank", "human_gap"]
+Learning = Literal["none", "fine-tuning"]
 
 # Human accuracy (%) as published by each dataset's authors. Setting 5 measures
 # difficulty as (human - dense model) / human (paper Section 3.2.1, Table 3).
@@ -32,7 +35,40 @@ HUMAN_ACCURACY: Mapping[str, tuple[float, str]] = MappingProxyType({
     "openbookqa": (92.0, "Mihaylov et al. 2018, OpenBookQA, EMNLP (paper Table 3: 92.0)"),
     "winogrande": (94.0, "Sakaguchi et al. 2020, WinoGrande, AAAI (human 94.0)"),
     "csqa": (88.9, "Talmor et al. 2019, CommonsenseQA, NAACL (human 88.9)"),
+    "sst2": (97.8, "Nangia & Bowman 2019, Human vs. Muppet, ACL: GLUE human baseline SST-2 accuracy"),
+    "mrpc": (80.8, "Nangia & Bowman 2019, GLUE human baseline MRPC accuracy (F1 86.3)"),
+    "rte": (93.6, "Nangia & Bowman 2019, GLUE human baseline RTE accuracy"),
 })
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)  # an int may be too large for a float
+
+
+def _is_whole(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_fraction(value: Any) -> bool:
+    return _is_number(value) and 0 < value <= 1
+
+
+# The transforms a level may set (read by junkdna_core.measure and junkdna_core.transfer), with what each takes.
+TRANSFORMS: Mapping[str, tuple[str, Callable[[Any], bool]]] = MappingProxyType({
+    "options": ("a whole number >= 2", lambda v: _is_whole(v, 2)),
+    "shots": ("a whole number >= 0", lambda v: _is_whole(v, 0)),
+    "closed_book": ("True or False", lambda v: isinstance(v, bool)),
+    "context_fraction": ("a number in (0, 1]", _is_fraction),
+    "train_fraction": ("a number in (0, 1]", _is_fraction),
+})
+
+
+def _check_choice(owner: str, name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"{owner}: {name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -41,8 +77,8 @@ class Level:
 
     ``difficulty``: larger is harder. For ``human_gap`` settings it is filled in
     at run time from the dense model's score; the value here is only an order.
-    ``transform``: keyword arguments of :func:`junkdna_core.prompts.prepare_items`
-    (``options``, ``context_fraction``, ``closed_book``, ``shots``).
+    ``transform``: how the level's items are prepared, keys of :data:`TRANSFORMS`
+    (``options``, ``context_fraction``, ``closed_book``, ``shots``, ``train_fraction``).
     ``chance``: score of random guessing for this level's metric, None when it
     has no meaningful floor (likelihoods, exact match).
     """
@@ -55,6 +91,27 @@ class Level:
     transform: Mapping[str, Any] = field(default_factory=dict)
     chance: float | None = None
     split: str = "validation"
+
+    def __post_init__(self) -> None:
+        owner = f"level {self.name!r}"
+        for name in ("name", "task", "split"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{owner}: {name} must be a non-empty string; got {value!r}")
+        if not _is_number(self.difficulty):
+            raise ConfigError(f"{owner}: difficulty must be a finite number; got {self.difficulty!r}")
+        _check_choice(owner, "format", self.format, get_args(Format))
+        _check_choice(owner, "metric", self.metric, get_args(Metric))
+        if not isinstance(self.transform, Mapping):
+            raise ConfigError(f"{owner}: transform must be a mapping; got {self.transform!r}")
+        for key, value in self.transform.items():
+            if key not in TRANSFORMS:
+                raise ConfigError(f"{owner}: unknown transform {key!r}; known: {', '.join(TRANSFORMS)}")
+            what, ok = TRANSFORMS[key]
+            if not ok(value):
+                raise ConfigError(f"{owner}: transform {key} must be {what}; got {value!r}")
+        if self.chance is not None and not (_is_number(self.chance) and 0 <= self.chance < 1):
+            raise ConfigError(f"{owner}: chance must be None or a number in [0, 1); got {self.chance!r}")
 
     def describe(self) -> dict[str, Any]:
         """The level as JSON-ready data (part of score cache keys and records)."""
@@ -77,14 +134,26 @@ class Setting:
     paper_choice: str
     substitution: str
     version: int
-    learning: Literal["none", "fine-tuning"] = "none"
+    learning: Learning = "none"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id.strip():
+            raise ConfigError(f"a setting id must be a non-empty string; got {self.id!r}")
+        if not isinstance(self.levels, tuple) or not all(isinstance(lv, Level) for lv in self.levels):
+            raise ConfigError(f"{self.id}: levels must be a tuple of Level; got {self.levels!r}")
         names = [lv.name for lv in self.levels]
         if len(set(names)) != len(names):
             raise ConfigError(f"{self.id}: level names repeat: {names}")
         if len(self.levels) < 2:
-            raise ConfigError(f"{self.id}: a setting needs at least 2 difficulty levels")
+            raise ConfigError(f"{self.id}: a setting needs at least 2 difficulty levels; got {len(self.levels)}")
+        _check_choice(self.id, "difficulty_source", self.difficulty_source, get_args(DifficultySource))
+        _check_choice(self.id, "learning", self.learning, get_args(Learning))
+        if not _is_whole(self.version, 1):
+            raise ConfigError(f"{self.id}: version must be a whole number >= 1; got {self.version!r}")
+        difficulties = [lv.difficulty for lv in self.levels]
+        if self.difficulty_source == "rank" and any(a >= b for a, b in itertools.pairwise(difficulties)):
+            raise ConfigError(f"{self.id}: ranked levels go from easiest to hardest, so their difficulties must "
+                              f"increase; got {difficulties}")
 
     def level(self, name: str) -> Level:
         """The level called ``name``."""
@@ -114,8 +183,11 @@ def _human(task: str, metric: Metric, chance: float) -> Level:
 
 
 def _fraction(f: float) -> Level:
-    return Level(f"data-{round(f * 100)}", "boolq", 1.0 - f, "cloze", "acc", {"train_fraction": f},
-                 chance=0.5, split="validation")
+    return Level(f"data-{round(f * 100)}", "sst2", 1.0 - f, "classifier", "acc", {"train_fraction": f}, chance=0.5)
+
+
+def _finetuned(task: str) -> Level:
+    return Level(task, task, 0.0, "classifier", "acc", {"train_fraction": 1.0}, chance=0.5)
 
 
 SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
@@ -127,9 +199,24 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
         difficulty_source="rank",
         paper_choice="GLUE (QQP, STS-B, QNLI, RTE, ...) fine-tuning of roberta-base on 6 data fractions",
         substitution=(
-            "Offline: the embedded MiniLM encoder with a classification head, fine-tuned on task splits "
-            "that ship a train split (BoolQ, PIQA; SST-2/RTE/MRPC validation split into train/test). "
-            "Human GLUE scores and MNLI/QNLI/CoLA do not ship offline."
+            "Offline: the embedded MiniLM encoder with a classification head, fine-tuned on SST-2 (its "
+            "validation split, the one that ships, divided into disjoint train and test parts by a seeded "
+            "sample); MNLI/QNLI/QQP/STS-B do not ship offline."
+        ),
+        version=2,
+        learning="fine-tuning",
+    ),
+    Setting(
+        id="setting5-finetune",
+        title="Human-model gap across fine-tuned tasks: difficulty = (human - dense transfer) / human",
+        paper="Section 5, Figure 8 (irreversibility across tasks of increasing difficulty)",
+        levels=tuple(_finetuned(t) for t in ("sst2", "mrpc", "rte")),
+        difficulty_source="human_gap",
+        paper_choice="GLUE and commonsense tasks fine-tuned from roberta-base, human scores from their papers",
+        substitution=(
+            "Offline: SST-2, MRPC and RTE (GLUE human baselines in HUMAN_ACCURACY), each validation split divided "
+            "into disjoint train and test parts; difficulty from the dense-transfer accuracy of the model under "
+            "test, as setting 5 does for zero-shot tasks."
         ),
         version=1,
         learning="fine-tuning",
@@ -222,3 +309,14 @@ def get_setting(name: str) -> Setting:
         return SETTINGS[name]
     except KeyError:
         raise ConfigError(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}") from None
+
+
+def level_difficulty(setting: Setting, dense: Mapping[str, float]) -> dict[str, float]:
+    """Each level's difficulty: its rank, or (human - dense score) / human for human-gap settings.
+
+    ``dense`` maps level names to the dense model's score (needed for human-gap settings only).
+    """
+    if setting.difficulty_source == "rank":
+        return {lv.name: lv.difficulty for lv in setting.levels}
+    human = {lv.name: HUMAN_ACCURACY[lv.task][0] / 100.0 for lv in setting.levels}
+    return {name: (human[name] - dense[name]) / human[name] for name in human}

@@ -37,3 +37,23 @@ def test_setting2_on_a_tiny_random_model_runs_records_and_reuses_the_cache(pytes
     again = json.loads(runs[-1].read_text())["records"]
     strip = lambda rs: sorted(json.dumps({k: v for k, v in r.items()}, sort_keys=True) for r in rs)  # noqa: E731
     assert strip(again) == strip(records)  # identical statistics, to the last digit
+
+
+def test_finetuning_benchmarks_on_a_tiny_random_encoder_run_as_claims(pytester: pytest.Pytester, tmp_path):
+    args = [str(BENCHMARKS), "-k", "setting1 or irreversible or lmc", "--jd-encoder", "random:tiny-bert",
+            "--jd-budget", "smoke", "--jd-cache", str(tmp_path / "cache"), "--jd-results", str(tmp_path / "results"),
+            "-p", "no:cacheprovider", "-p", "no:randomly"]
+    result = pytester.runpytest_subprocess(*args)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("error", 0) == 0, result.stdout.str()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 6, result.stdout.str()
+    assert not [line for line in result.stdout.lines if line.startswith("E ")], result.stdout.str()
+    records = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())["records"]
+    by_claim = {(r["claim"], r["setting"]) for r in records}
+    assert by_claim == {("monotonic", "setting1"), ("difficulty", "setting1"), ("irreversible", "setting1"),
+                        ("irreversible", "setting5-finetune"), ("lmc", "setting1"), ("lmc", "setting5-finetune")}
+    irreversible = next(r for r in records if r["claim"] == "irreversible" and r["setting"] == "setting1")
+    assert set(irreversible["details"]["accuracy"]["data-100"]) == {"dense", "dense-frozen", "sparse",
+                                                                   "sparse-to-dense"}
+    assert all(len(v) == 2 for v in irreversible["details"]["accuracy"]["data-5"].values())  # two seeds
+    assert all(r["model"] == "random-tiny-bert" for r in records)

@@ -10,6 +10,7 @@ from junkdna_core.errors import ConfigError
 from junkdna_core.measure import LevelScores
 from junkdna_core.settings import SETTINGS, Level, Setting
 from junkdna_core.study import Curve, Study
+from junkdna_core.transfer import InterpolationPath, ModeComparison
 
 STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8)
 N_ITEMS = 400
@@ -116,3 +117,77 @@ def test_every_evaluated_setting_has_levels_of_one_metric_kind():
     for setting in SETTINGS.values():
         assert len(setting.levels) >= 2
         assert len({lv.name for lv in setting.levels}) == len(setting.levels)
+
+
+# --- fine-tuning claims: irreversible and lmc, on synthetic mode comparisons ---------------------
+
+MODES = ("dense", "dense-frozen", "sparse", "sparse-to-dense")
+
+
+def _fraction_setting() -> Setting:
+    levels = tuple(Level(f"data-{f}", "sst2", 1 - f / 100, "classifier", "acc", {"train_fraction": f / 100},
+                         chance=0.5) for f in (100, 50, 10))
+    return Setting("settingF", "synthetic fine-tuning", "-", levels, "rank", "-", "-", 1, learning="fine-tuning")
+
+
+def _comparison(gaps: list[float], *, seeds: int = 3, noise: float = 0.005) -> ModeComparison:
+    """Dense modes at 0.85; both sparse modes ``gap`` below, per level (easiest first), with seed noise."""
+    setting = _fraction_setting()
+    rng = np.random.default_rng(0)
+    accuracy = {}
+    for level, gap in zip(setting.levels, gaps):
+        accuracy[level.name] = {
+            mode: tuple(float(0.85 - (gap if mode.startswith("sparse") else 0.0) + rng.normal(0, noise))
+                        for _ in range(seeds))
+            for mode in MODES
+        }
+    return ModeComparison(setting, "tiny", "f" * 16, {"method": "magnitude", "params": {"sparsity": 0.5}},
+                          tuple(range(seeds)), accuracy, {})
+
+
+def test_irreversible_holds_when_sparse_modes_fall_behind_more_on_harder_levels():
+    result = claims.irreversible(_comparison([0.02, 0.06, 0.12]))
+    assert result.holds, result.message()
+    assert result.statistic == pytest.approx(0.10, abs=0.02)
+    assert result.low > 0 and set(result.details["gap"]) == {"data-100", "data-50", "data-10"}
+
+
+def test_irreversible_fails_naming_the_level_where_sparse_transfer_catches_up():
+    result = claims.irreversible(_comparison([0.0, 0.06, 0.12]))
+    assert not result.holds
+    assert "data-100" in result.reason and "does not exclude 0" in result.reason
+
+
+def test_irreversible_fails_when_the_gap_does_not_grow():
+    result = claims.irreversible(_comparison([0.08, 0.08, 0.08]))
+    assert not result.holds and "gap(data-10) - gap(data-100)" in result.reason
+
+
+def test_irreversible_with_one_seed_is_undefined_not_a_pass():
+    result = claims.irreversible(_comparison([0.02, 0.06, 0.12], seeds=1))
+    assert not result.holds and result.reason.startswith("undefined")
+
+
+def _paths(barriers: dict[str, list[float]]) -> list[InterpolationPath]:
+    alphas = (0.0, 0.5, 1.0)
+    return [InterpolationPath(level, seed, alphas, (0.4, 0.45 + b, 0.5), (0.8, 0.7, 0.75))
+            for level, values in barriers.items() for seed, b in enumerate(values)]
+
+
+def test_lmc_holds_when_the_barrier_is_higher_on_the_harder_level():
+    paths = _paths({"data-100": [0.01, 0.02, 0.015], "data-10": [0.2, 0.25, 0.22]})
+    result = claims.lmc(_comparison([0.02, 0.06, 0.12]), paths)
+    assert result.holds, result.message()
+    assert result.statistic == pytest.approx(0.2083, abs=1e-3)
+    assert result.details["barrier"]["data-10"] == pytest.approx([0.2, 0.25, 0.22])
+
+
+def test_lmc_fails_when_barriers_are_equal():
+    paths = _paths({"data-100": [0.1, 0.2, 0.15], "data-10": [0.12, 0.18, 0.15]})
+    result = claims.lmc(_comparison([0.02, 0.06, 0.12]), paths)
+    assert not result.holds and "does not exclude 0" in result.reason
+
+
+def test_lmc_needs_two_levels():
+    with pytest.raises(ConfigError, match="2 or more levels"):
+        claims.lmc(_comparison([0.02, 0.06, 0.12]), _paths({"data-10": [0.2, 0.2]}))

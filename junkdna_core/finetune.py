@@ -1,0 +1,280 @@
+"""Fine-tune a pre-trained model on a classification or multiple-choice task in one of four transfer modes.
+
+The modes of the paper (Section 5, Figure 8) differ only in what happens to the
+weights a pruning method would remove (its mask's zeros):
+
+- ``dense``: nothing; every weight is trained (Dense Transfer);
+- ``dense-frozen``: they keep their pre-trained values (gradient masked, values
+  restored after every optimizer step, so AdamW's decoupled weight decay cannot
+  move them either);
+- ``sparse``: they are zero and held at zero through every step (Sparse Transfer);
+- ``sparse-to-dense``: they start at zero and may regrow.
+
+A classifier is the model's backbone with a fresh sequence-classification head
+(initialised from the seed); a multiple-choice item is scored as one logit per
+(prompt, option) pair, as ``BertForMultipleChoice`` does, so any model with a
+sequence-classification head (encoders and causal LMs) can be fine-tuned for
+both. Everything that differs between two runs of the same configuration comes
+from the seed: head initialisation, dropout and data order.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+
+from junkdna_core.compress.base import CompressionMethod
+from junkdna_core.compress.masks import apply_masks, hold_masks, release_masks
+from junkdna_core.compress.runner import compress_model
+from junkdna_core.data import ClassificationItem, Item, MultipleChoiceItem
+from junkdna_core.errors import ConfigError
+from junkdna_core.models import LoadedModel
+
+TransferMode = Literal["dense", "dense-frozen", "sparse", "sparse-to-dense"]
+TRANSFER_MODES: tuple[TransferMode, ...] = ("dense", "dense-frozen", "sparse", "sparse-to-dense")
+MASKED_MODES = frozenset({"dense-frozen", "sparse", "sparse-to-dense"})
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Optimizer, schedule and step budget, shared by every transfer mode of a comparison.
+
+    A run takes ``max(min_steps, ceil(epochs * train_items / batch_size))`` AdamW
+    steps with linear warm-up over the first ``warmup`` fraction, then linear decay.
+    """
+
+    epochs: float = 3.0
+    batch_size: int = 16
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    max_length: int = 128
+    min_steps: int = 8
+    max_grad_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                    "max_length": self.max_length, "min_steps": self.min_steps, "max_grad_norm": self.max_grad_norm}
+        bad = {k: v for k, v in positive.items() if not (isinstance(v, int | float) and math.isfinite(v) and v > 0)}
+        if bad:
+            raise ConfigError(f"fine-tuning settings must be positive numbers; got {bad}")
+        if not 0 <= self.warmup < 1 or not 0 <= self.weight_decay < 1:
+            raise ConfigError(f"warmup and weight_decay must lie in [0, 1); got {self.warmup}, {self.weight_decay}")
+
+    def steps(self, train_items: int) -> int:
+        """Optimizer steps for a training set of ``train_items`` examples."""
+        return max(self.min_steps, math.ceil(self.epochs * train_items / self.batch_size))
+
+    def describe(self) -> dict[str, Any]:
+        """The configuration as JSON-ready data (part of cache keys and records)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Example:
+    """What the classifier reads: one (text, pair) per option (one in all for classification) and the label."""
+
+    id: str
+    inputs: tuple[tuple[str, str | None], ...]
+    label: int
+
+
+def to_example(item: Item) -> Example:
+    """A classification or multiple-choice item as a fine-tuning example."""
+    if isinstance(item, ClassificationItem):
+        return Example(item.id, ((item.text, item.text_pair),), item.label)
+    if isinstance(item, MultipleChoiceItem):
+        prompt = f"{item.context}\n{item.question}" if item.context else item.question
+        return Example(item.id, tuple((prompt, choice) for choice in item.choices), item.gold)
+    raise ConfigError(f"{item.id}: fine-tuning needs classification or multiple-choice items, got a generative item")
+
+
+def head_size(examples: Sequence[Example]) -> int:
+    """Outputs of the classification head: the label count, or 1 (a score per option) for multiple choice."""
+    if not examples:
+        raise ConfigError("fine-tuning needs at least one example")
+    options = {len(e.inputs) for e in examples}
+    if len(options) > 1:
+        raise ConfigError(f"multiple-choice examples must all have the same number of options; got {sorted(options)}")
+    if options == {1}:
+        return max(2, 1 + max(e.label for e in examples))
+    return 1
+
+
+def build_classifier(dense: LoadedModel, outputs: int, *, seed: int) -> nn.Module:
+    """The dense model's backbone under a new classification head with ``outputs`` logits, seeded."""
+    config = copy.deepcopy(dense.model.config)
+    config.num_labels = outputs
+    config.problem_type = "single_label_classification"
+    if getattr(config, "pad_token_id", None) is None:
+        config.pad_token_id = dense.tokenizer.pad_token_id if dense.tokenizer.pad_token_id is not None \
+            else dense.tokenizer.eos_token_id
+    parameter = next(dense.model.parameters())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        classifier = AutoModelForSequenceClassification.from_config(config, dtype=parameter.dtype)
+    missing, unexpected = classifier.base_model.load_state_dict(dense.model.base_model.state_dict(), strict=False)
+    if unexpected or [k for k in missing if "pooler" not in k]:
+        raise ConfigError(f"{dense.name}: its backbone does not fit a sequence-classification head "
+                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return classifier.to(parameter.device)
+
+
+def transfer_masks(classifier: nn.Module, method: CompressionMethod) -> dict[str, torch.Tensor]:
+    """The masks ``method`` computes on the classifier's pre-trained weights (the classifier is not changed)."""
+    if method.family != "pruning":
+        raise ConfigError(f"transfer modes need a pruning method; {method.name} is {method.family}")
+    if method.needs_calibration:
+        raise ConfigError(f"{method.name} needs calibration text; fine-tuning transfer uses calibration-free "
+                          "pruning methods (magnitude, nm, random)")
+    return compress_model(copy.deepcopy(classifier), method, progress=False).masks
+
+
+class _FrozenWeights:
+    """Keeps the masked-out entries of each weight at their current values through optimizer steps."""
+
+    def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+        modules = dict(model.named_modules())
+        self.kept = []
+        for name, mask in masks.items():
+            weight = modules[name].weight
+            frozen = ~mask.to(weight.device)
+            self.kept.append((weight, frozen, weight.detach()[frozen].clone()))
+            weight.register_hook(lambda grad, frozen=frozen: grad.masked_fill(frozen, 0.0))
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        for weight, frozen, values in self.kept:
+            weight[frozen] = values
+
+
+def _logits(model: nn.Module, tokenizer: Any, batch: Sequence[Example], max_length: int) -> torch.Tensor:
+    """(batch, classes) logits; for multiple choice, one column per option."""
+    texts = [text for e in batch for text, _ in e.inputs]
+    pairs = [pair for e in batch for _, pair in e.inputs]
+    encoded = tokenizer(texts, pairs if any(p is not None for p in pairs) else None, truncation=True,
+                        max_length=max_length, padding=True, return_tensors="pt")
+    device = next(model.parameters()).device
+    logits = model(**{k: v.to(device) for k, v in encoded.items()}).logits
+    options = len(batch[0].inputs)
+    return logits.view(len(batch), options) if options > 1 else logits
+
+
+def _labels(batch: Sequence[Example], device: torch.device) -> torch.Tensor:
+    return torch.tensor([e.label for e in batch], device=device)
+
+
+def finetune(
+    model: nn.Module, tokenizer: Any, train: Sequence[Example], config: FinetuneConfig, *, mode: TransferMode,
+    masks: Mapping[str, torch.Tensor] | None = None, seed: int = 0, on_step: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """Train ``model`` in place on ``train`` in transfer ``mode``; returns the training loss of every step.
+
+    ``masks`` (module name -> bool keep-mask, from :func:`transfer_masks`) are
+    required by every mode but ``dense``. After a ``sparse`` run the held masks
+    are squashed into the weights, so the returned model is a plain module.
+    """
+    if mode not in TRANSFER_MODES:
+        raise ConfigError(f"transfer mode must be one of {', '.join(TRANSFER_MODES)}; got {mode!r}")
+    if mode in MASKED_MODES and not masks:
+        raise ConfigError(f"transfer mode {mode!r} needs the pruning masks")
+    if not train:
+        raise ConfigError("fine-tuning needs at least one training example")
+    frozen = None
+    if mode == "sparse":
+        hold_masks(model, masks)
+    elif mode == "sparse-to-dense":
+        with torch.no_grad():
+            apply_masks(model, masks)
+    elif mode == "dense-frozen":
+        frozen = _FrozenWeights(model, masks)
+
+    steps = config.steps(len(train))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
+    schedule = get_linear_schedule_with_warmup(optimizer, round(config.warmup * steps), steps)
+    device = next(model.parameters()).device
+    order = torch.Generator().manual_seed(seed)
+    queue: list[int] = []
+    losses = []
+    model.train()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for step in range(steps):
+            if len(queue) < config.batch_size:
+                queue += torch.randperm(len(train), generator=order).tolist()
+            batch = [train[i] for i in queue[: config.batch_size]]
+            del queue[: config.batch_size]
+            loss = F.cross_entropy(_logits(model, tokenizer, batch, config.max_length), _labels(batch, device))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            if frozen is not None:
+                frozen.restore()
+            losses.append(float(loss.detach()))
+            if on_step is not None:
+                on_step(step, losses[-1])
+    if mode == "sparse":
+        release_masks(model)
+    model.eval()
+    return losses
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-example correctness (0/1) and cross-entropy loss of a classifier on a test set."""
+
+    item_ids: tuple[str, ...]
+    correct: tuple[float, ...]
+    losses: tuple[float, ...]
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction of examples classified correctly."""
+        return math.fsum(self.correct) / len(self.correct)
+
+    @property
+    def loss(self) -> float:
+        """Mean cross-entropy loss."""
+        return math.fsum(self.losses) / len(self.losses)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, tokenizer: Any, examples: Sequence[Example], *, batch_size: int = 32,
+             max_length: int = 128) -> Evaluation:
+    """Accuracy and loss of ``model`` on every example (eval mode, no dropout)."""
+    if not examples:
+        raise ConfigError("evaluation needs at least one example")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    correct, losses = [], []
+    for start in range(0, len(examples), batch_size):
+        batch = examples[start : start + batch_size]
+        logits = _logits(model, tokenizer, batch, max_length).float()
+        labels = _labels(batch, device)
+        losses += F.cross_entropy(logits, labels, reduction="none").tolist()
+        correct += (logits.argmax(dim=-1) == labels).float().tolist()
+    model.train(was_training)
+    return Evaluation(tuple(e.id for e in examples), tuple(correct), tuple(losses))
+
+
+def interpolate(first: Mapping[str, torch.Tensor], second: Mapping[str, torch.Tensor], alpha: float
+                ) -> dict[str, torch.Tensor]:
+    """``alpha * second + (1 - alpha) * first`` for floating-point tensors; other tensors from ``first``."""
+    if set(first) != set(second):
+        raise ConfigError("the two solutions have different parameters; interpolate models of one architecture")
+    if not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"alpha must lie in [0, 1]; got {alpha}")
+    return {name: torch.lerp(tensor, second[name], alpha) if tensor.is_floating_point() else tensor
+            for name, tensor in first.items()}

@@ -1,0 +1,325 @@
+"""Fine-tuning studies: setting 1's data fractions and the fine-tuned task spectrum, cached run by run.
+
+One *run* fine-tunes the model on one task with one training-data fraction, in
+one transfer mode, under one pruning configuration and seed, and scores every
+test example. Runs are cached (JSON of per-example correctness and loss), so an
+interrupted study resumes and a warm rerun only reads. From runs this module
+assembles
+
+- a :class:`~junkdna_core.study.Study` (sparse transfer at each sparsity against
+  dense transfer, per level; per-example scores averaged over seeds), which the
+  ``monotonic`` and ``difficulty`` claims take unchanged;
+- a :class:`ModeComparison` (accuracy of each mode, per level and seed) for the
+  ``irreversible`` claim;
+- :class:`InterpolationPath` s between the dense and the sparse solution for the
+  ``lmc`` claim.
+
+Data: a task with an offline train split trains on a seeded sample of it and is
+tested on its validation split; a task with only a validation split (SST-2, RTE,
+MRPC offline) is split into disjoint test and train parts by a seeded sample.
+Smaller fractions are subsets of larger ones.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from junkdna_core import stats
+from junkdna_core.cache import ArtifactCache
+from junkdna_core.compress.base import CompressionMethod
+from junkdna_core.compress.registry import get_method
+from junkdna_core.data import ItemSet, available_tasks, load_task, sample_items
+from junkdna_core.errors import ConfigError
+from junkdna_core.finetune import (
+    Evaluation,
+    FinetuneConfig,
+    TransferMode,
+    build_classifier,
+    evaluate,
+    finetune,
+    head_size,
+    interpolate,
+    to_example,
+    transfer_masks,
+)
+from junkdna_core.measure import LevelScores
+from junkdna_core.models import LoadedModel
+from junkdna_core.settings import Level, Setting, get_setting, level_difficulty
+from junkdna_core.study import Curve, Study
+
+FINETUNE_VERSION = 1  # bump when a run's result for the same inputs would change
+
+
+@dataclass(frozen=True)
+class FinetuneBudget:
+    """How much a fine-tuning study trains and tests: items, seeds, the compared sparsity, the LMC path."""
+
+    train_items: int
+    test_items: int
+    seeds: tuple[int, ...]
+    comparison_sparsity: float
+    alphas: tuple[float, ...]
+    config: FinetuneConfig
+
+
+# Smoke checks the machinery in minutes on 2 CPU cores (a few steps per run: expect near-chance accuracy
+# at the smallest fractions); full is a study (MiniLM-L6 takes about 1 s per step of 16 SST-2 sentences on
+# one CPU core).
+FINETUNE_BUDGETS: dict[str, FinetuneBudget] = {
+    "smoke": FinetuneBudget(train_items=64, test_items=64, seeds=(0, 1), comparison_sparsity=0.5,
+                            alphas=(0.0, 0.5, 1.0),
+                            config=FinetuneConfig(epochs=2, learning_rate=2e-4, max_length=64, min_steps=4)),
+    "full": FinetuneBudget(train_items=400, test_items=200, seeds=(0, 1, 2), comparison_sparsity=0.5,
+                           alphas=tuple(i / 10 for i in range(11)), config=FinetuneConfig(max_length=128)),
+}
+
+
+def finetune_budget(name: str) -> FinetuneBudget:
+    """The fine-tuning budget called ``name`` (``smoke`` or ``full``)."""
+    if name not in FINETUNE_BUDGETS:
+        raise ConfigError(f"budget must be one of {', '.join(FINETUNE_BUDGETS)}; got {name!r}")
+    return FINETUNE_BUDGETS[name]
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task's training pool and test set (disjoint)."""
+
+    train: ItemSet
+    test: ItemSet
+
+
+def task_data(task: str, budget: FinetuneBudget, seed: int = 0) -> TaskData:
+    """The training pool and test items of ``task`` (see the module docstring for the split rule)."""
+    splits = available_tasks()[task].splits if task in available_tasks() else {}
+    if "validation" not in splits:
+        load_task(task, "validation")  # raises the registry's error naming the known tasks and splits
+    test = sample_items(load_task(task, "validation"), budget.test_items, seed)
+    if "train" in splits:
+        train = sample_items(load_task(task, "train"), budget.train_items, seed)
+    else:
+        held_out = set(test.ids)
+        train = sample_items(load_task(task, "validation"), budget.train_items, seed + 1,
+                             keep=lambda item: item.id not in held_out)
+    if len(train) < 2 or len(test) < 2:
+        raise ConfigError(f"{task}: too few items to fine-tune and test ({len(train)} train, {len(test)} test)")
+    return TaskData(train, test)
+
+
+def fraction_of(train: ItemSet, fraction: float, seed: int = 0) -> ItemSet:
+    """The first ``round(fraction * n)`` (at least 2) items of a seeded order, so smaller fractions nest."""
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"a training-data fraction must lie in (0, 1]; got {fraction}")
+    count = max(2, round(fraction * len(train)))
+    order = np.random.default_rng(seed).permutation(len(train))[:count]
+    chosen = {train.items[i].id for i in order.tolist()}
+    return sample_items(train, count, 0, keep=lambda item: item.id in chosen)
+
+
+def _run_parts(dense: LoadedModel, task: str, data: TaskData, fraction: float, mode: TransferMode,
+               method: CompressionMethod | None, budget: FinetuneBudget, seed: int) -> dict[str, Any]:
+    return {
+        "model": dense.fingerprint, "task": task, "train": data.train.fingerprint, "test": data.test.fingerprint,
+        "fraction": fraction, "mode": mode, "method": method.describe() if method else None,
+        "config": budget.config.describe(), "seed": seed, "version": FINETUNE_VERSION,
+    }
+
+
+def _trained(dense: LoadedModel, data: TaskData, fraction: float, mode: TransferMode,
+             method: CompressionMethod | None, budget: FinetuneBudget, seed: int):
+    """A classifier fine-tuned in ``mode`` (not cached: the caller caches what it measures)."""
+    train = [to_example(item) for item in fraction_of(data.train, fraction, seed).items]
+    test_examples = [to_example(item) for item in data.test.items]
+    classifier = build_classifier(dense, head_size(train + test_examples), seed=seed)
+    masks = transfer_masks(classifier, method) if method is not None and mode != "dense" else None
+    losses = finetune(classifier, dense.tokenizer, train, budget.config, mode=mode, masks=masks, seed=seed)
+    return classifier, test_examples, losses, len(train)
+
+
+def run(cache: ArtifactCache, dense: LoadedModel, task: str, fraction: float, mode: TransferMode,
+        method: CompressionMethod | None, budget: FinetuneBudget, seed: int, *, data_seed: int = 0) -> Evaluation:
+    """One fine-tuning run, scored on the test set; computed once, then read from the cache."""
+    if mode != "dense" and method is None:
+        raise ConfigError(f"transfer mode {mode!r} needs a pruning method")
+    data = task_data(task, budget, data_seed)
+    parts = _run_parts(dense, task, data, fraction, mode, method if mode != "dense" else None, budget, seed)
+
+    def compute() -> dict[str, Any]:
+        start = time.perf_counter()
+        classifier, test, losses, n_train = _trained(dense, data, fraction, mode, method, budget, seed)
+        scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length)
+        return {"item_ids": list(scored.item_ids), "correct": list(scored.correct), "losses": list(scored.losses),
+                "train_items": n_train, "steps": len(losses), "final_train_loss": losses[-1],
+                "seconds": time.perf_counter() - start}
+
+    body = cache.get_or_compute_json("finetune", parts, compute)
+    return Evaluation(tuple(body["item_ids"]), tuple(body["correct"]), tuple(body["losses"]))
+
+
+def _fraction(level: Level) -> float:
+    return float(level.transform.get("train_fraction", 1.0))
+
+
+def _seed_mean(evaluations: Sequence[Evaluation], level: str) -> LevelScores:
+    """Per-example correctness averaged over seeds (the same test items in every run)."""
+    scores = np.mean([e.correct for e in evaluations], axis=0)
+    return LevelScores(level, "acc", evaluations[0].item_ids, tuple(float(s) for s in scores))
+
+
+def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, methods: Sequence[CompressionMethod],
+                   budget: FinetuneBudget, *, data_seed: int = 0) -> Study:
+    """Sparse transfer at each configuration in ``methods`` against dense transfer, at every level of ``setting``.
+
+    ``methods`` are configurations of one pruning method at increasing sparsity;
+    one of sparsity 0 is dense transfer itself.
+    """
+    if setting.learning != "fine-tuning":
+        raise ConfigError(f"{setting.id} is not a fine-tuning setting")
+    curves = []
+    for level in setting.levels:
+        def scores(method: CompressionMethod | None, level: Level = level) -> LevelScores:
+            mode = "dense" if method is None or method.level == 0 else "sparse"
+            runs = [run(cache, dense, level.task, _fraction(level), mode, method, budget, seed, data_seed=data_seed)
+                    for seed in budget.seeds]
+            return _seed_mean(runs, level.name)
+
+        dense_scores = scores(None)
+        compressed = tuple(dense_scores if m.level == 0 else scores(m) for m in methods)
+        curves.append(Curve(level, dense_scores, tuple(m.level for m in methods), compressed))
+    items = {}
+    for level in setting.levels:
+        data = task_data(level.task, budget, data_seed)
+        items[level.task] = {"split": data.test.split, "source": data.test.source,
+                             "fingerprint": data.test.fingerprint, "ids": list(data.test.ids),
+                             "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
+    return Study(
+        model=dense.name, model_fingerprint=dense.fingerprint, setting=setting, method=methods[0].name,
+        configurations=tuple({**m.describe(), "finetune": budget.config.describe(), "seeds": list(budget.seeds)}
+                             for m in methods),
+        items=items, calibration=None, curves=tuple(curves),
+    )
+
+
+@dataclass(frozen=True)
+class ModeComparison:
+    """Test accuracy of every transfer mode at every level of a setting, per seed, at one sparsity."""
+
+    setting: Setting
+    model: str
+    model_fingerprint: str
+    method: dict[str, Any]
+    seeds: tuple[int, ...]
+    accuracy: dict[str, dict[str, tuple[float, ...]]]  # level -> mode -> accuracy per seed
+    items: dict[str, dict[str, Any]]
+
+    def difficulty(self) -> dict[str, float]:
+        """Each level's difficulty (human-gap settings use the mean dense-transfer accuracy)."""
+        dense = {lv: math.fsum(modes["dense"]) / len(modes["dense"]) for lv, modes in self.accuracy.items()}
+        return level_difficulty(self.setting, dense)
+
+
+def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, method: CompressionMethod,
+                  budget: FinetuneBudget, *, data_seed: int = 0) -> ModeComparison:
+    """Every transfer mode of ``method`` (at its configured sparsity) at every level, for every seed."""
+    accuracy: dict[str, dict[str, tuple[float, ...]]] = {}
+    items = {}
+    for level in setting.levels:
+        accuracy[level.name] = {
+            mode: tuple(run(cache, dense, level.task, _fraction(level), mode, method, budget, seed,
+                            data_seed=data_seed).accuracy for seed in budget.seeds)
+            for mode in ("dense", "dense-frozen", "sparse", "sparse-to-dense")
+        }
+        data = task_data(level.task, budget, data_seed)
+        items[level.task] = {"test_fingerprint": data.test.fingerprint, "test_items": len(data.test),
+                             "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
+    return ModeComparison(setting, dense.name, dense.fingerprint, method.describe(), budget.seeds, accuracy, items)
+
+
+@dataclass(frozen=True)
+class InterpolationPath:
+    """Loss and accuracy along ``(1 - alpha) * dense + alpha * sparse`` fine-tuned solutions, and the barrier."""
+
+    level: str
+    seed: int
+    alphas: tuple[float, ...]
+    losses: tuple[float, ...]
+    accuracies: tuple[float, ...]
+
+    @property
+    def barrier(self) -> float:
+        """Loss barrier of the path (:func:`junkdna_core.stats.interpolation_barrier`)."""
+        return stats.interpolation_barrier(self.alphas, self.losses)
+
+
+def interpolation_path(cache: ArtifactCache, dense: LoadedModel, level: Level, method: CompressionMethod,
+                       budget: FinetuneBudget, seed: int, *, data_seed: int = 0) -> InterpolationPath:
+    """Fine-tune dense and sparse transfer from one initialisation and score the straight path between them."""
+    data = task_data(level.task, budget, data_seed)
+    parts = {**_run_parts(dense, level.task, data, _fraction(level), "sparse", method, budget, seed),
+             "alphas": list(budget.alphas)}
+
+    def compute() -> dict[str, Any]:
+        solutions = {}
+        for mode in ("dense", "sparse"):
+            classifier, test, _, _ = _trained(dense, data, _fraction(level), mode, method, budget, seed)
+            solutions[mode] = {k: v.detach().clone() for k, v in classifier.state_dict().items()}
+        losses, accuracies = [], []
+        for alpha in budget.alphas:
+            classifier.load_state_dict(interpolate(solutions["dense"], solutions["sparse"], alpha))
+            scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length)
+            losses.append(scored.loss)
+            accuracies.append(scored.accuracy)
+        return {"losses": losses, "accuracies": accuracies}
+
+    body = cache.get_or_compute_json("interpolation", parts, compute)
+    return InterpolationPath(level.name, seed, budget.alphas, tuple(body["losses"]), tuple(body["accuracies"]))
+
+
+
+class TransferBench:
+    """The fine-tuning measurements of one model under one budget, memoised (the benchmarks' fixture)."""
+
+    def __init__(self, dense: LoadedModel, cache: ArtifactCache, budget: str,
+                 sparsities: Sequence[float] | None = None) -> None:
+        self.dense, self.cache, self.budget_name = dense, cache, budget
+        self.budget = finetune_budget(budget)
+        self.sparsities = tuple(sparsities) if sparsities else None
+        self._memo: dict[tuple[str, str, str], Any] = {}
+
+    def _memoised(self, kind: str, setting: str, method: str, compute) -> Any:
+        if (kind, setting, method) not in self._memo:
+            self._memo[kind, setting, method] = compute()
+        return self._memo[kind, setting, method]
+
+    def _configured(self, method: str, level: float) -> CompressionMethod:
+        return get_method(method).at_level(level)
+
+    def study(self, setting: str, method: str) -> Study:
+        """Sparse against dense transfer over the method's sparsities (--jd-sparsities or its defaults)."""
+        levels = self.sparsities or get_method(method).default_levels(self.budget_name)
+        return self._memoised("study", setting, method, lambda: transfer_study(
+            self.cache, self.dense, get_setting(setting), [self._configured(method, lv) for lv in levels],
+            self.budget))
+
+    def modes(self, setting: str, method: str) -> ModeComparison:
+        """The four transfer modes at the budget's comparison sparsity."""
+        return self._memoised("modes", setting, method, lambda: compare_modes(
+            self.cache, self.dense, get_setting(setting),
+            self._configured(method, self.budget.comparison_sparsity), self.budget))
+
+    def paths(self, setting: str, method: str) -> list[InterpolationPath]:
+        """Interpolation paths at the easiest and the hardest level (by difficulty), for every seed."""
+        def compute() -> list[InterpolationPath]:
+            difficulty = self.modes(setting, method).difficulty()
+            ordered = sorted(get_setting(setting).levels, key=lambda lv: difficulty[lv.name])
+            configured = self._configured(method, self.budget.comparison_sparsity)
+            return [interpolation_path(self.cache, self.dense, level, configured, self.budget, seed)
+                    for level in (ordered[0], ordered[-1]) for seed in self.budget.seeds]
+
+        return self._memoised("paths", setting, method, compute)
