@@ -57,8 +57,8 @@ __all__ = [
     "RANDOM_CONFIGS",
     "LoadedModel",
     "load_model",
-    "model_name",
     "model_fingerprint",
+    "model_name",
     "resolve_device",
     "resolve_dtype",
     "tiny_llama_config",
@@ -119,16 +119,16 @@ class _Raw:
 
 def tiny_llama_config(vocab_size: int, **overrides: Any) -> LlamaConfig:
     """A 2-block Llama config (hidden 32) for tests and ``random:tiny-llama``; ``overrides`` replace fields."""
-    values: dict[str, Any] = dict(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        tie_word_embeddings=True,
-    )
+    values: dict[str, Any] = {
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 128,
+        "tie_word_embeddings": True,
+    }
     return LlamaConfig(**{**values, **overrides})
 
 

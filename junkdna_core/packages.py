@@ -87,7 +87,7 @@ class OfflinePackage:
                 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _recorded_hashes(distribution: str) -> dict[str, str]:
     """Installed path (relative to site-packages) -> urlsafe-base64 sha256, from the distribution's RECORD."""
     try:
