@@ -11,6 +11,7 @@ from pathlib import Path
 from junkdna_core import __version__
 from junkdna_core.compare import add_compare_options, compare_runs, render_comparison
 from junkdna_core.errors import JunkdnaError
+from junkdna_core.leaderboard import parse_formats
 from junkdna_core.options import (
     add_cache_option,
     add_items_option,
@@ -78,9 +79,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Export the newest claim records of the given runs as tables and plots."""
-    from junkdna_core.leaderboard import export_leaderboard, parse_formats
+    from junkdna_core.leaderboard import export_leaderboard
 
-    written = export_leaderboard(args.inputs, args.out, parse_formats(args.formats))
+    written = export_leaderboard(args.inputs, args.out, args.formats)
     print(f"wrote {len(written)} files to {args.out}")
     for path in written:
         print(f"    {path}")
@@ -156,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run records (run-*.json) or directories of them (default: ./jd-results)")
     board.add_argument("--out", type=Path, default=Path("jd-results/leaderboard"), metavar="DIR",
                        help="where to write the leaderboard (default: jd-results/leaderboard)")
-    board.add_argument("--formats", default="md,csv,json,html,png", metavar="LIST",
+    board.add_argument("--formats", type=type_error(parse_formats), default="md,csv,json,html,png", metavar="LIST",
                        help="comma-separated subset of md,csv,json,html,png (default: all)")
     board.set_defaults(func=cmd_leaderboard)
 

@@ -10,15 +10,17 @@ so pytest gets ``--jd-model`` and the CLI gets ``--model`` from one definition
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from junkdna_core.errors import ConfigError
 
 BUDGETS = ("smoke", "full")
+SEED_LIMIT = 2**64  # torch.manual_seed takes seeds below 2**64
 
 
 def type_error(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -61,12 +63,18 @@ def parse_levels(text: str) -> tuple[float, ...]:
     return tuple(sorted(values))
 
 
+MIN_SWEPT_LEVELS = 3  # Spearman and Theil-Sen over fewer compressed points are undefined
+
+
 def parse_sparsities(text: str) -> tuple[float, ...]:
-    """Comma-separated sparsities, each in [0, 1)."""
+    """Comma-separated sparsities, each in [0, 1), at least three of them above 0 (the dense point is implied)."""
     values = parse_levels(text)
     bad = [v for v in values if not 0.0 <= v < 1.0]
     if bad:
         raise ConfigError(f"sparsities must lie in [0, 1); got {', '.join(map(str, bad))} in {text!r}")
+    if sum(v > 0 for v in values) < MIN_SWEPT_LEVELS:
+        raise ConfigError(f"a sweep needs at least {MIN_SWEPT_LEVELS} sparsities above 0 for its claim statistics "
+                          f"(Spearman, Theil-Sen); got {text!r}")
     return values
 
 
@@ -74,7 +82,8 @@ def parse_method_names(text: str) -> tuple[str, ...]:
     """Comma-separated registered method names (or ``module:Class``); each must resolve."""
     from junkdna_core.compress.registry import parse_method_list
 
-    parse_method_list(text)
+    with _naming_the_list(text):
+        parse_method_list(text)
     return tuple(p.strip() for p in str(text).split(",") if p.strip())
 
 
@@ -85,18 +94,34 @@ def parse_setting_names(text: str) -> tuple[str, ...]:
     names = tuple(p.strip() for p in str(text).split(",") if p.strip())
     if not names:
         raise ConfigError(f"expected a comma-separated list of settings such as setting2,setting3; got {text!r}")
-    for name in names:
-        get_setting(name)
+    with _naming_the_list(text):
+        for name in names:
+            get_setting(name)
     return names
+
+
+@contextlib.contextmanager
+def _naming_the_list(text: str) -> Iterator[None]:
+    """Re-raise a ConfigError about one element of a list with the whole list given, if it does not name it."""
+    try:
+        yield
+    except ConfigError as exc:
+        if repr(text) in str(exc):
+            raise
+        raise ConfigError(f"in {text!r}: {exc}") from None
 
 
 def parse_directory(text: str) -> Path:
     """A directory path that is not an existing file (it is created when first written)."""
     if not str(text).strip():
-        raise ConfigError("expected a directory path; got an empty string")
-    path = Path(os.path.expanduser(str(text))).resolve()
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{path} exists and is not a directory")
+        raise ConfigError(f"expected a directory path; got {text!r}")
+    try:
+        path = Path(os.path.expanduser(str(text))).resolve()
+        is_file = path.exists() and not path.is_dir()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system
+        raise ConfigError(f"{text!r} is not a usable directory path: {exc}") from None
+    if is_file:
+        raise ConfigError(f"{text!r} ({path}) exists and is not a directory")
     return path
 
 
@@ -107,25 +132,26 @@ def parse_positive_int(text: str) -> int:
     except ValueError:
         raise ConfigError(f"expected a whole number >= 1; got {text!r}") from None
     if value < 1:
-        raise ConfigError(f"expected a whole number >= 1; got {value}")
+        raise ConfigError(f"expected a whole number >= 1; got {value} ({text!r})")
     return value
 
 
 def parse_seed(text: str) -> int:
-    """A whole number >= 0."""
+    """A whole number in [0, 2**64)."""
     try:
         value = int(str(text).strip())
     except ValueError:
-        raise ConfigError(f"a seed must be a whole number >= 0; got {text!r}") from None
-    if value < 0:
-        raise ConfigError(f"a seed must be a whole number >= 0; got {value}")
+        value = -1
+    if not 0 <= value < SEED_LIMIT:
+        raise ConfigError(f"a seed must be a whole number >= 0 and < 2**64; got {text!r}")
     return value
 
 
 def parse_device(text: str) -> str:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
     value = str(text).strip().lower()
-    if value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit()):
+    index = value[5:]
+    if value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and index.isascii() and index.isdigit()):
         return value
     raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {text!r}")
 
@@ -170,9 +196,9 @@ def parse_threshold(text: str) -> tuple[str, float]:
     try:
         number = float(value)
     except ValueError:
-        raise ConfigError(f"threshold {name} must be a number; got {value!r}") from None
+        number = math.nan
     if not math.isfinite(number):
-        raise ConfigError(f"threshold {name} must be a finite number; got {value!r}")
+        raise ConfigError(f"threshold {name} must be a finite number; got {value!r} in {text!r}")
     return name, number
 
 

@@ -58,7 +58,6 @@ default levels unless ``levels`` is given (weakest first):
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import json
 import math
@@ -72,7 +71,7 @@ import pytest
 import torch
 
 from junkdna_core.compress.base import CompressionMethod, Family, LayerResult, LayerStats, MethodParams
-from junkdna_core.compress.registry import ENTRY_POINT_GROUP
+from junkdna_core.compress.registry import ENTRY_POINT_GROUP, import_spec
 from junkdna_core.errors import ConfigError
 
 SPARSITY_UNITS: tuple[str, ...] = ("layer", "row", "group")
@@ -126,11 +125,7 @@ def resolve_method(spec: str) -> type:
     """
     spec = str(spec).strip()
     if ":" in spec:
-        module_name, _, attr = spec.partition(":")
-        try:
-            obj = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot import method {spec!r}: {type(exc).__name__}: {exc}") from exc
+        obj = import_spec(spec)
     else:
         found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
         if not found:

@@ -195,8 +195,10 @@ def test_bad_input_raises_config_error_naming_the_path(tmp_path: Path, case: str
 def test_unknown_format_is_rejected(text: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ConfigError, match="subset of md,csv,json,html,png"):
         parse_formats(text)
-    assert main(["leaderboard", str(FIXTURES), "--formats", text]) == 2
-    assert "junkdna: error: --formats" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # an argparse usage error, before anything is read
+        main(["leaderboard", str(FIXTURES), "--formats", text])
+    assert exit_info.value.code == 2
+    assert "argument --formats: --formats takes a comma-separated subset" in capsys.readouterr().err
 
 
 def test_parse_formats_keeps_order_and_drops_repeats() -> None:

@@ -25,6 +25,7 @@ def test_markers_and_options_are_registered(pytester: pytest.Pytester):
     [
         (["--jd-sparsities", "0.2,1.5"], "sparsities must lie in [[]0, 1)*1.5*"),
         (["--jd-sparsities", "0.2,abc"], "*'abc'*is not a number*"),
+        (["--jd-sparsities", "0,0.5"], "*at least 3 sparsities above 0*'0,0.5'*"),
         (["--jd-methods", "magnitdue"], "*unknown method 'magnitdue'. Did you mean magnitude*Known methods:*"),
         (["--jd-budget", "huge"], "*budget must be one of smoke, full; got 'huge'*"),
         (["--jd-seed", "-1"], "*seed must be a whole number >= 0*"),

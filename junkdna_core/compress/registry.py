@@ -13,6 +13,7 @@ import importlib
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from types import MappingProxyType
+from typing import Any
 
 from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.errors import ConfigError
@@ -51,6 +52,17 @@ def available_methods() -> Mapping[str, type[CompressionMethod]]:
     return MappingProxyType(found)
 
 
+def import_spec(spec: str) -> Any:
+    """The object named by ``package.module:attribute``; ConfigError naming ``spec`` if it cannot be imported."""
+    module_name, _, attr = spec.strip().partition(":")
+    if not module_name or not attr.isidentifier():
+        raise ConfigError(f"cannot import method {spec!r}: expected package.module:ClassName")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:
+        raise ConfigError(f"cannot import method {spec!r}: {type(exc).__name__}: {exc}") from exc
+
+
 def get_method(name: str) -> type[CompressionMethod]:
     """The method class registered as ``name``, or named as ``module:Class``.
 
@@ -60,12 +72,7 @@ def get_method(name: str) -> type[CompressionMethod]:
         raise ConfigError(f"a method name must be a non-empty string; got {name!r}")
     name = name.strip()
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            obj = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot import method {name!r}: {exc}") from exc
-        return _check_method_class(obj, f"method {name!r}")
+        return _check_method_class(import_spec(name), f"method {name!r}")
     methods = available_methods()
     if name in methods:
         return methods[name]

@@ -11,6 +11,7 @@ does not depend on the device's sort implementation.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 
 import torch
 
@@ -92,9 +93,11 @@ def n_for_sparsity(sparsity: float, m: int) -> int:
     check_fraction("sparsity", sparsity)
     if not isinstance(m, int) or isinstance(m, bool) or m < 1:
         raise ConfigError(f"N:M pruning needs an integer M >= 1; got M={m!r}")
-    n = round((1 - sparsity) * m)
-    if abs(n - (1 - sparsity) * m) > _WHOLE_TOLERANCE:
-        allowed = ", ".join(f"{1 - k / m:g}" for k in range(m, 0, -1))
+    kept = (1 - Fraction(sparsity)) * m  # exact: no float overflow for a huge M
+    n = round(kept)
+    if abs(n - kept) > _WHOLE_TOLERANCE:
+        allowed = (", ".join(f"{1 - k / m:g}" for k in range(m, 0, -1)) if m <= 16
+                   else f"multiples of 1/{m} in [0, 1)")
         raise ConfigError(
             f"N:M pruning with M={m} allows sparsity in {{{allowed}}} (N = (1 - sparsity) * M whole); "
             f"got sparsity {sparsity!r}"
