@@ -297,7 +297,6 @@ def random_control(magnitude: Study, random: Study, *, margin: float = PAPER_THR
     )
 
 
-
 def _finetune_base(comparison: ModeComparison, claim: str, method: str) -> dict[str, Any]:
     return {"claim": claim, "setting": comparison.setting.id, "method": method, "model": comparison.model,
             "provenance": {"model_fingerprint": comparison.model_fingerprint,

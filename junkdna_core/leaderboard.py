@@ -351,8 +351,9 @@ def _ci(low: float | None, high: float | None) -> str:
 def claims_table(board: Leaderboard) -> Table:
     """The claims table as header and formatted cells."""
     header = ["model", "setting", "method", "claim", "statistic", "CI", "p", "threshold", "verdict"]
-    rows = [[c.model, c.setting, c.method, c.claim, _num(c.statistic), _ci(c.low, c.high), _num(c.pvalue, ".3g"),
-             f"{c.direction} {c.threshold:g}", "holds" if c.holds else "fails"] for c in board.claims]
+    rows = [[c.model, c.setting, c.method, c.claim, _num(c.statistic, ".4f"), _ci(c.low, c.high),
+             _num(c.pvalue, ".3g"), f"{c.direction} {c.threshold:g}", "holds" if c.holds else "fails"]
+            for c in board.claims]
     return header, rows
 
 

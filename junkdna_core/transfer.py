@@ -68,15 +68,17 @@ class FinetuneBudget:
     config: FinetuneConfig
 
 
-# Smoke checks the machinery in minutes on 2 CPU cores (a few steps per run: expect near-chance accuracy
-# at the smallest fractions); full is a study (MiniLM-L6 takes about 1 s per step of 16 SST-2 sentences on
-# one CPU core).
+# Smoke checks the machinery in minutes on 2 CPU cores: 24 steps on all 64 training items take MiniLM from
+# the majority class (0.56) to 0.78 on SST-2; the smallest fractions stay near chance. Full is a study
+# (75 steps on 400 items: 0.805 on SST-2 in 123 s on one CPU core; at lr 1e-4 it stays at the majority class).
 FINETUNE_BUDGETS: dict[str, FinetuneBudget] = {
     "smoke": FinetuneBudget(train_items=64, test_items=64, seeds=(0, 1), comparison_sparsity=0.5,
                             alphas=(0.0, 0.5, 1.0),
-                            config=FinetuneConfig(epochs=2, learning_rate=2e-4, max_length=64, min_steps=4)),
+                            config=FinetuneConfig(epochs=3, batch_size=8, learning_rate=3e-4, max_length=64,
+                                                         min_steps=4)),
     "full": FinetuneBudget(train_items=400, test_items=200, seeds=(0, 1, 2), comparison_sparsity=0.5,
-                           alphas=tuple(i / 10 for i in range(11)), config=FinetuneConfig(max_length=128)),
+                           alphas=tuple(i / 10 for i in range(11)),
+                           config=FinetuneConfig(learning_rate=3e-4, max_length=128)),
 }
 
 
@@ -279,7 +281,6 @@ def interpolation_path(cache: ArtifactCache, dense: LoadedModel, level: Level, m
 
     body = cache.get_or_compute_json("interpolation", parts, compute)
     return InterpolationPath(level.name, seed, budget.alphas, tuple(body["losses"]), tuple(body["accuracies"]))
-
 
 
 class TransferBench:
