@@ -28,9 +28,18 @@ class RIAParams(MethodParams):
 
     def __post_init__(self) -> None:
         check_fraction("sparsity", self.sparsity)
-        ok = isinstance(self.alpha, (int, float)) and not isinstance(self.alpha, bool)
-        if not (ok and math.isfinite(self.alpha) and self.alpha >= 0):
+        if not (_finite_number(self.alpha) and self.alpha >= 0):
             raise ConfigError(f"RIA alpha must be a finite number >= 0; got {self.alpha!r}")
+
+
+def _finite_number(value: object) -> bool:
+    """A real number (not a bool) that is finite as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def relative_importance(weight: torch.Tensor, norms: torch.Tensor, alpha: float) -> torch.Tensor:
