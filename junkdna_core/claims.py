@@ -214,7 +214,6 @@ def difficulty(
     easiest, hardest = curves[0].level.name, curves[-1].level.name
     gap = comparison.difference(easiest, hardest)
     ordering = stats.difficulty_ordering([comparison.slope(c.level.name).slope for c in curves])
-    ordered = ordering.statistic >= rho_min if len(curves) >= 3 else True
     details = {
         "drop": drop,
         "difficulty": difficulty_of(study),
@@ -225,19 +224,23 @@ def difficulty(
         "hard_minus_easy": {"difference": gap.difference, "low": gap.low, "high": gap.high, "pvalue": gap.pvalue},
         "dense": _dense_summary(study),
     }
+    gap_name = f"slope({hardest}) - slope({easiest})"
+    gap_text = f"{gap_name} = {gap.difference:.3f} [{gap.low:.3f}, {gap.high:.3f}], p={gap.pvalue:.3g}"
+    reason = None if gap.high < 0 else (
+        f"{gap_text}: the hardest level drops slower" if gap.low > 0 else f"{gap_text} does not exclude 0")
+    if len(curves) < 3:
+        return ClaimResult(**_base(study, claim=claim), statistic_name=gap_name, statistic=gap.difference,
+                           threshold=0.0, direction="<=", holds=gap.high < 0, low=gap.low, high=gap.high,
+                           pvalue=gap.pvalue, reason=reason, details=details)
+    # The interval and p-value of a record belong to its statistic: here the ordering's exact p-value; the
+    # slope difference's interval is in the reason (when it fails) and in details["hard_minus_easy"].
     return ClaimResult(
         **_base(study, claim=claim),
-        statistic_name=(f"Spearman(difficulty, -slope) over {len(curves)} levels" if len(curves) >= 3
-                        else f"slope({hardest}) - slope({easiest})"),
-        statistic=ordering.statistic if len(curves) >= 3 else gap.difference,
-        threshold=rho_min if len(curves) >= 3 else 0.0,
-        direction=">=" if len(curves) >= 3 else "<=",
-        holds=ordered and gap.high < 0,
-        low=gap.low, high=gap.high, pvalue=gap.pvalue,
-        reason=None if gap.high < 0 else (
-            f"slope({hardest}) - slope({easiest}) = {gap.difference:.3f} [{gap.low:.3f}, {gap.high:.3f}] "
-            "does not exclude 0"),
-        details=details,
+        statistic_name=f"Spearman(difficulty, -slope) over {len(curves)} levels",
+        statistic=ordering.statistic, threshold=rho_min, direction=">=",
+        holds=ordering.statistic >= rho_min and gap.high < 0,
+        pvalue=ordering.pvalue if ordering.defined else None,
+        reason=reason, details=details,
     )
 
 

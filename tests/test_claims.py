@@ -48,7 +48,9 @@ def test_planted_monotonic_and_difficulty_effect_holds():
     diff = claims.difficulty(study)
     assert diff.holds, diff.message()
     assert diff.statistic == pytest.approx(1.0)
-    assert diff.high < 0
+    assert diff.details["hard_minus_easy"]["high"] < 0
+    # the record's interval and p-value are the named statistic's own: Spearman has no interval here
+    assert (diff.low, diff.high) == (None, None) and diff.pvalue == diff.details["ordering_pvalue"]
     record = diff.as_record()
     assert record["provenance"]["items"]["arc_easy"]["ids"][0] == "i0"
     assert set(record["details"]["slopes"]) == {"level-0", "level-1", "level-2"}
@@ -60,6 +62,14 @@ def test_no_difficulty_effect_fails_with_a_message_naming_statistic_and_threshol
     text = diff.message()
     assert "does NOT hold" in text and "Spearman(difficulty, -slope)" in text and ">= 0.8" in text
     assert "does not exclude 0" in text
+
+
+def test_reversed_difficulty_effect_says_the_hardest_level_drops_slower():
+    diff = claims.difficulty(_study([1.0, 0.6, 0.3]))  # harder levels fall slower
+    assert not diff.holds
+    assert diff.statistic == pytest.approx(-1.0)
+    assert diff.details["hard_minus_easy"]["low"] > 0
+    assert "the hardest level drops slower" in diff.message()
 
 
 def test_reversed_effect_fails_monotonic_when_one_level_does_not_fall():
