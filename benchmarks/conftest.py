@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import pytest
 
-from junkdna_core.compress.registry import get_method
 from junkdna_core.plugin import DEFAULT_FINETUNE_METHODS, DEFAULT_METHODS, SESSION_KEY
 from junkdna_core.settings import SETTINGS
 
@@ -43,6 +42,8 @@ def _chance_varies(setting: str) -> bool:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    from junkdna_core.compress.registry import get_method  # imports torch: not in the xdist controller
+
     jd = metafunc.config.stash[SESSION_KEY]
     family = {name: get_method(name).family for name in jd.method_names()}
     methods = {f: [m for m, fam in family.items() if fam == f] for f in ("pruning", "quantization", "lowrank")}

@@ -18,19 +18,9 @@ from junkdna_core import stats
 from junkdna_core.errors import ConfigError
 from junkdna_core.settings import level_difficulty
 from junkdna_core.study import Curve, Study
+from junkdna_core.thresholds import PAPER_THRESHOLDS
 from junkdna_core.transfer import InterpolationPath, ModeComparison
 
-# Paper thresholds. Table 2: pruning Spearman 0.975..1.0, GPTQ 0.316..0.872 (smallest
-# pruning-minus-quantization gap 0.107); Appendix E: low rank 0.899..0.956.
-PAPER_THRESHOLDS: dict[str, float] = {
-    "monotonic": 0.975,
-    "difficulty": 0.8,
-    "quantization": 0.1,
-    "lowrank": 0.899,
-    "random": 0.0,
-    "irreversible": 0.0,
-    "lmc": 0.0,
-}
 BOOTSTRAP_RESAMPLES = 1000
 # The pruning method quantization is compared with (paper Section 4: one-shot magnitude pruning).
 REFERENCE_PRUNING = "magnitude"

@@ -185,7 +185,7 @@ def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
 
 def parse_threshold(text: str) -> tuple[str, float]:
     """``claim=value``, e.g. ``monotonic=0.9``; the claim must be one the suite asserts."""
-    from junkdna_core.claims import PAPER_THRESHOLDS
+    from junkdna_core.thresholds import PAPER_THRESHOLDS
 
     name, sep, value = str(text).partition("=")
     name = name.strip()

@@ -121,7 +121,7 @@ class JunkdnaSession:
 
 
 def _thresholds(overrides: list[tuple[str, float]]) -> dict[str, float]:
-    from junkdna_core.claims import PAPER_THRESHOLDS
+    from junkdna_core.thresholds import PAPER_THRESHOLDS
 
     return {**PAPER_THRESHOLDS, **dict(overrides)}
 
