@@ -75,7 +75,7 @@ def _points(curve: Curve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _drops(curve: Curve, kind: str = "relative") -> np.ndarray:
-    x, scores, dense = _points(curve)
+    _x, scores, dense = _points(curve)
     means, base = scores.mean(axis=1), dense.mean()
     if kind == "relative" and base <= 0:
         raise UndefinedClaim(f"{curve.level.name}: the dense score is {base:g}; the normalized drop is undefined")

@@ -30,7 +30,7 @@ def _study(rates: list[float], *, method: str = "magnitude", seed: int = 0, base
     ids = tuple(f"i{k}" for k in range(N_ITEMS))
     curves = []
     for level, rate in zip(setting.levels, rates):
-        def scores(strength: float) -> LevelScores:
+        def scores(strength: float, level=level, rate=rate) -> LevelScores:
             p = max(0.0, base * (1 - rate * strength))
             return LevelScores(level.name, "acc", ids, tuple(float(u < p) for u in uniform))
         dense = scores(0.0)

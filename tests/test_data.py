@@ -202,7 +202,7 @@ def test_hub_source_fails_clearly_offline_without_fallback(monkeypatch: pytest.M
 
 def test_calibration_and_heldout_texts() -> None:
     calib, calib_fp = calibration_texts(64)
-    held, held_fp = heldout_texts(64)
+    held, _held_fp = heldout_texts(64)
     assert len(calib) == len(set(calib)) == 64 and len(held) == len(set(held)) == 64
     assert not set(calib) & set(held)
     assert all(len(text) > 100 for text in calib + held)

@@ -233,7 +233,7 @@ def _hand_greedy(model, tokenizer, prompt: str, steps: int, banned: list[int]) -
 
 
 def test_generate_is_greedy_and_independent_of_batching(model, tokenizer):
-    kwargs = dict(max_new_tokens=6, min_new_tokens=6, stop=(), progress=False)
+    kwargs = {"max_new_tokens": 6, "min_new_tokens": 6, "stop": (), "progress": False}
     single = generate(model, tokenizer, PROMPTS, batch_size=1, **kwargs)
     assert generate(model, tokenizer, PROMPTS, batch_size=3, **kwargs) == single
     assert generate(model, tokenizer, PROMPTS, batch_size=3, **kwargs) == single
@@ -241,7 +241,7 @@ def test_generate_is_greedy_and_independent_of_batching(model, tokenizer):
 
 
 def test_generate_cuts_at_the_first_stop_string(model, tokenizer):
-    fixed_length = dict(max_new_tokens=8, min_new_tokens=8, progress=False)
+    fixed_length = {"max_new_tokens": 8, "min_new_tokens": 8, "progress": False}
     [full] = generate(model, tokenizer, [PROMPTS[0]], stop=(), **fixed_length)
     stop = full[len(full) // 2]
     [cut] = generate(model, tokenizer, [PROMPTS[0]], stop=("@@", stop), **fixed_length)
@@ -265,7 +265,7 @@ def test_min_new_tokens_keeps_end_token_from_ending_empty_answer(model, tokenize
 
 
 def test_generate_rejects_bad_options(model, tokenizer):
-    for kwargs in (dict(max_new_tokens=0), dict(min_new_tokens=40), dict(stop=[""]), dict(batch_size=-1)):
+    for kwargs in ({"max_new_tokens": 0}, {"min_new_tokens": 40}, {"stop": [""]}, {"batch_size": -1}):
         with pytest.raises(ConfigError):
             generate(model, tokenizer, PROMPTS, progress=False, **kwargs)
     with pytest.raises(ConfigError):

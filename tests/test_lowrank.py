@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_error_falls_strictly_with_rank_and_vanishes_at_full_rank() -> None:
     weight = torch.randn(24, 16)
     fractions = [r / 16 for r in range(1, 17)]
     errors = [frobenius_error(weight, f) for f in fractions]
-    assert all(a > b for a, b in zip(errors, errors[1:]))
+    assert all(a > b for a, b in itertools.pairwise(errors))
     assert errors[-1] < 1e-4 * float(torch.linalg.matrix_norm(weight))
 
 

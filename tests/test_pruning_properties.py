@@ -266,9 +266,9 @@ def test_wanda_nm_pattern_exact(weights: dict[str, torch.Tensor], n: int) -> Non
     method = Wanda.at_level(1 - n / 4, m=4)
     assert method.params.n == n
     results = method.compress(weights, equal_norm_stats(weights, 1.0))
-    for name in weights:
+    for name, weight in weights.items():
         assert (results[name].mask.reshape(-1, 4).sum(dim=1) == n).all()
-        assert torch.equal(results[name].mask, nm_mask(weights[name].abs(), n, 4))
+        assert torch.equal(results[name].mask, nm_mask(weight.abs(), n, 4))
 
 
 @pytest.mark.parametrize(

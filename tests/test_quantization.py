@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from importlib.metadata import entry_points
 
@@ -87,7 +88,7 @@ def test_rtn_error_falls_as_bits_grow() -> None:
         float(torch.linalg.norm(w - RTN.at_level(b, group_size=16).compress({"l": w}, None)["l"].weight))
         for b in (2, 3, 4, 5, 6, 8)
     ]
-    assert all(a > b for a, b in zip(errors, errors[1:])), errors
+    assert all(a > b for a, b in itertools.pairwise(errors)), errors
 
 
 def test_rtn_groups_are_independent_grids() -> None:
@@ -163,7 +164,7 @@ def test_gptq_error_falls_as_bits_grow_and_16_bits_is_near_lossless() -> None:
         _output_error(x, w, GPTQ.at_level(b).compress({"l": w}, {"l": _stats(x)})["l"].weight)
         for b in (2, 3, 4, 6, 8, 16)
     ]
-    assert all(a > b for a, b in zip(errors, errors[1:])), errors
+    assert all(a > b for a, b in itertools.pairwise(errors)), errors
     assert errors[-1] < 1e-3 * float(torch.linalg.norm(x @ w.T))
 
 
@@ -235,7 +236,7 @@ def test_sparsegpt_beats_magnitude_at_half_and_2_4() -> None:
     k = w.numel() // 2
     magnitude = w.abs() > w.abs().flatten().kthvalue(k).values
     mag24 = w.abs().reshape(-1, 4).argsort(dim=1).argsort(dim=1).reshape(w.shape) >= 2
-    for params, mag_mask in ((dict(sparsity=0.5), magnitude), (dict(sparsity=0.5, m=4), mag24)):
+    for params, mag_mask in (({"sparsity": 0.5}, magnitude), ({"sparsity": 0.5, "m": 4}, mag24)):
         res = SparseGPT(SparseGPTParams(**params)).compress({"l": w}, stats)["l"]
         sparsegpt_error, magnitude_error = _output_error(x, w, res.weight * res.mask), _output_error(x, w, w * mag_mask)
         assert sparsegpt_error < 0.9 * magnitude_error, (params, sparsegpt_error, magnitude_error)

@@ -8,6 +8,7 @@ that merely fits its calibration tokens gains nothing.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -128,4 +129,4 @@ def test_gptq_beats_rtn(layer: RealLayer, bits: int) -> None:
 
 def test_gptq_error_falls_as_bits_grow(layer: RealLayer) -> None:
     errors = [layer.error(_quantized(GPTQ.at_level(bits), layer)) for bits in (2, 3, 4, 8)]
-    assert all(a > b for a, b in zip(errors, errors[1:])), errors
+    assert all(a > b for a, b in itertools.pairwise(errors)), errors

@@ -77,7 +77,7 @@ def test_calibrated_method_without_calibration_fails_before_compute(tiny_llama):
 ])
 def test_impossible_shape_fails_before_any_compute(tiny_llama, calibration_ids, monkeypatch, name, level, options,
                                                    message):
-    import junkdna_core.compress.runner as runner
+    from junkdna_core.compress import runner
 
     def no_calibration_pass(*args, **kwargs):
         raise AssertionError("the calibration pass ran before the shapes were checked")

@@ -41,7 +41,7 @@ def run_benchmark(cache: Path, results: Path, pytest_args: Sequence[str], worker
     if workers is not None:
         command += ["-n", str(workers), "--dist", "loadgroup"]
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     if done.returncode not in (0, 1):
         sys.exit(f"benchmark run failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")

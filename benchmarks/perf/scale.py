@@ -149,7 +149,7 @@ def _run_child(job: dict[str, Any]) -> dict[str, Any]:
     threads = str(job["threads"])
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     done = subprocess.run([sys.executable, __file__, "--job", json.dumps(job)], capture_output=True, text=True,
-                          env=env)
+                          env=env, check=False)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
         print(done.stderr[-3000:], file=sys.stderr)
