@@ -1,8 +1,10 @@
-"""The benchmark directory end to end on a tiny random model: claims fail as claims, never as errors."""
+"""The benchmark directory end to end: on tiny random models claims fail as claims, never as errors; with a
+planted effect the claim test passes, and without one it fails naming the statistic and threshold."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,55 @@ def test_finetuning_benchmarks_on_a_tiny_random_encoder_run_as_claims(pytester: 
                                                                    "sparse-to-dense"}
     assert all(len(v) == 2 for v in irreversible["details"]["accuracy"]["data-5"].values())  # two seeds
     assert all(r["model"] == "random-tiny-bert" for r in records)
+
+
+# A root conftest for a copy of the benchmark directory: jd_study returns a planted study instead of measuring
+# one. Accuracy falls linearly with sparsity at each level's own rate (easiest level first), on the same 400
+# items at every level: `magnitude` gets steeper drops on harder levels, `random` the same drop everywhere.
+PLANTED_CONFTEST = """
+import numpy as np
+import pytest
+
+from junkdna_core.measure import LevelScores
+from junkdna_core.settings import get_setting
+from junkdna_core.study import Curve, Study
+
+STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8)
+RATES = {"magnitude": (0.3, 0.6, 1.0), "random": (0.6, 0.6, 0.6)}
+
+
+@pytest.fixture(scope="session")
+def jd_study():
+    def study(setting, method):
+        setting = get_setting(setting)
+        uniform = np.random.default_rng(0).random(400)
+        ids = tuple(f"i{k}" for k in range(uniform.size))
+        curves = []
+        for level, rate in zip(setting.levels, RATES[method]):
+            def scores(strength, level=level, rate=rate):
+                return LevelScores(level.name, level.metric, ids,
+                                   tuple(float(u < 0.8 * (1 - rate * strength)) for u in uniform))
+            curves.append(Curve(level, scores(0.0), STRENGTHS, tuple(scores(s) for s in STRENGTHS)))
+        items = {"arc_easy": {"split": "validation", "source": "planted", "fingerprint": "-", "ids": list(ids)}}
+        return Study("planted", "0" * 16, setting, method, tuple({"sparsity": s} for s in STRENGTHS), items, None,
+                     tuple(curves))
+    return study
+"""
+
+
+def test_difficulty_benchmark_passes_on_a_planted_effect_and_fails_without_one(pytester: pytest.Pytester, tmp_path):
+    shutil.copytree(BENCHMARKS, pytester.path / "benchmarks", ignore=shutil.ignore_patterns("perf", "__pycache__"))
+    pytester.makeconftest(PLANTED_CONFTEST)
+    result = pytester.runpytest_subprocess(
+        "benchmarks/test_difficulty.py", "-k", "setting2 and not chance", "--jd-methods", "magnitude,random",
+        "--jd-results", str(tmp_path / "results"), "-p", "no:cacheprovider", "-p", "no:randomly", "-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*PASSED*test_difficulty[[]setting2-magnitude-smollm2[]]*",
+                                 "*FAILED*test_difficulty[[]setting2-random-smollm2[]]*"])
+    result.stdout.fnmatch_lines([("*difficulty does NOT hold for setting2-random-planted: Spearman(difficulty, -slope)"
+                                  " over 3 levels = 0.0000; needs >= 0.8 (slope(options-4) - slope(options-2) = 0.000"
+                                  " [[]0.000, 0.000[]], p=1 does not exclude 0)*")])
+    records = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())["records"]
+    planted = next(r for r in records if r["method"] == "magnitude")
+    assert planted["holds"] and planted["statistic"] == 1.0
+    assert planted["details"]["hard_minus_easy"]["high"] < 0
