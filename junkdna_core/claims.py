@@ -319,14 +319,14 @@ def irreversible(comparison: ModeComparison, *, margin: float = PAPER_THRESHOLDS
     if not growth.defined:
         return ClaimResult(**base, statistic_name="undefined", statistic=0.0, threshold=margin, direction=">=",
                            holds=False, reason=f"undefined: {growth.reason} (seeds: {len(comparison.seeds)})")
-    below = [lv for lv in ordered if intervals[lv].low <= margin]
     ordering = stats.spearman([difficulty[lv] for lv in ordered], [intervals[lv].mean for lv in ordered])
     reasons = []
-    if below:
-        reasons.append(f"the gap's interval does not exclude {margin:g} at {', '.join(below)}")
+    short = {lv: _short_of(intervals[lv].high, margin) for lv in ordered if intervals[lv].low <= margin}
+    for verdict in dict.fromkeys(short.values()):
+        reasons.append(f"the gap's interval {verdict} at {', '.join(lv for lv in short if short[lv] == verdict)}")
     if growth.low <= margin:
         reasons.append(f"gap({ordered[-1]}) - gap({ordered[0]}) = {growth.mean:.3f} "
-                       f"[{growth.low:.3f}, {growth.high:.3f}] does not exclude {margin:g}")
+                       f"[{growth.low:.3f}, {growth.high:.3f}] {_short_of(growth.high, margin)}")
     return ClaimResult(
         **base,
         statistic_name=f"gap({ordered[-1]}) - gap({ordered[0]}), gap = min(dense modes) - max(sparse modes)",
@@ -375,5 +375,10 @@ def lmc(comparison: ModeComparison, paths: list[InterpolationPath], *,
         statistic=growth.mean, threshold=margin, direction=">=", holds=growth.low > margin,
         low=growth.low, high=growth.high, details=details,
         reason=None if growth.low > margin else
-        f"interval [{growth.low:.3f}, {growth.high:.3f}] does not exclude {margin:g}",
+        f"interval [{growth.low:.3f}, {growth.high:.3f}] {_short_of(growth.high, margin)}",
     )
+
+
+def _short_of(high: float, margin: float) -> str:
+    """Why an interval that had to lie above ``margin`` does not: it straddles it, or lies below (a reversal)."""
+    return f"does not exclude {margin:g}" if high > margin else f"lies below {margin:g} (reversed)"

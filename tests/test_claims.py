@@ -168,6 +168,14 @@ def test_irreversible_fails_naming_the_level_where_sparse_transfer_catches_up():
     assert "data-100" in result.reason and "does not exclude 0" in result.reason
 
 
+def test_irreversible_says_when_sparse_transfer_is_better_and_the_gap_shrinks():
+    result = claims.irreversible(_comparison([0.06, 0.0, -0.06]))
+    assert not result.holds
+    assert "the gap's interval lies below 0 (reversed) at data-10" in result.reason
+    assert "the gap's interval does not exclude 0 at data-50" in result.reason
+    assert "gap(data-10) - gap(data-100) = -0.12" in result.reason and result.reason.endswith("(reversed)")
+
+
 def test_irreversible_fails_when_the_gap_does_not_grow():
     result = claims.irreversible(_comparison([0.08, 0.08, 0.08]))
     assert not result.holds and "gap(data-10) - gap(data-100)" in result.reason
