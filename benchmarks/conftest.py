@@ -3,8 +3,10 @@
 Test ids read ``<setting>-<method>-<model>`` (``setting3-magnitude-smollm2``), so
 ``pytest benchmarks -k setting3`` selects one setting. Every case carries its
 setting's marker and ``claim``, plus ``smoke`` or ``full`` by the budget whose
-default methods include it, and an ``xdist_group`` per method so that
-``--dist loadgroup`` keeps one method's studies on one worker.
+default methods include it, and an ``xdist_group`` per method (per setting and
+method for fine-tuning, so its two settings train on two workers; a run both
+need is built once, under the cache's lock) so that ``--dist loadgroup`` keeps
+one method's studies on one worker.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def _case(setting: str, method: str, model: str) -> pytest.param:
 def _finetune_case(claim: str, setting: str, method: str, model: str) -> pytest.param:
     budget = pytest.mark.smoke if method in DEFAULT_FINETUNE_METHODS["smoke"] else pytest.mark.full
     marks = [getattr(pytest.mark, setting.split("-")[0]), pytest.mark.claim, pytest.mark.finetune, budget,
-             pytest.mark.xdist_group(f"finetune-{method}")]
+             pytest.mark.xdist_group(f"finetune-{setting}-{method}")]
     prefix = f"{claim}-" if claim else ""
     return pytest.param((setting, method), id=f"{prefix}{setting}-{method}-{model}", marks=marks)
 

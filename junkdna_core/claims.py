@@ -10,16 +10,18 @@ a run pass.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from junkdna_core import stats
 from junkdna_core.errors import ConfigError
 from junkdna_core.settings import level_difficulty
-from junkdna_core.study import Curve, Study
 from junkdna_core.thresholds import PAPER_THRESHOLDS
-from junkdna_core.transfer import InterpolationPath, ModeComparison
+
+if TYPE_CHECKING:  # the claims read measurements; they never run the models that make them
+    from junkdna_core.study import Curve, Study
+    from junkdna_core.transfer import InterpolationPath, ModeComparison
 
 BOOTSTRAP_RESAMPLES = 1000
 # The pruning method quantization is compared with (paper Section 4: one-shot magnitude pruning).

