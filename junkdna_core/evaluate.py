@@ -19,17 +19,16 @@ import string
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import (
-    DynamicCache,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
 
 from junkdna_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = [
     "ContinuationScore",
@@ -422,6 +421,8 @@ def _greedy_batch(
     min_new_tokens: int,
 ) -> list[list[int]]:
     """New token ids of each prompt (without the end token), decoding greedily with left padding."""
+    from transformers import DynamicCache  # a model that generates has imported transformers already
+
     decoder, head = _parts(model)
     ids, mask = _pad(prompts, model.device, left=True)
     positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)

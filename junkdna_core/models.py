@@ -1,4 +1,4 @@
-"""Load the models a benchmark runs on, and fingerprint their weights.
+"""Name, open and fingerprint the models a benchmark runs on (weights are read by :mod:`junkdna_core.readers`).
 
 A model is named by a *spec*:
 
@@ -22,35 +22,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
-import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_model
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    BertConfig,
-    LlamaConfig,
-    PretrainedConfig,
-    PreTrainedTokenizerBase,
-)
-from transformers.models.auto.modeling_auto import (
-    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-)
 
 from junkdna_core.cache import ArtifactCache
-from junkdna_core.errors import ConfigError, CorruptResourceError, MissingResourceError
+from junkdna_core.errors import ConfigError, CorruptResourceError
 from junkdna_core.packages import OfflinePackage
+
+if TYPE_CHECKING:
+    from transformers import LlamaConfig, PretrainedConfig, PreTrainedTokenizerBase
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -64,8 +48,6 @@ __all__ = [
     "resolve_dtype",
     "tiny_llama_config",
 ]
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "smollm2"
 DEFAULT_ENCODER = "minilm"
@@ -139,16 +121,6 @@ class LoadedModel:
         return self._weights
 
 
-@dataclass(frozen=True)
-class _Raw:
-    """A model as read, before it is moved, cast and fingerprinted."""
-
-    model: torch.nn.Module
-    tokenizer: PreTrainedTokenizerBase
-    source: str
-    kind: ModelKind
-
-
 def tiny_llama_config(vocab_size: int, **overrides: Any) -> LlamaConfig:
     """A 2-block Llama config (hidden 32) for tests and ``random:tiny-llama``; ``overrides`` replace fields."""
     values: dict[str, Any] = {
@@ -161,10 +133,14 @@ def tiny_llama_config(vocab_size: int, **overrides: Any) -> LlamaConfig:
         "max_position_embeddings": 128,
         "tie_word_embeddings": True,
     }
+    from transformers import LlamaConfig
+
     return LlamaConfig(**{**values, **overrides})
 
 
 def _tiny_bert_config(vocab_size: int) -> PretrainedConfig:
+    from transformers import BertConfig
+
     return BertConfig(
         vocab_size=vocab_size,
         hidden_size=32,
@@ -244,7 +220,7 @@ def load_model(
     """
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
-    cache = _default_cache(cache)
+    cache = default_cache(cache)
     read = functools.partial(_prepared, spec, cache, torch_device, torch_dtype)
     files = _files_identity(spec, cache)
     if files is None:
@@ -276,7 +252,9 @@ def load_model(
 def _prepared(spec: str, cache: ArtifactCache, device: torch.device,
               dtype: torch.dtype) -> tuple[torch.nn.Module, PreTrainedTokenizerBase, str, ModelKind]:
     """The model read, moved, cast and put in eval mode, with its tokenizer, source and kind."""
-    raw = _read(spec, cache, dtype)
+    from junkdna_core.readers import read
+
+    raw = read(spec, _spec_kind(spec), cache, dtype)
     model = raw.model.to(device=device, dtype=dtype)
     model.eval()
     # Causal LMs keep the KV cache (generation, shared-prefix scoring); encoders never use one.
@@ -294,7 +272,7 @@ def _files_identity(spec: str, cache: ArtifactCache) -> dict[str, Any] | None:
     """What identifies the files ``spec`` reads without reading them, or None (random weights, not yet local)."""
     kind = _spec_kind(spec)
     if kind == "smollm2":  # the converted folder is content-addressed by the GGUF it came from
-        return {"smollm2": cache.key("model", _smollm2_parts(SMOLLM2.locate(SMOLLM2_GGUF), dtype="float32"))}
+        return {"smollm2": cache.key("model", smollm2_parts(SMOLLM2.locate(SMOLLM2_GGUF), dtype="float32"))}
     if kind == "minilm":
         return {"minilm": _folder_identity(MINILM.locate(MINILM_FOLDER))}
     if kind == "folder":
@@ -344,20 +322,6 @@ def _spec_kind(spec: str) -> SpecKind:
     return "hub"
 
 
-def _read(spec: str, cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
-    """Read the model ``spec`` names, its weights in ``dtype``."""
-    kind = _spec_kind(spec)
-    if kind == "smollm2":
-        return _read_smollm2(cache, dtype)
-    if kind == "minilm":
-        return _read_minilm(dtype)
-    if kind == "random":
-        return _read_random(spec[len(RANDOM_PREFIX) :], cache, dtype)
-    if kind == "folder":
-        return _read_folder(Path(spec).expanduser(), dtype)
-    return _read_hub(spec, dtype)
-
-
 def _sanitize(name: str) -> str:
     """A name safe for test ids: runs of characters other than letters, digits, '.', '_' and '-' become '-'."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
@@ -383,63 +347,12 @@ def model_name(spec: str) -> str:
     return _sanitize(spec.rstrip("/").rsplit("/", 1)[-1])
 
 
-def _is_causal(config: PretrainedConfig) -> bool:
-    """True if the config describes a decoder-only causal LM, False for an encoder."""
-    architectures = getattr(config, "architectures", None) or []
-    if architectures:
-        return any(arch.endswith(("ForCausalLM", "LMHeadModel")) for arch in architectures)
-    model_type = config.model_type
-    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
-
-
-def _load_pretrained(
-    location: str, config: PretrainedConfig, dtype: torch.dtype
-) -> tuple[torch.nn.Module, ModelKind]:
-    """A pretrained model from a folder or hub id, with the auto class its config calls for."""
-    if _is_causal(config):
-        return AutoModelForCausalLM.from_pretrained(location, dtype=dtype), "causal"
-    return AutoModel.from_pretrained(location, dtype=dtype), "encoder"
-
-
-# --- smollm2 -----------------------------------------------------------------
-
-
-def _gguf_model() -> torch.nn.Module:
-    """SmolLM2 read straight from its GGUF, dequantized to float32 (about 25 s on a CPU)."""
-    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
-    logger.info("reading %s (one-time conversion to float32 safetensors)", gguf_path)
-    return AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
-
-
-def _gguf_tokenizer() -> PreTrainedTokenizerBase:
-    """The SmolLM2 tokenizer read from the GGUF's metadata (about 12 s)."""
-    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
-    return AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-
-
-def _convert_smollm2(out_dir: Path) -> None:
-    """Write SmolLM2 as a float32 safetensors folder (config, weights, tokenizer) into ``out_dir``.
-
-    ``save_pretrained`` refuses GGUF-loaded models, so the config is rewritten
-    without its ``quantization_config`` and the weights are saved with
-    safetensors' ``save_model`` (which drops the tied output layer).
-    """
-    model = _gguf_model()
-    config = model.config.to_dict()
-    config.pop("quantization_config", None)
-    config.pop("_name_or_path", None)
-    config["dtype"] = "float32"
-    (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
-    save_model(model, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
-    _gguf_tokenizer().save_pretrained(out_dir)
-
-
-def _default_cache(cache: ArtifactCache | None) -> ArtifactCache:
+def default_cache(cache: ArtifactCache | None) -> ArtifactCache:
     """``cache``, or the default ArtifactCache ($JUNKDNA_CACHE or the user cache dir)."""
     return cache if cache is not None else ArtifactCache()
 
 
-def _smollm2_parts(gguf_path: Path, **extra: object) -> dict[str, object]:
+def smollm2_parts(gguf_path: Path, **extra: object) -> dict[str, object]:
     """The cache-key parts that identify the SmolLM2 GGUF a cache entry was built from."""
     return {
         "source": SMOLLM2.distribution,
@@ -451,137 +364,3 @@ def _smollm2_parts(gguf_path: Path, **extra: object) -> dict[str, object]:
     }
 
 
-def _read_smollm2(cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
-    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
-    folder = _default_cache(cache).get_or_build(
-        "model",
-        _smollm2_parts(gguf_path, dtype="float32"),
-        _convert_smollm2,
-        description=f"SmolLM2-135M-Instruct {gguf_path.name} dequantized to float32 safetensors",
-    )
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    source = f"{SMOLLM2.distribution}=={SMOLLM2.installed_version()}:{gguf_path.name}"
-    return _Raw(model, tokenizer, source, "causal")
-
-
-# --- minilm ------------------------------------------------------------------
-
-
-def _minilm_tokenizer() -> PreTrainedTokenizerBase:
-    return AutoTokenizer.from_pretrained(MINILM.locate(MINILM_FOLDER))
-
-
-def _read_minilm(dtype: torch.dtype) -> _Raw:
-    folder = MINILM.locate(MINILM_FOLDER)
-    model = AutoModel.from_pretrained(folder, dtype=dtype)
-    source = f"{MINILM.distribution}=={MINILM.installed_version()}:{MINILM_FOLDER}"
-    return _Raw(model, _minilm_tokenizer(), source, "encoder")
-
-
-# --- random ------------------------------------------------------------------
-
-
-def _save_smollm2_tokenizer(out_dir: Path) -> None:
-    """Write the SmolLM2 tokenizer, read from the package's GGUF, into ``out_dir``."""
-    _gguf_tokenizer().save_pretrained(out_dir)
-
-
-def _smollm2_tokenizer(cache: ArtifactCache | None) -> PreTrainedTokenizerBase:
-    """The SmolLM2 tokenizer, extracted from the GGUF once into the cache (later loads take ~1 s)."""
-    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
-    folder = _default_cache(cache).get_or_build(
-        "tokenizer",
-        _smollm2_parts(gguf_path),
-        _save_smollm2_tokenizer,
-        description=f"SmolLM2 tokenizer from {gguf_path.name}",
-    )
-    return AutoTokenizer.from_pretrained(folder)
-
-
-def _random_config(
-    name: str, cache: ArtifactCache | None
-) -> tuple[PretrainedConfig, PreTrainedTokenizerBase, ModelKind]:
-    """(config, tokenizer, kind) for ``random:<name>``."""
-    if name in RANDOM_CONFIGS:
-        factory, kind = RANDOM_CONFIGS[name]
-        tokenizer = _smollm2_tokenizer(cache) if kind == "causal" else _minilm_tokenizer()
-        return factory(len(tokenizer)), tokenizer, kind
-    path = Path(name).expanduser()
-    if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise ConfigError(
-            f"random model {name!r} is neither a built-in config ({', '.join(RANDOM_CONFIGS)}) "
-            "nor a path to a config.json"
-        )
-    config = AutoConfig.from_pretrained(path)
-    kind: ModelKind = "causal" if _is_causal(config) else "encoder"
-    tokenizer = _smollm2_tokenizer(cache) if kind == "causal" else _minilm_tokenizer()
-    if config.vocab_size < len(tokenizer):
-        raise ConfigError(
-            f"{path} has vocab_size={config.vocab_size}, but the {kind} tokenizer it is paired with has "
-            f"{len(tokenizer)} tokens; set vocab_size >= {len(tokenizer)}"
-        )
-    return config, tokenizer, kind
-
-
-def _read_random(name: str, cache: ArtifactCache | None, dtype: torch.dtype) -> _Raw:
-    config, tokenizer, kind = _random_config(name, cache)
-    model_class = AutoModelForCausalLM if kind == "causal" else AutoModel
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_SEED)
-        model = model_class.from_config(config, dtype=dtype)
-    return _Raw(model, tokenizer, f"random:{name} (seed {RANDOM_SEED})", kind)
-
-
-# --- folders and the hub ----------------------------------------------------
-
-
-_RESAVE = "re-save the model with save_pretrained, or copy the folder again"
-
-
-def _folder_config(path: Path) -> PretrainedConfig:
-    """The folder's config; ConfigError naming config.json if it is missing or not a model config."""
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise ConfigError(f"model folder {path} has no config.json; expected a folder written by save_pretrained")
-    try:
-        return AutoConfig.from_pretrained(path)
-    except (OSError, ValueError) as error:
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        raise ConfigError(
-            f"{config_file} is not a readable model config ({type(error).__name__}: {first_line}); {_RESAVE}"
-        ) from None
-
-
-def _check_safetensors(path: Path) -> None:
-    """ConfigError naming the first ``*.safetensors`` file of the folder whose header or size is damaged."""
-    for weights in sorted(path.glob("*.safetensors")):
-        try:
-            with safe_open(str(weights), framework="pt"):
-                pass
-        except (SafetensorError, OSError) as error:
-            raise ConfigError(f"{weights} is truncated or damaged ({error}); {_RESAVE}") from None
-
-
-def _read_folder(path: Path, dtype: torch.dtype) -> _Raw:
-    config = _folder_config(path)
-    _check_safetensors(path)
-    model, kind = _load_pretrained(str(path), config, dtype)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    return _Raw(model, tokenizer, str(path.resolve()), kind)
-
-
-def _read_hub(hub_id: str, dtype: torch.dtype) -> _Raw:
-    try:
-        config = AutoConfig.from_pretrained(hub_id)
-        model, kind = _load_pretrained(hub_id, config, dtype)
-        tokenizer = AutoTokenizer.from_pretrained(hub_id)
-    except OSError as error:
-        raise MissingResourceError(
-            f"model {hub_id!r} is not in the local Hugging Face cache and could not be downloaded "
-            f"({type(error).__name__}: {str(error).splitlines()[0]}). Offline, use the embedded model "
-            f"'{DEFAULT_MODEL}' (default), '{DEFAULT_ENCODER}', 'random:tiny-llama', or a local folder."
-        ) from error
-    return _Raw(model, tokenizer, f"hf-hub:{hub_id}", kind)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from junkdna_core import models
+from junkdna_core import models, readers
 from junkdna_core.cache import ArtifactCache
 from junkdna_core.errors import ConfigError, CorruptResourceError, MissingResourceError
 from junkdna_core.models import (
@@ -46,8 +46,8 @@ def cache(
     """A fresh cache whose conversions reuse the module's GGUF load instead of repeating it."""
     model, tokenizer = gguf_reference
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(models, "_gguf_model", lambda: model)
-        patch.setattr(models, "_gguf_tokenizer", lambda: tokenizer)
+        patch.setattr(readers, "_gguf_model", lambda: model)
+        patch.setattr(readers, "_gguf_tokenizer", lambda: tokenizer)
         yield ArtifactCache(tmp_path_factory.mktemp("jd-cache"))
 
 
@@ -212,7 +212,7 @@ def test_resolve_valid() -> None:
     ],
 )
 def test_bad_specs_fail_before_reading(monkeypatch: pytest.MonkeyPatch, kwargs: dict, pattern: str) -> None:
-    monkeypatch.setattr(models.AutoModelForCausalLM, "from_config", pytest.fail)
+    monkeypatch.setattr(readers.AutoModelForCausalLM, "from_config", pytest.fail)
     with pytest.raises(ConfigError, match=pattern):
         load_model(**kwargs)
 

@@ -8,6 +8,7 @@ such as ``model.model.layers``, so any transformers architecture works.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -15,10 +16,13 @@ from torch import nn
 
 from junkdna_core.errors import ConfigError
 
-try:  # GPT-2 style models store linears as Conv1D with a transposed weight
-    from transformers.pytorch_utils import Conv1D
-except ImportError:  # pragma: no cover - transformers is a hard dependency
-    Conv1D = ()  # type: ignore[assignment,misc]
+
+@functools.cache
+def _conv1d() -> type[nn.Module]:
+    """transformers' Conv1D: GPT-2 style models store linears in it, with a transposed weight."""
+    from transformers.pytorch_utils import Conv1D  # on first use: opening cached results never needs it
+
+    return Conv1D
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class Target:
     @property
     def transposed(self) -> bool:
         """True for Conv1D, whose weight is stored (in, out) instead of (out, in)."""
-        return bool(Conv1D) and isinstance(self.module, Conv1D)
+        return isinstance(self.module, _conv1d())
 
     def weight(self) -> torch.Tensor:
         """The weight in (out_features, in_features) layout (a view, not a copy)."""
@@ -57,7 +61,7 @@ def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
 
 
 def _is_linear(module: nn.Module) -> bool:
-    return isinstance(module, nn.Linear) or (bool(Conv1D) and isinstance(module, Conv1D))
+    return isinstance(module, (nn.Linear, _conv1d()))
 
 
 def find_targets(

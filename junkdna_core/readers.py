@@ -1,0 +1,256 @@
+"""Read a model's weights and tokenizer from each kind of source a spec names.
+
+Kept apart from :mod:`junkdna_core.models` so that naming, fingerprinting and
+opening a model whose results are cached never imports transformers: this
+module is imported on the first read of weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_model
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedTokenizerBase,
+)
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+)
+
+from junkdna_core.cache import ArtifactCache
+from junkdna_core.errors import ConfigError, MissingResourceError
+from junkdna_core.models import (
+    DEFAULT_ENCODER,
+    DEFAULT_MODEL,
+    MINILM,
+    MINILM_FOLDER,
+    RANDOM_CONFIGS,
+    RANDOM_PREFIX,
+    RANDOM_SEED,
+    SMOLLM2,
+    SMOLLM2_GGUF,
+    ModelKind,
+    SpecKind,
+    default_cache,
+    smollm2_parts,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawModel:
+    """A model as read, before it is moved, cast and fingerprinted."""
+
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    source: str
+    kind: ModelKind
+
+def read(spec: str, kind: SpecKind, cache: ArtifactCache | None, dtype: torch.dtype) -> RawModel:
+    """Read the model ``spec`` (of ``kind``) names, its weights in ``dtype``."""
+    if kind == "smollm2":
+        return _read_smollm2(cache, dtype)
+    if kind == "minilm":
+        return _read_minilm(dtype)
+    if kind == "random":
+        return _read_random(spec[len(RANDOM_PREFIX) :], cache, dtype)
+    if kind == "folder":
+        return _read_folder(Path(spec).expanduser(), dtype)
+    return _read_hub(spec, dtype)
+
+def _is_causal(config: PretrainedConfig) -> bool:
+    """True if the config describes a decoder-only causal LM, False for an encoder."""
+    architectures = getattr(config, "architectures", None) or []
+    if architectures:
+        return any(arch.endswith(("ForCausalLM", "LMHeadModel")) for arch in architectures)
+    model_type = config.model_type
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def _load_pretrained(
+    location: str, config: PretrainedConfig, dtype: torch.dtype
+) -> tuple[torch.nn.Module, ModelKind]:
+    """A pretrained model from a folder or hub id, with the auto class its config calls for."""
+    if _is_causal(config):
+        return AutoModelForCausalLM.from_pretrained(location, dtype=dtype), "causal"
+    return AutoModel.from_pretrained(location, dtype=dtype), "encoder"
+
+
+# --- smollm2 -----------------------------------------------------------------
+
+
+def _gguf_model() -> torch.nn.Module:
+    """SmolLM2 read straight from its GGUF, dequantized to float32 (about 25 s on a CPU)."""
+    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
+    logger.info("reading %s (one-time conversion to float32 safetensors)", gguf_path)
+    return AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+
+
+def _gguf_tokenizer() -> PreTrainedTokenizerBase:
+    """The SmolLM2 tokenizer read from the GGUF's metadata (about 12 s)."""
+    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
+    return AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+
+
+def _convert_smollm2(out_dir: Path) -> None:
+    """Write SmolLM2 as a float32 safetensors folder (config, weights, tokenizer) into ``out_dir``.
+
+    ``save_pretrained`` refuses GGUF-loaded models, so the config is rewritten
+    without its ``quantization_config`` and the weights are saved with
+    safetensors' ``save_model`` (which drops the tied output layer).
+    """
+    model = _gguf_model()
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    config.pop("_name_or_path", None)
+    config["dtype"] = "float32"
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    save_model(model, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    _gguf_tokenizer().save_pretrained(out_dir)
+
+def _read_smollm2(cache: ArtifactCache | None, dtype: torch.dtype) -> RawModel:
+    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
+    folder = default_cache(cache).get_or_build(
+        "model",
+        smollm2_parts(gguf_path, dtype="float32"),
+        _convert_smollm2,
+        description=f"SmolLM2-135M-Instruct {gguf_path.name} dequantized to float32 safetensors",
+    )
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    source = f"{SMOLLM2.distribution}=={SMOLLM2.installed_version()}:{gguf_path.name}"
+    return RawModel(model, tokenizer, source, "causal")
+
+
+# --- minilm ------------------------------------------------------------------
+
+
+def _minilm_tokenizer() -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(MINILM.locate(MINILM_FOLDER))
+
+
+def _read_minilm(dtype: torch.dtype) -> RawModel:
+    folder = MINILM.locate(MINILM_FOLDER)
+    model = AutoModel.from_pretrained(folder, dtype=dtype)
+    source = f"{MINILM.distribution}=={MINILM.installed_version()}:{MINILM_FOLDER}"
+    return RawModel(model, _minilm_tokenizer(), source, "encoder")
+
+
+# --- random ------------------------------------------------------------------
+
+
+def _save_smollm2_tokenizer(out_dir: Path) -> None:
+    """Write the SmolLM2 tokenizer, read from the package's GGUF, into ``out_dir``."""
+    _gguf_tokenizer().save_pretrained(out_dir)
+
+
+def _smollm2_tokenizer(cache: ArtifactCache | None) -> PreTrainedTokenizerBase:
+    """The SmolLM2 tokenizer, extracted from the GGUF once into the cache (later loads take ~1 s)."""
+    gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
+    folder = default_cache(cache).get_or_build(
+        "tokenizer",
+        smollm2_parts(gguf_path),
+        _save_smollm2_tokenizer,
+        description=f"SmolLM2 tokenizer from {gguf_path.name}",
+    )
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def _random_config(
+    name: str, cache: ArtifactCache | None
+) -> tuple[PretrainedConfig, PreTrainedTokenizerBase, ModelKind]:
+    """(config, tokenizer, kind) for ``random:<name>``."""
+    if name in RANDOM_CONFIGS:
+        factory, kind = RANDOM_CONFIGS[name]
+        tokenizer = _smollm2_tokenizer(cache) if kind == "causal" else _minilm_tokenizer()
+        return factory(len(tokenizer)), tokenizer, kind
+    path = Path(name).expanduser()
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise ConfigError(
+            f"random model {name!r} is neither a built-in config ({', '.join(RANDOM_CONFIGS)}) "
+            "nor a path to a config.json"
+        )
+    config = AutoConfig.from_pretrained(path)
+    kind: ModelKind = "causal" if _is_causal(config) else "encoder"
+    tokenizer = _smollm2_tokenizer(cache) if kind == "causal" else _minilm_tokenizer()
+    if config.vocab_size < len(tokenizer):
+        raise ConfigError(
+            f"{path} has vocab_size={config.vocab_size}, but the {kind} tokenizer it is paired with has "
+            f"{len(tokenizer)} tokens; set vocab_size >= {len(tokenizer)}"
+        )
+    return config, tokenizer, kind
+
+
+def _read_random(name: str, cache: ArtifactCache | None, dtype: torch.dtype) -> RawModel:
+    config, tokenizer, kind = _random_config(name, cache)
+    model_class = AutoModelForCausalLM if kind == "causal" else AutoModel
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        model = model_class.from_config(config, dtype=dtype)
+    return RawModel(model, tokenizer, f"random:{name} (seed {RANDOM_SEED})", kind)
+
+
+# --- folders and the hub ----------------------------------------------------
+
+
+_RESAVE = "re-save the model with save_pretrained, or copy the folder again"
+
+
+def _folder_config(path: Path) -> PretrainedConfig:
+    """The folder's config; ConfigError naming config.json if it is missing or not a model config."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ConfigError(f"model folder {path} has no config.json; expected a folder written by save_pretrained")
+    try:
+        return AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise ConfigError(
+            f"{config_file} is not a readable model config ({type(error).__name__}: {first_line}); {_RESAVE}"
+        ) from None
+
+
+def _check_safetensors(path: Path) -> None:
+    """ConfigError naming the first ``*.safetensors`` file of the folder whose header or size is damaged."""
+    for weights in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as error:
+            raise ConfigError(f"{weights} is truncated or damaged ({error}); {_RESAVE}") from None
+
+
+def _read_folder(path: Path, dtype: torch.dtype) -> RawModel:
+    config = _folder_config(path)
+    _check_safetensors(path)
+    model, kind = _load_pretrained(str(path), config, dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    return RawModel(model, tokenizer, str(path.resolve()), kind)
+
+
+def _read_hub(hub_id: str, dtype: torch.dtype) -> RawModel:
+    try:
+        config = AutoConfig.from_pretrained(hub_id)
+        model, kind = _load_pretrained(hub_id, config, dtype)
+        tokenizer = AutoTokenizer.from_pretrained(hub_id)
+    except OSError as error:
+        raise MissingResourceError(
+            f"model {hub_id!r} is not in the local Hugging Face cache and could not be downloaded "
+            f"({type(error).__name__}: {str(error).splitlines()[0]}). Offline, use the embedded model "
+            f"'{DEFAULT_MODEL}' (default), '{DEFAULT_ENCODER}', 'random:tiny-llama', or a local folder."
+        ) from error
+    return RawModel(model, tokenizer, f"hf-hub:{hub_id}", kind)
