@@ -296,3 +296,50 @@ def test_a_study_whose_scores_are_cached_never_reads_the_weights(tmp_path: Path,
     warm, dense = study()
     assert warm == cold
     assert "not loaded" in repr(dense)
+
+
+def _as_hub_cache(folder: Path, hub_cache: Path, repo: str, commit: str) -> None:
+    """Lay ``folder`` out as ``repo`` at ``commit`` in a Hugging Face hub cache (blobs, refs, snapshot links)."""
+    import hashlib
+
+    root = hub_cache / f"models--{repo.replace('/', '--')}"
+    (root / "blobs").mkdir(parents=True, exist_ok=True)
+    (root / "refs").mkdir(exist_ok=True)
+    (root / "refs" / "main").write_text(commit)
+    snapshot = root / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for path in folder.iterdir():
+        blob = root / "blobs" / hashlib.sha256(path.read_bytes()).hexdigest()
+        blob.write_bytes(path.read_bytes())
+        (snapshot / path.name).symlink_to(os.path.relpath(blob, snapshot))
+
+
+HUB_LOAD = """
+import sys
+from junkdna_core.cache import ArtifactCache
+from junkdna_core.models import load_model
+loaded = load_model("jd-test/tiny", device="cpu", cache=ArtifactCache(sys.argv[1]))
+print(repr(loaded))
+"""
+
+
+def test_a_hub_model_in_the_local_cache_is_fingerprinted_once_per_revision(tmp_path: Path, cache: ArtifactCache):
+    import subprocess
+    import sys
+
+    original = _saved_tiny_llama(tmp_path / "tiny", cache)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    _as_hub_cache(tmp_path / "tiny", tmp_path / "hub", "jd-test/tiny", "a" * 40)
+
+    def load() -> str:
+        return subprocess.run([sys.executable, "-c", HUB_LOAD, str(tmp_path / "memo")], env=env, check=True,
+                              capture_output=True, text=True).stdout
+
+    assert f"fingerprint={original.fingerprint}, loaded" in load()
+    assert f"fingerprint={original.fingerprint}, not loaded" in load()
+    with torch.no_grad():
+        original.model.model.norm.weight.mul_(3)
+    original.model.save_pretrained(tmp_path / "tiny-v2")
+    original.tokenizer.save_pretrained(tmp_path / "tiny-v2")
+    _as_hub_cache(tmp_path / "tiny-v2", tmp_path / "hub", "jd-test/tiny", "b" * 40)  # a new revision is main
+    assert f"fingerprint={model_fingerprint(original.model)}, loaded" in load()
