@@ -67,33 +67,17 @@ def test_finetuning_benchmarks_on_a_tiny_random_encoder_run_as_claims(pytester: 
 # one. Accuracy falls linearly with sparsity at each level's own rate (easiest level first), on the same 400
 # items at every level: `magnitude` gets steeper drops on harder levels, `random` the same drop everywhere.
 PLANTED_CONFTEST = """
-import numpy as np
 import pytest
 
-from junkdna_core.measure import LevelScores
 from junkdna_core.settings import get_setting
-from junkdna_core.study import Curve, Study
+from junkdna_core.study import planted_study
 
-STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8)
 RATES = {"magnitude": (0.3, 0.6, 1.0), "random": (0.6, 0.6, 0.6)}
 
 
 @pytest.fixture(scope="session")
 def jd_study():
-    def study(setting, method):
-        setting = get_setting(setting)
-        uniform = np.random.default_rng(0).random(400)
-        ids = tuple(f"i{k}" for k in range(uniform.size))
-        curves = []
-        for level, rate in zip(setting.levels, RATES[method]):
-            def scores(strength, level=level, rate=rate):
-                return LevelScores(level.name, level.metric, ids,
-                                   tuple(float(u < 0.8 * (1 - rate * strength)) for u in uniform))
-            curves.append(Curve(level, scores(0.0), STRENGTHS, tuple(scores(s) for s in STRENGTHS)))
-        items = {"arc_easy": {"split": "validation", "source": "planted", "fingerprint": "-", "ids": list(ids)}}
-        return Study("planted", "0" * 16, setting, method, tuple({"sparsity": s} for s in STRENGTHS), items, None,
-                     tuple(curves))
-    return study
+    return lambda setting, method: planted_study(get_setting(setting), RATES[method], method=method)
 """
 
 

@@ -7,9 +7,8 @@ import pytest
 
 from junkdna_core import claims
 from junkdna_core.errors import ConfigError
-from junkdna_core.measure import LevelScores
 from junkdna_core.settings import SETTINGS, Level, Setting
-from junkdna_core.study import Curve, Study
+from junkdna_core.study import Curve, Study, planted_study
 from junkdna_core.transfer import InterpolationPath, ModeComparison
 
 STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8)
@@ -24,20 +23,8 @@ def _setting(n_levels: int = 3, source: str = "rank") -> Setting:
 def _study(rates: list[float], *, method: str = "magnitude", seed: int = 0, base: float = 0.8,
            setting: Setting | None = None) -> Study:
     """Item accuracies fall linearly with strength at each level's own rate (items shared across levels)."""
-    setting = setting or _setting(len(rates))
-    rng = np.random.default_rng(seed)
-    uniform = rng.random(N_ITEMS)  # the same item difficulty at every level: paired items
-    ids = tuple(f"i{k}" for k in range(N_ITEMS))
-    curves = []
-    for level, rate in zip(setting.levels, rates):
-        def scores(strength: float, level=level, rate=rate) -> LevelScores:
-            p = max(0.0, base * (1 - rate * strength))
-            return LevelScores(level.name, "acc", ids, tuple(float(u < p) for u in uniform))
-        dense = scores(0.0)
-        curves.append(Curve(level, dense, STRENGTHS, tuple(scores(s) for s in STRENGTHS)))
-    return Study("tiny", "f" * 16, setting, method, tuple({"level": s} for s in STRENGTHS),
-                 {"arc_easy": {"split": "validation", "source": "synthetic", "fingerprint": "x", "ids": list(ids)}},
-                 None, tuple(curves))
+    return planted_study(setting or _setting(len(rates)), rates, strengths=STRENGTHS, items=N_ITEMS, base=base,
+                         seed=seed, model="tiny", method=method)
 
 
 def test_planted_monotonic_and_difficulty_effect_holds():
@@ -209,3 +196,8 @@ def test_lmc_fails_when_barriers_are_equal():
 def test_lmc_needs_two_levels():
     with pytest.raises(ConfigError, match="2 or more levels"):
         claims.lmc(_comparison([0.02, 0.06, 0.12]), _paths({"data-10": [0.2, 0.2]}))
+
+
+def test_planted_study_needs_one_rate_per_level():
+    with pytest.raises(ConfigError, match="has 3 levels; got 2 rates"):
+        planted_study(_setting(3), [0.1, 0.2])
