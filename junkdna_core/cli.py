@@ -111,7 +111,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     print("|---|---|---|---|---:|---:|---|---:|")
     for name in names:
         setting = SETTINGS[name]
-        items = setting_items(setting, args.budget, args.seed, limit=args.items)
+        items = setting_items(setting, args.budget, args.seed, limit=args.items, cache=cache)
         for level in setting.levels:
             scores = cached_level_scores(cache, dense_key(dense.fingerprint), lambda: (dense.model, dense.tokenizer),
                                          setting, level, items[level.task], seed=args.seed)

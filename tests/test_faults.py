@@ -241,7 +241,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, tiny, hooks: Path) -> tup
     run = _run(workdir, hooks, cache)
     assert run.records, run.output[-3000:]
     assert run.events == ["score", "compress 0.2", "score", "compress 0.4", "score", "compress 0.6", "score"]
-    assert _kinds(cache) == {"tokenizer": 1, "choice-scores": 4, "compressed": 3}
+    assert _kinds(cache) == {"tokenizer": 1, "items": 1, "choice-scores": 4, "compressed": 3}
     return run, cache
 
 
@@ -253,11 +253,11 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, tiny, hooks: Path) -> tup
     [
         pytest.param(  # killed in the middle of writing the 0.4 model: masks.npz written, weights not
             "save:2", ["score", "compress 0.2", "score", "compress 0.4"],
-            {"tokenizer": 1, "choice-scores": 2, "compressed": 1}, [0.2],
+            {"tokenizer": 1, "items": 1, "choice-scores": 2, "compressed": 1}, [0.2],
             ["compress 0.4", "score", "compress 0.6", "score"], id="building-a-compressed-model"),
         pytest.param(  # killed halfway through scoring the 0.4 model's items
             "score:3", ["score", "compress 0.2", "score", "compress 0.4", "score"],
-            {"tokenizer": 1, "choice-scores": 2, "compressed": 2}, [0.2, 0.4],
+            {"tokenizer": 1, "items": 1, "choice-scores": 2, "compressed": 2}, [0.2, 0.4],
             ["score", "compress 0.6", "score"], id="scoring-a-level"),
     ],
 )
