@@ -39,6 +39,7 @@ MARKERS = {
     **{f"setting{i}": f"difficulty setting {i} of the paper (Table 1)" for i in range(1, 7)},
 }
 RECORDS_KEY = "junkdna_records"
+ENVIRONMENT_KEY = "junkdna_environment"
 # Methods swept when --jd-methods is not given. The smoke budget keeps to methods that need no
 # calibration pass so the whole benchmark directory runs in minutes on 2 CPU cores.
 DEFAULT_METHODS = {
@@ -66,6 +67,7 @@ class JunkdnaSession:
     results_dir: Path
     thresholds: dict[str, float]
     records: list[dict[str, Any]] = field(default_factory=list)
+    worker_environment: dict[str, Any] | None = None
 
     @property
     def model_label(self) -> str:
@@ -218,10 +220,12 @@ def _load_baseline(path: Path) -> tuple[list[Any], tuple[str, ...]]:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """Controller side of xdist: collect the records a worker sent back."""
-    payload = getattr(node, "workeroutput", {}).get(RECORDS_KEY)
-    if payload:
-        node.config.stash[SESSION_KEY].records.extend(json.loads(payload))
+    """Controller side of xdist: collect the records a worker sent back, and where they were measured."""
+    output = getattr(node, "workeroutput", {})
+    jd = node.config.stash[SESSION_KEY]
+    if output.get(RECORDS_KEY):
+        jd.records.extend(json.loads(output[RECORDS_KEY]))
+        jd.worker_environment = jd.worker_environment or json.loads(output[ENVIRONMENT_KEY])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -230,13 +234,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if jd is None:
         return
     if is_xdist_worker(config):
-        config.workeroutput[RECORDS_KEY] = json.dumps(jd.records)
+        if jd.records:  # the worker imported torch to measure them: its environment is the one to record
+            from junkdna_core.records import environment
+
+            config.workeroutput[RECORDS_KEY] = json.dumps(jd.records)
+            config.workeroutput[ENVIRONMENT_KEY] = json.dumps(environment())
         return
     written = None
     if jd.records:
         from junkdna_core.records import write_run_record
 
-        written = write_run_record(jd.results_dir, jd.records, options=_options_of(jd))
+        written = write_run_record(jd.results_dir, jd.records, options=_options_of(jd),
+                                   measured_in=jd.worker_environment)
     if BASELINE_KEY in config.stash:
         _compare_with_baseline(session, written)
 

@@ -63,8 +63,13 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def write_run_record(results_dir: Path, records: Sequence[dict[str, Any]], *, options: dict[str, Any]) -> Path:
-    """Write one run's records with their provenance; returns the file written (atomic rename)."""
+def write_run_record(results_dir: Path, records: Sequence[dict[str, Any]], *, options: dict[str, Any],
+                     measured_in: dict[str, Any] | None = None) -> Path:
+    """Write one run's records with their provenance; returns the file written (atomic rename).
+
+    ``measured_in``: the :func:`environment` of the process that measured the
+    records (an xdist worker's), when it is not this one.
+    """
     now = datetime.now(timezone.utc)
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     body = {
@@ -72,7 +77,7 @@ def write_run_record(results_dir: Path, records: Sequence[dict[str, Any]], *, op
         "run_id": run_id,
         "created": now.isoformat(),
         "options": options,
-        "environment": environment(),
+        "environment": measured_in or environment(),
         "records": sorted(records, key=lambda r: str(r.get("test", ""))),
     }
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -62,6 +63,8 @@ def test_records_reach_one_run_file_with_provenance(pytester: pytest.Pytester, x
     assert sorted(r["value"] for r in body["records"]) == [0, 1, 2, 3]
     assert body["options"]["budget"] == "full"
     assert body["environment"]["packages"]["torch"]
+    if xdist:  # the environment is the measuring process's: a worker's, with its share of the cores
+        assert body["environment"]["torch_threads"] == max(1, (os.cpu_count() or 1) // 2)
     assert all(r["budget"] == "full" for r in body["records"])
 
 
