@@ -50,13 +50,15 @@ def main() -> int:
         seed_cache(prepared, parallel_cache)
         serial = run_benchmark(serial_cache, Path(tmp, "serial"), pytest_args, 1)
         cold = run_benchmark(parallel_cache, Path(tmp, "cold"), pytest_args, args.workers)
+        before = {(e.kind, e.key) for e in ArtifactCache(parallel_cache).entries()}
         warm = run_benchmark(parallel_cache, Path(tmp, "warm"), pytest_args, args.workers)
+        built = sorted(kind for kind, _ in {(e.kind, e.key) for e in ArtifactCache(parallel_cache).entries()} - before)
         records = [run_records(Path(tmp, name)) for name in ("serial", "cold", "warm")]
     same = records[0] == records[1] == records[2]
     n = args.workers
     print(f"-n 1 cold {serial:.1f} s, -n {n} cold {cold:.1f} s, -n {n} warm {warm:.1f} s; "
           f"n{n}/n1 {cold / serial:.3f} (target <= 1), warm/cold {warm / cold:.3f} (target <= 0.1); "
-          f"identical records: {same}")
+          f"identical records: {same}; cache entries the warm run built: {built or 'none'}")
     return 0 if same else 1
 
 
