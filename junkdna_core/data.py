@@ -140,12 +140,13 @@ class ItemSet:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ItemSet:
-        """The set :meth:`to_json` wrote; ConfigError if its items do not match its fingerprint."""
+        """The set :meth:`to_json` wrote; CorruptResourceError if its items do not match its fingerprint."""
         items = tuple(_ITEM_TYPES[kind](**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
                       for kind, fields in data["items"])
         fingerprint = _items_fingerprint(data["task"], data["split"], data["source"], items)
         if fingerprint != data["fingerprint"]:
-            raise ConfigError(f"{data['task']}/{data['split']}: stored items do not match their fingerprint")
+            raise CorruptResourceError(f"{data['task']}/{data['split']}: stored items do not match their fingerprint; "
+                                       "the stored copy is damaged (`junkdna cache clear --kind items` removes it)")
         return cls(data["task"], data["split"], data["source"], items, fingerprint)
 
 

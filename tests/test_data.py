@@ -23,7 +23,7 @@ from junkdna_core.data import (
     load_task,
     split_identity,
 )
-from junkdna_core.errors import ConfigError, MissingResourceError
+from junkdna_core.errors import ConfigError, CorruptResourceError, MissingResourceError
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "fixtures" / "data_golden.json").read_text())
 KIND_TYPES = {
@@ -230,7 +230,7 @@ def test_item_sets_survive_a_json_round_trip(task):
 def test_altered_stored_items_are_refused():
     data = load_task("arc_easy", limit=3).to_json()
     data["items"][0][1]["gold"] = (data["items"][0][1]["gold"] + 1) % 4
-    with pytest.raises(ConfigError, match="do not match their fingerprint"):
+    with pytest.raises(CorruptResourceError, match="do not match their fingerprint.*cache clear --kind items"):
         ItemSet.from_json(data)
 
 
