@@ -58,6 +58,7 @@ class RawModel:
     source: str
     kind: ModelKind
 
+
 def read(spec: str, kind: SpecKind, cache: ArtifactCache | None, dtype: torch.dtype) -> RawModel:
     """Read the model ``spec`` (of ``kind``) names, its weights in ``dtype``."""
     if kind == "smollm2":
@@ -69,6 +70,7 @@ def read(spec: str, kind: SpecKind, cache: ArtifactCache | None, dtype: torch.dt
     if kind == "folder":
         return _read_folder(Path(spec).expanduser(), dtype)
     return _read_hub(spec, dtype)
+
 
 def _is_causal(config: PretrainedConfig) -> bool:
     """True if the config describes a decoder-only causal LM, False for an encoder."""
@@ -119,6 +121,7 @@ def _convert_smollm2(out_dir: Path) -> None:
     (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
     save_model(model, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     _gguf_tokenizer().save_pretrained(out_dir)
+
 
 def _read_smollm2(cache: ArtifactCache | None, dtype: torch.dtype) -> RawModel:
     gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
