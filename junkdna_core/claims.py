@@ -382,5 +382,7 @@ def lmc(comparison: ModeComparison, paths: list[InterpolationPath], *,
 
 
 def _short_of(high: float, margin: float) -> str:
-    """Why an interval that had to lie above ``margin`` does not: it straddles it, or lies below (a reversal)."""
-    return f"does not exclude {margin:g}" if high > margin else f"lies below {margin:g} (reversed)"
+    """Why an interval that had to lie above ``margin`` does not: it straddles it, ends at it, or lies below."""
+    if high > margin:
+        return f"does not exclude {margin:g}"
+    return f"does not rise above {margin:g}" if high == margin else f"lies below {margin:g} (reversed)"

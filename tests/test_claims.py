@@ -193,6 +193,13 @@ def test_lmc_fails_when_barriers_are_equal():
     assert not result.holds and "does not exclude 0" in result.reason
 
 
+def test_lmc_without_any_barrier_says_the_difference_does_not_rise_above_0():
+    paths = _paths({"data-100": [-0.05, -0.05, -0.05], "data-10": [-0.05, -0.05, -0.05]})  # loss dips: no barrier
+    result = claims.lmc(_comparison([0.02, 0.06, 0.12]), paths)
+    assert not result.holds and (result.low, result.high) == (0.0, 0.0)
+    assert result.reason == "interval [0.000, 0.000] does not rise above 0"
+
+
 def test_lmc_needs_two_levels():
     with pytest.raises(ConfigError, match="2 or more levels"):
         claims.lmc(_comparison([0.02, 0.06, 0.12]), _paths({"data-10": [0.2, 0.2]}))
