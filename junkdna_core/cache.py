@@ -69,6 +69,16 @@ def default_cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("junkdna"))
 
 
+def file_key(path: Path, root: Path) -> list[Any]:
+    """A file as a cache key part, without reading it.
+
+    Its path under ``root``, size, modification time, and the name it resolves to
+    (a Hugging Face cache blob's name is its content hash).
+    """
+    stat = path.stat()
+    return [path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns, path.resolve().name]
+
+
 @dataclass(frozen=True)
 class CacheEntry:
     """One complete entry of the cache, as described by its manifest."""

