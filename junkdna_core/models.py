@@ -221,8 +221,9 @@ def load_model(
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
     cache = default_cache(cache)
-    read = functools.partial(_prepared, spec, cache, torch_device, torch_dtype)
-    files = _files_identity(spec, cache)
+    kind = _spec_kind(spec)
+    read = functools.partial(_prepared, spec, kind, cache, torch_device, torch_dtype)
+    files = _files_identity(spec, kind, cache)
     if files is None:
         return _eager(spec, read)
     first: list[LoadedModel] = []
@@ -249,12 +250,12 @@ def load_model(
     return LoadedModel(model_name(spec), known["source"], known["kind"], known["fingerprint"], read_checked)
 
 
-def _prepared(spec: str, cache: ArtifactCache, device: torch.device,
+def _prepared(spec: str, kind: SpecKind, cache: ArtifactCache, device: torch.device,
               dtype: torch.dtype) -> tuple[torch.nn.Module, PreTrainedTokenizerBase, str, ModelKind]:
     """The model read, moved, cast and put in eval mode, with its tokenizer, source and kind."""
     from junkdna_core.readers import read
 
-    raw = read(spec, _spec_kind(spec), cache, dtype)
+    raw = read(spec, kind, cache, dtype)
     model = raw.model.to(device=device, dtype=dtype)
     model.eval()
     # Causal LMs keep the KV cache (generation, shared-prefix scoring); encoders never use one.
@@ -268,9 +269,8 @@ def _eager(spec: str, read: Callable[[], tuple[Any, ...]]) -> LoadedModel:
     return LoadedModel.of(model_name(spec), source, kind, model, tokenizer)
 
 
-def _files_identity(spec: str, cache: ArtifactCache) -> dict[str, Any] | None:
+def _files_identity(spec: str, kind: SpecKind, cache: ArtifactCache) -> dict[str, Any] | None:
     """What identifies the files ``spec`` reads without reading them, or None (random weights, not yet local)."""
-    kind = _spec_kind(spec)
     if kind == "smollm2":  # the converted folder is content-addressed by the GGUF it came from
         return {"smollm2": cache.key("model", smollm2_parts(SMOLLM2.locate(SMOLLM2_GGUF), dtype="float32"))}
     if kind == "minilm":
