@@ -335,7 +335,7 @@ def irreversible(comparison: ModeComparison, *, margin: float = PAPER_THRESHOLDS
         statistic=growth.mean, threshold=margin, direction=">=", holds=not reasons,
         low=growth.low, high=growth.high, reason="; ".join(reasons) or None,
         details={
-            "sparsity": comparison.method.get("params", {}).get("sparsity"),
+            "sparsity": comparison.sparsity,
             "difficulty": difficulty,
             "accuracy": {lv: {m: list(v) for m, v in modes.items()} for lv, modes in acc.items()},
             "gap": {lv: {"mean": i.mean, "low": i.low, "high": i.high} for lv, i in intervals.items()},

@@ -216,6 +216,7 @@ class ModeComparison:
     model: str
     model_fingerprint: str
     method: dict[str, Any]
+    sparsity: float  # of the sparse modes and of the frozen fraction, whatever the method's parameters
     seeds: tuple[int, ...]
     accuracy: dict[str, dict[str, tuple[float, ...]]]  # level -> mode -> accuracy per seed
     items: dict[str, dict[str, Any]]
@@ -240,7 +241,8 @@ def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, me
         data = task_data(level.task, budget, data_seed)
         items[level.task] = {"test_fingerprint": data.test.fingerprint, "test_items": len(data.test),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
-    return ModeComparison(setting, dense.name, dense.fingerprint, method.describe(), budget.seeds, accuracy, items)
+    return ModeComparison(setting, dense.name, dense.fingerprint, method.describe(), method.level, budget.seeds,
+                          accuracy, items)
 
 
 @dataclass(frozen=True)

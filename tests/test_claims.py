@@ -138,7 +138,7 @@ def _comparison(gaps: list[float], *, seeds: int = 3, noise: float = 0.005) -> M
                         for _ in range(seeds))
             for mode in MODES
         }
-    return ModeComparison(setting, "tiny", "f" * 16, {"method": "magnitude", "params": {"sparsity": 0.5}},
+    return ModeComparison(setting, "tiny", "f" * 16, {"method": "nm", "params": {"n": 4, "m": 8}}, 0.5,
                           tuple(range(seeds)), accuracy, {})
 
 
@@ -147,6 +147,7 @@ def test_irreversible_holds_when_sparse_modes_fall_behind_more_on_harder_levels(
     assert result.holds, result.message()
     assert result.statistic == pytest.approx(0.10, abs=0.02)
     assert result.low > 0 and set(result.details["gap"]) == {"data-100", "data-50", "data-10"}
+    assert result.details["sparsity"] == 0.5  # from the configured level, also for N:M's (n, m) parameters
 
 
 def test_irreversible_fails_naming_the_level_where_sparse_transfer_catches_up():
