@@ -5,7 +5,7 @@ options the chance floor alone makes the normalized drop smaller, so a real
 difficulty effect must survive the correction.
 """
 
-from junkdna_core import claims
+from junkdna_core.results import claims
 
 
 def test_difficulty(pruning_case, jd_study, jd_claim, jd_thresholds):

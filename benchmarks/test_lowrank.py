@@ -1,6 +1,6 @@
 """Claim `lowrank` (paper Appendix E): SVD low-rank compression impairs monotonically like pruning."""
 
-from junkdna_core import claims
+from junkdna_core.results import claims
 
 
 def test_lowrank(lowrank_case, jd_study, jd_claim, jd_thresholds):

@@ -1,6 +1,6 @@
 """Claim `monotonic` (paper Section 3, Table 2): the drop grows monotonically with sparsity at every level."""
 
-from junkdna_core import claims
+from junkdna_core.results import claims
 
 
 def test_monotonic(pruning_case, jd_study, jd_claim, jd_thresholds):

@@ -4,7 +4,7 @@ The quantized study's own monotonicity is recorded beside the claim (not asserte
 that it is weaker), so the leaderboard can draw pruning and quantization side by side (paper Figure 7).
 """
 
-from junkdna_core import claims
+from junkdna_core.results import claims
 
 
 def test_quantization(quantization_case, jd_study, jd_record, jd_claim, jd_thresholds):

@@ -4,7 +4,7 @@ If the small weights carry the knowledge hard tasks need, magnitude pruning
 should concentrate its damage on the hard level more than random pruning does.
 """
 
-from junkdna_core import claims
+from junkdna_core.results import claims
 
 
 def test_random_control(control_case, jd_study, jd_claim, jd_thresholds):

@@ -8,7 +8,7 @@ Dense-with-freezing, more so on harder levels. `lmc`: the loss barrier between
 the dense and the sparse fine-tuned solution is higher on the harder level.
 """
 
-from junkdna_core import claims
+from junkdna_core.results import claims
 
 
 def test_setting1_monotonic(transfer_case, jd_transfer, jd_claim, jd_thresholds):

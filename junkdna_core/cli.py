@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from junkdna_core import __version__
-from junkdna_core.compare import add_compare_options, compare_runs, render_comparison
-from junkdna_core.errors import JunkdnaError
-from junkdna_core.leaderboard import parse_formats
-from junkdna_core.options import (
+from junkdna_core.results.compare import add_compare_options, compare_runs, render_comparison
+from junkdna_core.config.errors import JunkdnaError
+from junkdna_core.results.leaderboard import parse_formats
+from junkdna_core.config.options import (
     add_cache_option,
     add_items_option,
     parse_budget,
@@ -61,7 +61,7 @@ def _human(size: int) -> str:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     """List, size or clear the artifact cache."""
-    from junkdna_core.cache import ArtifactCache
+    from junkdna_core.storage.cache import ArtifactCache
 
     cache = ArtifactCache(args.cache)
     if args.action == "clear":
@@ -79,7 +79,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Export the newest claim records of the given runs as tables and plots."""
-    from junkdna_core.leaderboard import export_leaderboard
+    from junkdna_core.results.leaderboard import export_leaderboard
 
     written = export_leaderboard(args.inputs, args.out, args.formats)
     print(f"wrote {len(written)} files to {args.out}")
@@ -97,10 +97,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Score the dense model on every level of the evaluated settings: what can this model measure?"""
-    from junkdna_core.cache import ArtifactCache
-    from junkdna_core.measure import cached_level_scores, dense_key, setting_items
-    from junkdna_core.models import load_model
-    from junkdna_core.settings import SETTINGS
+    from junkdna_core.storage.cache import ArtifactCache
+    from junkdna_core.scoring.levels import cached_level_scores, dense_key, setting_items
+    from junkdna_core.models.loading import load_model
+    from junkdna_core.data.settings import SETTINGS
     from junkdna_core.stats import bootstrap_ci
 
     cache = ArtifactCache(args.cache)

@@ -2,7 +2,7 @@
 
 Pure functions on numpy arrays, in the style of :mod:`scipy.stats`. Every input
 is checked before any compute: NaN or infinite values, mismatched lengths and
-out-of-range options raise :class:`~junkdna_core.errors.ConfigError` (a
+out-of-range options raise :class:`~junkdna_core.config.errors.ConfigError` (a
 ``ValueError``) naming what was given. A statistic that is undefined for valid
 input (constant input, fewer than 3 points) is never returned as NaN: the
 result dataclass says ``defined=False`` and gives the ``reason``, and its numeric
@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 import scipy.stats
 
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 ArrayLike = float | Sequence[float] | np.ndarray
 Alternative = Literal["two-sided", "greater", "less"]

@@ -72,7 +72,7 @@ import torch
 
 from junkdna_core.compress.base import CompressionMethod, Family, LayerResult, LayerStats, MethodParams
 from junkdna_core.compress.registry import ENTRY_POINT_GROUP, import_spec
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 SPARSITY_UNITS: tuple[str, ...] = ("layer", "row", "group")
 FAMILIES: tuple[str, ...] = get_args(Family)
@@ -186,7 +186,7 @@ def _tiny_llama() -> torch.nn.Module:
     """A 2-block random Llama in eval mode, built without touching the global RNG."""
     import transformers
 
-    from junkdna_core.models import tiny_llama_config
+    from junkdna_core.models.loading import tiny_llama_config
 
     # hidden 64, so the default quantization group size (64) divides every layer
     config = tiny_llama_config(128, hidden_size=64, intermediate_size=128, max_position_embeddings=64,

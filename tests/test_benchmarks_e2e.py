@@ -69,8 +69,8 @@ def test_finetuning_benchmarks_on_a_tiny_random_encoder_run_as_claims(pytester: 
 PLANTED_CONFTEST = """
 import pytest
 
-from junkdna_core.settings import get_setting
-from junkdna_core.study import planted_study
+from junkdna_core.data.settings import get_setting
+from junkdna_core.study.sweep import planted_study
 
 RATES = {"magnitude": (0.3, 0.6, 1.0), "random": (0.6, 0.6, 0.6)}
 

@@ -20,13 +20,13 @@ import platformdirs
 import pytest
 from filelock import FileLock
 
-from junkdna_core.cache import (
+from junkdna_core.storage.cache import (
     CACHE_SCHEMA,
     MANIFEST_NAME,
     ArtifactCache,
     default_cache_root,
 )
-from junkdna_core.errors import CacheError, ConfigError
+from junkdna_core.config.errors import CacheError, ConfigError
 
 PAYLOAD = b"weights " * 1000
 
@@ -35,7 +35,7 @@ PAYLOAD = b"weights " * 1000
 RACER = r"""
 import sys, time
 from pathlib import Path
-from junkdna_core.cache import ArtifactCache
+from junkdna_core.storage.cache import ArtifactCache
 
 root, count_file, ready_dir, racers, index, build_seconds = sys.argv[1:]
 ready = Path(ready_dir)
@@ -58,7 +58,7 @@ print(ArtifactCache(root).get_or_build("model", {"name": "tiny", "seed": 0}, bui
 HANGER = r"""
 import sys, time
 from pathlib import Path
-from junkdna_core.cache import ArtifactCache
+from junkdna_core.storage.cache import ArtifactCache
 
 root, started_file = sys.argv[1:]
 
@@ -263,7 +263,7 @@ def test_corrupt_entry_is_detected_logged_and_rebuilt(
         (entry / MANIFEST_NAME).write_text('{"files": [')
     else:
         (entry / MANIFEST_NAME).unlink()
-    with caplog.at_level(logging.WARNING, logger="junkdna_core.cache"):
+    with caplog.at_level(logging.WARNING, logger="junkdna_core.storage.cache"):
         again = cache.get_or_build("model", {"n": 1}, build)
     assert again == entry
     assert build.calls == 2

@@ -11,7 +11,7 @@ import torch
 from junkdna_core.compress.base import CompressionMethod, Family, LayerResult, LayerStats, MethodParams
 from junkdna_core.compress.magnitude import Magnitude, MagnitudeParams
 from junkdna_core.compress.registry import available_methods
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 from junkdna_core.testing import (
     RULES,
     ConformanceError,

@@ -1,4 +1,4 @@
-"""Tests of junkdna_core.data: offline task loading, sampling, fingerprints and errors."""
+"""Tests of junkdna_core.data.tasks: offline task loading, sampling, fingerprints and errors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import datasets
 import numpy as np
 import pytest
 
-from junkdna_core import data
-from junkdna_core.data import (
+from junkdna_core.data import tasks as data
+from junkdna_core.data.tasks import (
     ClassificationItem,
     GenerativeItem,
     ItemSet,
@@ -23,7 +23,7 @@ from junkdna_core.data import (
     load_task,
     split_identity,
 )
-from junkdna_core.errors import ConfigError, CorruptResourceError, MissingResourceError
+from junkdna_core.config.errors import ConfigError, CorruptResourceError, MissingResourceError
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "fixtures" / "data_golden.json").read_text())
 KIND_TYPES = {
@@ -244,9 +244,9 @@ def test_split_identity_names_the_package_and_every_file_without_reading_them():
 
 
 def test_setting_items_kept_in_the_cache_are_the_items_chosen(tmp_path, monkeypatch):
-    from junkdna_core import measure
-    from junkdna_core.cache import ArtifactCache
-    from junkdna_core.settings import get_setting
+    from junkdna_core.scoring import levels as measure
+    from junkdna_core.storage.cache import ArtifactCache
+    from junkdna_core.data.settings import get_setting
 
     cache = ArtifactCache(tmp_path)
     chosen = measure.setting_items(get_setting("setting2"), "smoke", 1, limit=6)

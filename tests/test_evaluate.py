@@ -10,8 +10,8 @@ import pytest
 import torch
 import transformers
 
-from junkdna_core.errors import ConfigError
-from junkdna_core.evaluate import (
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.scoring.engine import (
     ContinuationScore,
     bits_per_byte,
     exact_match,
@@ -22,7 +22,7 @@ from junkdna_core.evaluate import (
     perplexity,
     score_continuations,
 )
-from junkdna_core.models import tiny_llama_config
+from junkdna_core.models.loading import tiny_llama_config
 
 REQUESTS = [
     ("Question: What is the capital of France?\nAnswer:", [" Paris", " London town", " a", " café au lait"]),
@@ -296,7 +296,7 @@ def test_perplexity_rejects_unusable_input(model, tokenizer):
 
 
 def test_classification_accuracy():
-    from junkdna_core.evaluate import accuracy
+    from junkdna_core.scoring.engine import accuracy
 
     assert accuracy([1, 0, 1, 1], [1, 1, 1, 0]) == 0.5
     with pytest.raises(ConfigError, match="equally long"):

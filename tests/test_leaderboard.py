@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from junkdna_core.cli import main
-from junkdna_core.errors import ConfigError
-from junkdna_core.leaderboard import (
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.results.leaderboard import (
     build_leaderboard,
     export_leaderboard,
     load_run_record,

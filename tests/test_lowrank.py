@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from junkdna_core.compress.lowrank import LowRank, LowRankParams
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 torch.set_num_threads(1)
 

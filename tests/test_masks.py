@@ -15,7 +15,7 @@ from junkdna_core.compress.masks import (
     release_masks,
     unpack_mask,
 )
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 
 def _net() -> nn.Sequential:

@@ -1,4 +1,4 @@
-"""Tests of junkdna_core.models: specs, devices, dtypes, fingerprints, the SmolLM2 conversion."""
+"""Tests of junkdna_core.models.loading: specs, devices, dtypes, fingerprints, the SmolLM2 conversion."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from junkdna_core import models, readers
-from junkdna_core.cache import ArtifactCache
-from junkdna_core.errors import ConfigError, CorruptResourceError, MissingResourceError
-from junkdna_core.models import (
+from junkdna_core.models import loading as models
+from junkdna_core.models import readers
+from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.config.errors import ConfigError, CorruptResourceError, MissingResourceError
+from junkdna_core.models.loading import (
     LoadedModel,
     load_model,
     model_fingerprint,
@@ -218,7 +219,7 @@ def test_bad_specs_fail_before_reading(monkeypatch: pytest.MonkeyPatch, kwargs: 
 
 
 def test_model_name_is_known_without_loading_and_matches_the_loaded_name(tmp_path: Path, cache: ArtifactCache):
-    from junkdna_core.models import model_name
+    from junkdna_core.models.loading import model_name
 
     assert model_name("smollm2") == "smollm2"
     assert model_name("Qwen/Qwen2.5-0.5B") == "Qwen2.5-0.5B"
@@ -280,8 +281,8 @@ def test_random_weights_are_read_at_once(cache: ArtifactCache) -> None:
 
 def test_a_study_whose_scores_are_cached_never_reads_the_weights(tmp_path: Path, cache: ArtifactCache) -> None:
     from junkdna_core.compress.registry import get_method
-    from junkdna_core.settings import get_setting
-    from junkdna_core.study import run_study
+    from junkdna_core.data.settings import get_setting
+    from junkdna_core.study.sweep import run_study
 
     _saved_tiny_llama(tmp_path / "tiny", cache)
     results = ArtifactCache(tmp_path / "results")
@@ -316,8 +317,8 @@ def _as_hub_cache(folder: Path, hub_cache: Path, repo: str, commit: str) -> None
 
 HUB_LOAD = """
 import sys
-from junkdna_core.cache import ArtifactCache
-from junkdna_core.models import load_model
+from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.models.loading import load_model
 loaded = load_model("jd-test/tiny", device="cpu", cache=ArtifactCache(sys.argv[1]))
 print(repr(loaded))
 """

@@ -9,7 +9,7 @@ import pytest
 
 from junkdna_core.cli import main
 from junkdna_core.compress.registry import available_methods
-from junkdna_core.plugin import MARKERS
+from junkdna_core.pytest_plugin.plugin import MARKERS
 
 
 def test_markers_and_options_are_registered(pytester: pytest.Pytester):

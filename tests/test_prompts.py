@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from junkdna_core.data import GenerativeItem, MultipleChoiceItem
-from junkdna_core.errors import ConfigError
-from junkdna_core.prompts import (
+from junkdna_core.data.tasks import GenerativeItem, MultipleChoiceItem
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.prompts import (
     answer_span,
     choose_demos,
     close_book,

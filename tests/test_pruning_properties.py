@@ -18,7 +18,7 @@ from junkdna_core.compress.nm import NMMagnitude, NMParams
 from junkdna_core.compress.random_prune import RandomParams, RandomPrune
 from junkdna_core.compress.selection import global_masks, layer_mask, nm_mask, row_mask
 from junkdna_core.compress.wanda import Wanda, WandaParams
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 torch.set_num_threads(1)
 

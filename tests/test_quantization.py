@@ -20,7 +20,7 @@ from junkdna_core.compress.quantizer import (
 )
 from junkdna_core.compress.rtn import RTN, RTNParams
 from junkdna_core.compress.sparsegpt import SparseGPT, SparseGPTParams
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 torch.set_num_threads(1)
 

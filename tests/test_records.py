@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from junkdna_core.errors import CacheError
-from junkdna_core.leaderboard import load_run_record
-from junkdna_core.records import RECORD_SCHEMA, write_run_record
+from junkdna_core.config.errors import CacheError
+from junkdna_core.results.leaderboard import load_run_record
+from junkdna_core.results.records import RECORD_SCHEMA, write_run_record
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "leaderboard" / "run-20250301T120000Z-fixture0.json"
 

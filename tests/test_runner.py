@@ -11,7 +11,7 @@ import transformers
 from junkdna_core.compress.registry import available_methods, get_method
 from junkdna_core.compress.runner import compress_model
 from junkdna_core.compress.targets import find_blocks, find_targets
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 LEVELS = {"magnitude": 0.5, "random": 0.5, "nm": 0.5, "wanda": 0.5, "sparsegpt": 0.5,
           "rtn": 4, "gptq": 4, "lowrank": 0.5}

@@ -12,7 +12,7 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 from junkdna_core.stats import (
     Correlation,
     absolute_drop,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from junkdna_core.cache import ArtifactCache
+from junkdna_core.storage.cache import ArtifactCache
 
 REPO = Path(__file__).resolve().parents[2]
 # Cache entries that hold the dense model itself, not anything a benchmark run computes.

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-VOCAB_SIZE = 49152  # the SmolLM2 tokenizer's: random causal models are paired with it (junkdna_core.models)
+VOCAB_SIZE = 49152  # the SmolLM2 tokenizer's: random causal models are paired with it (junkdna_core.models.loading)
 _LLAMA = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_act": "silu",
           "rms_norm_eps": 1e-5, "vocab_size": VOCAB_SIZE}
 
@@ -114,12 +114,12 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import torch
 
-    from junkdna_core.artifacts import calibration_batch
+    from junkdna_core.study.artifacts import calibration_batch
     from junkdna_core.compress.registry import get_method
     from junkdna_core.compress.runner import compress_model
-    from junkdna_core.measure import score_level, setting_items
-    from junkdna_core.models import load_model
-    from junkdna_core.settings import get_setting
+    from junkdna_core.scoring.levels import score_level, setting_items
+    from junkdna_core.models.loading import load_model
+    from junkdna_core.data.settings import get_setting
 
     torch.set_num_threads(job["threads"])
     start = time.perf_counter()

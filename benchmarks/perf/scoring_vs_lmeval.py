@@ -35,11 +35,11 @@ from pathlib import Path
 
 import torch
 
-from junkdna_core.cache import ArtifactCache
-from junkdna_core.data import MultipleChoiceItem, load_task
-from junkdna_core.evaluate import score_continuations
-from junkdna_core.models import LoadedModel, load_model
-from junkdna_core.prompts import render_cloze
+from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.data.tasks import MultipleChoiceItem, load_task
+from junkdna_core.scoring.engine import score_continuations
+from junkdna_core.models.loading import LoadedModel, load_model
+from junkdna_core.data.prompts import render_cloze
 
 TASK_NAME = "junkdna_arc_easy_local"
 TASK_YAML = """\
@@ -96,7 +96,7 @@ def choices_of(logliks: list[list[float]], items: list[MultipleChoiceItem]) -> d
 
 
 def run_ours(loaded: LoadedModel, items: list[MultipleChoiceItem], batch_size: int) -> Run:
-    """Score with junkdna_core.evaluate (prefix reuse on), timing rendering, tokenising and scoring.
+    """Score with junkdna_core.scoring.engine (prefix reuse on), timing rendering, tokenising and scoring.
 
     The first ``batch_size`` items are scored once before the timing starts (warm-up).
     """

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from _claim_runs import run_benchmark, run_records, seed_cache
 
-from junkdna_core.cache import ArtifactCache
+from junkdna_core.storage.cache import ArtifactCache
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 Family = Literal["pruning", "quantization", "lowrank"]
 Budget = Literal["smoke", "full"]

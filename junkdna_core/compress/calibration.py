@@ -15,7 +15,7 @@ from torch import nn
 
 from junkdna_core.compress.base import LayerStats
 from junkdna_core.compress.targets import Target
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 
 class _CaughtInputs(Exception):

@@ -48,7 +48,7 @@ from junkdna_core.compress.quantizer import (
     fit_grid,
     quantize_dequantize,
 )
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 
 @dataclass(frozen=True)

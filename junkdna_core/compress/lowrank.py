@@ -18,7 +18,7 @@ from junkdna_core.compress.base import (
     check_fraction,
     levels_for,
 )
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from junkdna_core.compress.base import (
     check_fraction,
 )
 from junkdna_core.compress.selection import global_masks, layer_mask, row_mask
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 Scope = Literal["row", "layer", "global"]
 SCOPES: tuple[Scope, ...] = ("row", "layer", "global")

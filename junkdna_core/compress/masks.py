@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 
 class HeldMask(nn.Module):

@@ -22,7 +22,7 @@ from junkdna_core.compress.selection import (
     n_for_sparsity,
     nm_mask,
 )
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 DEFAULT_M = 8
 

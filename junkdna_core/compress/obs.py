@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 import torch
 
 from junkdna_core.compress.base import LayerStats
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

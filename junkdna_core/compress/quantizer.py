@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import torch
 
 from junkdna_core.compress.base import Budget, CompressionMethod, Family, levels_for
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 MAX_BITS = 16
 

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from junkdna_core.compress.base import CompressionMethod
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 ENTRY_POINT_GROUP = "junkdna.methods"
 

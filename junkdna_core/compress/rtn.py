@@ -24,7 +24,7 @@ from junkdna_core.compress.quantizer import (
     check_group_size,
     quantize_groups,
 )
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from junkdna_core.compress.calibration import (
 )
 from junkdna_core.compress.masks import SparsityReport, measure_sparsity
 from junkdna_core.compress.targets import Target, find_blocks, find_targets
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 
 @dataclass(frozen=True)

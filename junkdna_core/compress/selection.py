@@ -16,7 +16,7 @@ from fractions import Fraction
 import torch
 
 from junkdna_core.compress.base import check_fraction
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 _WHOLE_TOLERANCE = 1e-9
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 
 @functools.cache

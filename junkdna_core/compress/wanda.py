@@ -21,7 +21,7 @@ from junkdna_core.compress.selection import (
     nm_mask,
     row_mask,
 )
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import torch
 from junkdna_core.compress.base import LayerStats
 from junkdna_core.compress.registry import get_method
 from junkdna_core.compress.wanda import Wanda
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 from junkdna_example_plugin import RIA, RIAParams
 

@@ -16,7 +16,7 @@ from junkdna_core.compress.base import (
     MethodParams,
     check_fraction,
 )
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from junkdna_core.errors import ConfigError
-from junkdna_core.leaderboard import CURVE_CLAIMS, Entry, find_run_records, load_run_record, newest_entries
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.results.leaderboard import CURVE_CLAIMS, Entry, find_run_records, load_run_record, newest_entries
 
 DEFAULT_TOLERANCE = 0.05
 FLOAT_NOISE = 1e-9  # changes this small are rounding, never a regression
@@ -119,7 +119,7 @@ def parse_tolerance(text: str | float) -> float:
 
 def add_compare_options(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the options of a comparison (tolerance, strict), for the CLI and the pytest plugin."""
-    from junkdna_core.options import type_error
+    from junkdna_core.config.options import type_error
 
     addoption(f"--{prefix}tolerance", type=type_error(parse_tolerance), default=DEFAULT_TOLERANCE, metavar="X",
               help="absolute change allowed for statistics without an interval and for hard-task retention "

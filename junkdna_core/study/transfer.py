@@ -6,7 +6,7 @@ test example. Runs are cached (JSON of per-example correctness and loss), so an
 interrupted study resumes and a warm rerun only reads. From runs this module
 assembles
 
-- a :class:`~junkdna_core.study.Study` (sparse transfer at each sparsity against
+- a :class:`~junkdna_core.study.sweep.Study` (sparse transfer at each sparsity against
   dense transfer, per level; per-example scores averaged over seeds), which the
   ``monotonic`` and ``difficulty`` claims take unchanged;
 - a :class:`ModeComparison` (accuracy of each mode, per level and seed) for the
@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 
 from junkdna_core import stats
-from junkdna_core.cache import ArtifactCache
+from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.registry import get_method
-from junkdna_core.data import ItemSet, available_tasks, load_task, sample_items
-from junkdna_core.errors import ConfigError
-from junkdna_core.finetune import (
+from junkdna_core.data.tasks import ItemSet, available_tasks, load_task, sample_items
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.study.finetune import (
     Evaluation,
     FinetuneConfig,
     TransferMode,
@@ -48,10 +48,10 @@ from junkdna_core.finetune import (
     to_example,
     transfer_masks,
 )
-from junkdna_core.measure import LevelScores
-from junkdna_core.models import LoadedModel
-from junkdna_core.settings import Level, Setting, get_setting, level_difficulty
-from junkdna_core.study import Curve, Study
+from junkdna_core.scoring.levels import LevelScores
+from junkdna_core.models.loading import LoadedModel
+from junkdna_core.data.settings import Level, Setting, get_setting, level_difficulty
+from junkdna_core.study.sweep import Curve, Study
 
 FINETUNE_VERSION = 1  # bump when a run's result for the same inputs would change
 

@@ -1,6 +1,6 @@
 """Read a model's weights and tokenizer from each kind of source a spec names.
 
-Kept apart from :mod:`junkdna_core.models` so that naming, fingerprinting and
+Kept apart from :mod:`junkdna_core.models.loading` so that naming, fingerprinting and
 opening a model whose results are cached never imports transformers: this
 module is imported on the first read of weights.
 """
@@ -28,9 +28,9 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_MASKED_LM_MAPPING_NAMES,
 )
 
-from junkdna_core.cache import ArtifactCache
-from junkdna_core.errors import ConfigError, MissingResourceError
-from junkdna_core.models import (
+from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.config.errors import ConfigError, MissingResourceError
+from junkdna_core.models.loading import (
     DEFAULT_ENCODER,
     DEFAULT_MODEL,
     MINILM,

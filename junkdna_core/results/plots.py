@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from junkdna_core.claims import REFERENCE_PRUNING
-from junkdna_core.errors import MissingResourceError
-from junkdna_core.leaderboard import (
+from junkdna_core.results.claims import REFERENCE_PRUNING
+from junkdna_core.config.errors import MissingResourceError
+from junkdna_core.results.leaderboard import (
     CURVE_CLAIMS,
     LEVEL_AXIS,
     STRENGTH_AXIS,

@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from junkdna_core.errors import ConfigError
-from junkdna_core.records import RECORD_SCHEMA
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.results.records import RECORD_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ STRENGTH_AXIS = {
     "lowrank": "strength = 1 - kept rank fraction",
     "other": "compression strength",
 }
-# The method's own level on a second axis, inverting junkdna_core.study.compression_strength.
+# The method's own level on a second axis, inverting junkdna_core.study.sweep.compression_strength.
 LEVEL_AXIS = {
     "quantization": ("bits", lambda s: 16.0 * (1.0 - s), lambda bits: 1.0 - bits / 16.0),
     "lowrank": ("kept rank fraction", lambda s: 1.0 - s, lambda kept: 1.0 - kept),
@@ -478,7 +478,7 @@ PLOTS_DIR = "plots"
 
 def write_leaderboard(board: Leaderboard, out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write ``board`` under ``out`` in each of ``formats``; returns the files written."""
-    from junkdna_core.plots import write_plots
+    from junkdna_core.results.plots import write_plots
 
     out.mkdir(parents=True, exist_ok=True)
     written = write_plots(board, out / PLOTS_DIR) if "png" in formats else []

@@ -1,6 +1,6 @@
 """The claims of the Junk DNA Hypothesis as pure functions of studies.
 
-Each function takes the measured :class:`~junkdna_core.study.Study` (or two),
+Each function takes the measured :class:`~junkdna_core.study.sweep.Study` (or two),
 computes the claim's statistic with its interval and p-value, compares it with
 a threshold, and returns a :class:`ClaimResult`: record first, assert after.
 Thresholds default to the paper's numbers and are options, never edited to make
@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from junkdna_core import stats
-from junkdna_core.errors import ConfigError
-from junkdna_core.settings import level_difficulty
-from junkdna_core.thresholds import PAPER_THRESHOLDS
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.settings import level_difficulty
+from junkdna_core.config.thresholds import PAPER_THRESHOLDS
 
 if TYPE_CHECKING:  # the claims read measurements; they never run the models that make them
-    from junkdna_core.study import Curve, Study
-    from junkdna_core.transfer import InterpolationPath, ModeComparison
+    from junkdna_core.study.sweep import Curve, Study
+    from junkdna_core.study.transfer import InterpolationPath, ModeComparison
 
 BOOTSTRAP_RESAMPLES = 1000
 # The pruning method quantization is compared with (paper Section 4: one-shot magnitude pruning).

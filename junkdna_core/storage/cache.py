@@ -39,7 +39,7 @@ import platformdirs
 from filelock import FileLock, Timeout
 
 from junkdna_core import __version__
-from junkdna_core.errors import CacheError, ConfigError, JunkdnaError
+from junkdna_core.config.errors import CacheError, ConfigError, JunkdnaError
 
 CACHE_SCHEMA = 1
 """Version of the on-disk layout and key recipe; bump it when either changes."""

@@ -1,4 +1,4 @@
-"""Name, open and fingerprint the models a benchmark runs on (weights are read by :mod:`junkdna_core.readers`).
+"""Name, open and fingerprint the models a benchmark runs on (weights are read by :mod:`junkdna_core.models.readers`).
 
 A model is named by a *spec*:
 
@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from junkdna_core.cache import ArtifactCache, file_key
-from junkdna_core.errors import ConfigError, CorruptResourceError
-from junkdna_core.packages import OfflinePackage
+from junkdna_core.storage.cache import ArtifactCache, file_key
+from junkdna_core.config.errors import ConfigError, CorruptResourceError
+from junkdna_core.storage.packages import OfflinePackage
 
 if TYPE_CHECKING:
     from transformers import LlamaConfig, PretrainedConfig, PreTrainedTokenizerBase
@@ -253,7 +253,7 @@ def load_model(
 def _prepared(spec: str, kind: SpecKind, cache: ArtifactCache, device: torch.device,
               dtype: torch.dtype) -> tuple[torch.nn.Module, PreTrainedTokenizerBase, str, ModelKind]:
     """The model read, moved, cast and put in eval mode, with its tokenizer, source and kind."""
-    from junkdna_core.readers import read
+    from junkdna_core.models.readers import read
 
     raw = read(spec, kind, cache, dtype)
     model = raw.model.to(device=device, dtype=dtype)
@@ -284,7 +284,7 @@ def _files_identity(spec: str, kind: SpecKind, cache: ArtifactCache) -> dict[str
 
 
 def _folder_identity(folder: Path) -> dict[str, Any]:
-    """The folder's resolved path and a :func:`~junkdna_core.cache.file_key` of each file in it."""
+    """The folder's resolved path and a :func:`~junkdna_core.storage.cache.file_key` of each file in it."""
     return {"path": str(folder.resolve()),
             "files": [file_key(path, folder) for path in sorted(folder.iterdir()) if path.is_file()]}
 

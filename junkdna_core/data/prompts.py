@@ -4,7 +4,7 @@ Pure functions of items. The transforms make a level harder or easier without
 changing what is asked: fewer answer options (gold kept), a passage cut to a
 window around the answer (answer kept), no passage (closed book), or k
 demonstrations in front. The renderers produce ``(context, continuations)``
-pairs for :func:`junkdna_core.evaluate.score_continuations`.
+pairs for :func:`junkdna_core.scoring.engine.score_continuations`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import hashlib
 import re
 from collections.abc import Sequence
 
-from junkdna_core.data import GenerativeItem, MultipleChoiceItem
-from junkdna_core.errors import ConfigError
+from junkdna_core.data.tasks import GenerativeItem, MultipleChoiceItem
+from junkdna_core.config.errors import ConfigError
 
 LETTERS = "ABCDEFGHIJ"
 # Tasks whose "question" is the start of a sentence the options complete, scored without a Q/A frame

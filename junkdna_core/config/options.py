@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from junkdna_core.errors import ConfigError
+from junkdna_core.config.errors import ConfigError
 
 BUDGETS = ("smoke", "full")
 SEED_LIMIT = 2**64  # torch.manual_seed takes seeds below 2**64
@@ -89,7 +89,7 @@ def parse_method_names(text: str) -> tuple[str, ...]:
 
 def parse_setting_names(text: str) -> tuple[str, ...]:
     """Comma-separated setting names, each known (``setting1`` .. ``setting6``)."""
-    from junkdna_core.settings import get_setting
+    from junkdna_core.data.settings import get_setting
 
     names = tuple(p.strip() for p in str(text).split(",") if p.strip())
     if not names:
@@ -185,7 +185,7 @@ def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
 
 def parse_threshold(text: str) -> tuple[str, float]:
     """``claim=value``, e.g. ``monotonic=0.9``; the claim must be one the suite asserts."""
-    from junkdna_core.thresholds import PAPER_THRESHOLDS
+    from junkdna_core.config.thresholds import PAPER_THRESHOLDS
 
     name, sep, value = str(text).partition("=")
     name = name.strip()
