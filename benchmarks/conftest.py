@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from junkdna_core.pytest_plugin.plugin import DEFAULT_FINETUNE_METHODS, DEFAULT_METHODS, SESSION_KEY
 from junkdna_core.data.settings import SETTINGS
+from junkdna_core.pytest_plugin.plugin import DEFAULT_FINETUNE_METHODS, DEFAULT_METHODS, SESSION_KEY
 
 # Settings measured on a frozen model (setting1 fine-tunes; it has its own benchmarks).
 EVALUATED = tuple(s for s, setting in SETTINGS.items() if setting.learning == "none")

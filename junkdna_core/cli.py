@@ -9,9 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from junkdna_core import __version__
-from junkdna_core.results.compare import add_compare_options, compare_runs, render_comparison
 from junkdna_core.config.errors import JunkdnaError
-from junkdna_core.results.leaderboard import parse_formats
 from junkdna_core.config.options import (
     add_cache_option,
     add_items_option,
@@ -22,6 +20,8 @@ from junkdna_core.config.options import (
     parse_setting_names,
     type_error,
 )
+from junkdna_core.results.compare import add_compare_options, compare_runs, render_comparison
+from junkdna_core.results.leaderboard import parse_formats
 
 
 def _describe_params(params_type: type) -> str:
@@ -97,11 +97,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Score the dense model on every level of the evaluated settings: what can this model measure?"""
-    from junkdna_core.storage.cache import ArtifactCache
-    from junkdna_core.scoring.levels import cached_level_scores, dense_key, setting_items
-    from junkdna_core.models.loading import load_model
     from junkdna_core.data.settings import SETTINGS
+    from junkdna_core.models.loading import load_model
+    from junkdna_core.scoring.levels import cached_level_scores, dense_key, setting_items
     from junkdna_core.stats import bootstrap_ci
+    from junkdna_core.storage.cache import ArtifactCache
 
     cache = ArtifactCache(args.cache)
     dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache)

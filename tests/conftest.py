@@ -27,8 +27,8 @@ def calibration_ids() -> torch.Tensor:
 @pytest.fixture(scope="session")
 def smollm2():
     """The embedded SmolLM2-135M (float32 copy converted once into the artifact cache)."""
-    from junkdna_core.storage.cache import ArtifactCache
     from junkdna_core.models.loading import load_model
+    from junkdna_core.storage.cache import ArtifactCache
 
     torch.set_num_threads(1)
     return load_model("smollm2", device="cpu", cache=ArtifactCache())

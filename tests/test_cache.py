@@ -20,13 +20,13 @@ import platformdirs
 import pytest
 from filelock import FileLock
 
+from junkdna_core.config.errors import CacheError, ConfigError
 from junkdna_core.storage.cache import (
     CACHE_SCHEMA,
     MANIFEST_NAME,
     ArtifactCache,
     default_cache_root,
 )
-from junkdna_core.config.errors import CacheError, ConfigError
 
 PAYLOAD = b"weights " * 1000
 

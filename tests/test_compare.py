@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from junkdna_core.cli import main
-from junkdna_core.results.compare import Change, compare_pair, compare_runs, parse_tolerance, render_comparison
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.results.compare import Change, compare_pair, compare_runs, parse_tolerance, render_comparison
 
 RUN = Path(__file__).resolve().parent.parent / "fixtures" / "leaderboard" / "run-20250301T120000Z-fixture0.json"
 KEY = ("smollm2", "setting2", "magnitude", "monotonic")  # hardest level options-4, strengths 0.2, 0.4, 0.6

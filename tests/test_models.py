@@ -13,10 +13,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from junkdna_core.config.errors import ConfigError, CorruptResourceError, MissingResourceError
 from junkdna_core.models import loading as models
 from junkdna_core.models import readers
-from junkdna_core.storage.cache import ArtifactCache
-from junkdna_core.config.errors import ConfigError, CorruptResourceError, MissingResourceError
 from junkdna_core.models.loading import (
     LoadedModel,
     load_model,
@@ -24,6 +23,7 @@ from junkdna_core.models.loading import (
     resolve_device,
     resolve_dtype,
 )
+from junkdna_core.storage.cache import ArtifactCache
 
 torch.set_num_threads(1)
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from junkdna_core.data.tasks import GenerativeItem, MultipleChoiceItem
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.items import GenerativeItem, MultipleChoiceItem
 from junkdna_core.data.prompts import (
     answer_span,
     choose_demos,

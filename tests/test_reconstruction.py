@@ -20,7 +20,7 @@ from junkdna_core.compress.rtn import RTN
 from junkdna_core.compress.selection import layer_mask, nm_mask
 from junkdna_core.compress.sparsegpt import SparseGPT
 from junkdna_core.compress.wanda import Wanda
-from junkdna_core.data.tasks import calibration_texts, heldout_texts
+from junkdna_core.data.texts import calibration_texts, heldout_texts
 
 CALIBRATION_PASSAGES, HELD_OUT_PASSAGES = 24, 8
 BLOCK = 15  # of 30

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import torch
 
-from junkdna_core.study.artifacts import calibration_batch
-from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.compress.registry import available_methods, get_method
 from junkdna_core.compress.runner import compress_model
-from junkdna_core.data.tasks import heldout_texts
-from junkdna_core.scoring.engine import perplexity
+from junkdna_core.data.texts import heldout_texts
 from junkdna_core.models.loading import load_model
+from junkdna_core.scoring.engine import perplexity
+from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.study.artifacts import calibration_batch
 
 
 def level_for(name: str, args: argparse.Namespace) -> tuple[float, dict]:

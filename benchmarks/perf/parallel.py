@@ -25,8 +25,8 @@ from pathlib import Path
 
 from _claim_runs import run_benchmark, run_records, seed_cache
 
-from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.models.loading import load_model
+from junkdna_core.storage.cache import ArtifactCache
 
 
 def main() -> int:

@@ -46,16 +46,18 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from junkdna_core.study.artifacts import Calibration, calibration_batch
-from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.compress.masks import measure_sparsity
 from junkdna_core.compress.registry import get_method
 from junkdna_core.compress.runner import compress_model
 from junkdna_core.compress.targets import find_targets
-from junkdna_core.data.tasks import ItemSet, heldout_texts, load_task, sample_items
-from junkdna_core.scoring.engine import multiple_choice_predictions, perplexity, score_continuations
-from junkdna_core.models.loading import LoadedModel, load_model
+from junkdna_core.data.items import ItemSet, sample_items
 from junkdna_core.data.prompts import render_cloze
+from junkdna_core.data.tasks import load_task
+from junkdna_core.data.texts import heldout_texts
+from junkdna_core.models.loading import LoadedModel, load_model
+from junkdna_core.scoring.engine import multiple_choice_predictions, perplexity, score_continuations
+from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.study.artifacts import Calibration, calibration_batch
 
 logger = logging.getLogger("parity_llmcompressor")
 

@@ -114,12 +114,12 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import torch
 
-    from junkdna_core.study.artifacts import calibration_batch
     from junkdna_core.compress.registry import get_method
     from junkdna_core.compress.runner import compress_model
-    from junkdna_core.scoring.levels import score_level, setting_items
-    from junkdna_core.models.loading import load_model
     from junkdna_core.data.settings import get_setting
+    from junkdna_core.models.loading import load_model
+    from junkdna_core.scoring.levels import score_level, setting_items
+    from junkdna_core.study.artifacts import calibration_batch
 
     torch.set_num_threads(job["threads"])
     start = time.perf_counter()

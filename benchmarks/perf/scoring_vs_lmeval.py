@@ -35,11 +35,12 @@ from pathlib import Path
 
 import torch
 
-from junkdna_core.storage.cache import ArtifactCache
-from junkdna_core.data.tasks import MultipleChoiceItem, load_task
-from junkdna_core.scoring.engine import score_continuations
-from junkdna_core.models.loading import LoadedModel, load_model
+from junkdna_core.data.items import MultipleChoiceItem
 from junkdna_core.data.prompts import render_cloze
+from junkdna_core.data.tasks import load_task
+from junkdna_core.models.loading import LoadedModel, load_model
+from junkdna_core.scoring.engine import score_continuations
+from junkdna_core.storage.cache import ArtifactCache
 
 TASK_NAME = "junkdna_arc_easy_local"
 TASK_YAML = """\

@@ -10,23 +10,17 @@ pairs for :func:`junkdna_core.scoring.engine.score_continuations`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from collections.abc import Sequence
 
-from junkdna_core.data.tasks import GenerativeItem, MultipleChoiceItem
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.items import GenerativeItem, MultipleChoiceItem, stable_order
 
 LETTERS = "ABCDEFGHIJ"
 # Tasks whose "question" is the start of a sentence the options complete, scored without a Q/A frame
 # (as lm-evaluation-harness does for HellaSwag and WinoGrande).
 SENTENCE_COMPLETION_TASKS = frozenset({"hellaswag", "winogrande"})
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def _stable_order(key: str, size: int) -> list[int]:
-    """A permutation of range(size) fixed by ``key`` (same on every machine and run)."""
-    return sorted(range(size), key=lambda i: hashlib.sha256(f"{key}#{i}".encode()).hexdigest())
 
 
 def kept_options(item: MultipleChoiceItem, k: int) -> list[int]:
@@ -36,7 +30,7 @@ def kept_options(item: MultipleChoiceItem, k: int) -> list[int]:
     """
     if k < 2 or k > len(item.choices):
         raise ConfigError(f"{item.id}: cannot keep {k} of its {len(item.choices)} options (need 2 <= k <= options)")
-    distractors = [i for i in _stable_order(item.id, len(item.choices)) if i != item.gold][: k - 1]
+    distractors = [i for i in stable_order(item.id, len(item.choices)) if i != item.gold][: k - 1]
     return sorted([item.gold, *distractors])
 
 
@@ -108,7 +102,7 @@ def choose_demos(item_id: str, pool: Sequence[MultipleChoiceItem], k: int, seed:
     """``k`` demonstrations for one item, drawn from ``pool`` with a seed (same for every model)."""
     if k > len(pool):
         raise ConfigError(f"{k} demonstrations asked for but the pool holds {len(pool)}")
-    order = _stable_order(f"{seed}:{item_id}", len(pool))
+    order = stable_order(f"{seed}:{item_id}", len(pool))
     return [pool[i] for i in order[:k]]
 
 

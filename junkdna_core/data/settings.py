@@ -56,7 +56,7 @@ def _is_fraction(value: Any) -> bool:
     return _is_number(value) and 0 < value <= 1
 
 
-# The transforms a level may set (read by junkdna_core.scoring.levels and junkdna_core.study.transfer), with what each takes.
+# The transforms a level may set (read by scoring.levels and study.transfer), with what each takes.
 TRANSFORMS: Mapping[str, tuple[str, Callable[[Any], bool]]] = MappingProxyType({
     "options": ("a whole number >= 2", lambda v: _is_whole(v, 2)),
     "shots": ("a whole number >= 0", lambda v: _is_whole(v, 0)),

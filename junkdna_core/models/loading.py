@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from junkdna_core.storage.cache import ArtifactCache, file_key
 from junkdna_core.config.errors import ConfigError, CorruptResourceError
+from junkdna_core.storage.cache import ArtifactCache, file_key
 from junkdna_core.storage.packages import OfflinePackage
 
 if TYPE_CHECKING:

@@ -28,7 +28,6 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_MASKED_LM_MAPPING_NAMES,
 )
 
-from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.config.errors import ConfigError, MissingResourceError
 from junkdna_core.models.loading import (
     DEFAULT_ENCODER,
@@ -45,6 +44,7 @@ from junkdna_core.models.loading import (
     default_cache,
     smollm2_parts,
 )
+from junkdna_core.storage.cache import ArtifactCache
 
 logger = logging.getLogger(__name__)
 

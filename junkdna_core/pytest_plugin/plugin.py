@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from junkdna_core.results.compare import add_compare_options
 from junkdna_core.config.options import (
     add_cache_option,
     add_items_option,
@@ -30,6 +29,7 @@ from junkdna_core.config.options import (
     add_threshold_option,
     type_error,
 )
+from junkdna_core.results.compare import add_compare_options
 
 MARKERS = {
     "smoke": "part of the smoke budget (minutes on 2 CPU cores)",
@@ -209,8 +209,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _load_baseline(path: Path) -> tuple[list[Any], tuple[str, ...]]:
     """The --jd-compare baseline's claim records, read before any test runs (bad input is a usage error)."""
-    from junkdna_core.results.compare import load_baseline
     from junkdna_core.config.errors import ConfigError
+    from junkdna_core.results.compare import load_baseline
 
     try:
         return load_baseline(path)
@@ -391,8 +391,8 @@ def jd_transfer(jd_session: JunkdnaSession, jd_encoder, jd_cache):
 @pytest.fixture(scope="session")
 def jd_compressed(jd_session: JunkdnaSession, jd_model, jd_cache):
     """``jd_compressed(method, level, **options) -> CompressedModel``, built once and cached."""
-    from junkdna_core.study.artifacts import calibration_batch, compressed_model
     from junkdna_core.compress.registry import get_method
+    from junkdna_core.study.artifacts import calibration_batch, compressed_model
 
     def build(method: str, level: float, **options: Any):
         configured = get_method(method).at_level(level, **options)

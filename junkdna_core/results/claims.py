@@ -16,8 +16,8 @@ import numpy as np
 
 from junkdna_core import stats
 from junkdna_core.config.errors import ConfigError
-from junkdna_core.data.settings import level_difficulty
 from junkdna_core.config.thresholds import PAPER_THRESHOLDS
+from junkdna_core.data.settings import level_difficulty
 
 if TYPE_CHECKING:  # the claims read measurements; they never run the models that make them
     from junkdna_core.study.sweep import Curve, Study

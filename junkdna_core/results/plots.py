@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from junkdna_core.results.claims import REFERENCE_PRUNING
 from junkdna_core.config.errors import MissingResourceError
+from junkdna_core.results.claims import REFERENCE_PRUNING
 from junkdna_core.results.leaderboard import (
     CURVE_CLAIMS,
     LEVEL_AXIS,

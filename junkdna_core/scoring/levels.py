@@ -17,18 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from junkdna_core.storage.cache import ArtifactCache
-from junkdna_core.data.tasks import (
-    GenerativeItem,
-    Item,
-    ItemSet,
-    MultipleChoiceItem,
-    load_task,
-    sample_items,
-    split_identity,
-)
 from junkdna_core.config.errors import ConfigError
-from junkdna_core.scoring.engine import ContinuationScore, multiple_choice_predictions, score_continuations
+from junkdna_core.data.items import GenerativeItem, Item, ItemSet, MultipleChoiceItem, sample_items
 from junkdna_core.data.prompts import (
     answer_span,
     choose_demos,
@@ -41,6 +31,9 @@ from junkdna_core.data.prompts import (
     render_letter,
 )
 from junkdna_core.data.settings import Level, Setting
+from junkdna_core.data.tasks import load_task, split_identity
+from junkdna_core.scoring.engine import ContinuationScore, multiple_choice_predictions, score_continuations
+from junkdna_core.storage.cache import ArtifactCache
 
 SCORER_VERSION = 2  # 2: options packed with the shared prompt in one sequence (block attention mask)
 ITEMS_VERSION = 1  # bump when the rule choosing a setting's items (sampling, eligibility) changes

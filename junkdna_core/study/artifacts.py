@@ -23,13 +23,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.masks import pack_mask, unpack_mask
 from junkdna_core.compress.runner import compress_model
 from junkdna_core.compress.targets import find_targets
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.loading import LoadedModel
+from junkdna_core.storage.cache import ArtifactCache
 
 ARTIFACT_VERSION = 1
 _MASKS, _WEIGHTS, _REPORT = "masks.npz", "weights.safetensors", "report.json"
@@ -46,7 +46,7 @@ class Calibration:
 
 def calibration_batch(tokenizer: Any, *, samples: int = 32, tokens: int = 256, seed: int = 0) -> Calibration:
     """``samples`` windows of ``tokens`` token ids cut from the offline calibration texts."""
-    from junkdna_core.data.tasks import calibration_texts
+    from junkdna_core.data.texts import calibration_texts
 
     if samples < 1 or tokens < 2:
         raise ConfigError(f"calibration needs samples >= 1 and tokens >= 2; got {samples} x {tokens}")

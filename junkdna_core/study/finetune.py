@@ -34,8 +34,8 @@ from transformers import AutoModelForSequenceClassification, get_linear_schedule
 from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.masks import apply_masks, hold_masks, release_masks
 from junkdna_core.compress.runner import compress_model
-from junkdna_core.data.tasks import ClassificationItem, Item, MultipleChoiceItem
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.items import ClassificationItem, Item, MultipleChoiceItem
 from junkdna_core.models.loading import LoadedModel
 
 TransferMode = Literal["dense", "dense-frozen", "sparse", "sparse-to-dense"]

@@ -14,18 +14,18 @@ from typing import Any
 
 import numpy as np
 
+from junkdna_core.compress.base import CompressionMethod
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.settings import Level, Setting
+from junkdna_core.models.loading import LoadedModel
+from junkdna_core.scoring.levels import LevelScores, cached_level_scores, dense_key, setting_items
+from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study.artifacts import (
     Calibration,
     calibration_batch,
     compressed_key,
     compressed_model,
 )
-from junkdna_core.storage.cache import ArtifactCache
-from junkdna_core.compress.base import CompressionMethod
-from junkdna_core.config.errors import ConfigError
-from junkdna_core.scoring.levels import LevelScores, cached_level_scores, dense_key, setting_items
-from junkdna_core.models.loading import LoadedModel
-from junkdna_core.data.settings import Level, Setting
 
 
 def compression_strength(method: CompressionMethod) -> float:

@@ -31,11 +31,15 @@ from typing import Any
 import numpy as np
 
 from junkdna_core import stats
-from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.registry import get_method
-from junkdna_core.data.tasks import ItemSet, available_tasks, load_task, sample_items
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.items import ItemSet, sample_items
+from junkdna_core.data.settings import Level, Setting, get_setting, level_difficulty
+from junkdna_core.data.tasks import available_tasks, load_task
+from junkdna_core.models.loading import LoadedModel
+from junkdna_core.scoring.levels import LevelScores
+from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study.finetune import (
     Evaluation,
     FinetuneConfig,
@@ -48,9 +52,6 @@ from junkdna_core.study.finetune import (
     to_example,
     transfer_masks,
 )
-from junkdna_core.scoring.levels import LevelScores
-from junkdna_core.models.loading import LoadedModel
-from junkdna_core.data.settings import Level, Setting, get_setting, level_difficulty
 from junkdna_core.study.sweep import Curve, Study
 
 FINETUNE_VERSION = 1  # bump when a run's result for the same inputs would change

@@ -1,0 +1,32 @@
+"""Checks of counts and seeds, shared by every module that takes them from a user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from junkdna_core.config.errors import ConfigError
+
+SEED_LIMIT = 2**64
+"""Seeds are whole numbers in ``[0, SEED_LIMIT)``: what ``torch.manual_seed`` and numpy generators take."""
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_count(name: str, value: Any, *, allow_none: bool = False) -> Any:
+    """``value`` as an int if it is a whole number >= 1 (or None when ``allow_none``); else ConfigError."""
+    if value is None and allow_none:
+        return None
+    if not _is_whole(value) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer{' or None' if allow_none else ''}; got {value!r}")
+    return int(value)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as an int if it is a whole number in ``[0, 2**64)``; else ConfigError."""
+    if not _is_whole(seed) or not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"{name} must be a whole number >= 0 and < 2**64; got {seed!r}")
+    return int(seed)
