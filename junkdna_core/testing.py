@@ -186,7 +186,7 @@ def _tiny_llama() -> torch.nn.Module:
     """A 2-block random Llama in eval mode, built without touching the global RNG."""
     import transformers
 
-    from junkdna_core.models.loading import tiny_llama_config
+    from junkdna_core.models.synthetic import tiny_llama_config
 
     # hidden 64, so the default quantization group size (64) divides every layer
     config = tiny_llama_config(128, hidden_size=64, intermediate_size=128, max_position_embeddings=64,

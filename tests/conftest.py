@@ -6,7 +6,7 @@ import pytest
 import torch
 import transformers
 
-from junkdna_core.models.loading import tiny_llama_config
+from junkdna_core.models.synthetic import tiny_llama_config
 
 pytest_plugins = ["pytester"]
 

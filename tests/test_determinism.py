@@ -25,7 +25,8 @@ from junkdna_core.compress.registry import get_method
 from junkdna_core.compress.runner import compress_model
 from junkdna_core.data.prompts import render_cloze
 from junkdna_core.data.settings import get_setting
-from junkdna_core.models.loading import load_model, tiny_llama_config
+from junkdna_core.models.loading import load_model
+from junkdna_core.models.synthetic import tiny_llama_config
 from junkdna_core.scoring.engine import score_continuations
 from junkdna_core.scoring.levels import score_level, setting_items
 from junkdna_core.storage.cache import MANIFEST_NAME, ArtifactCache

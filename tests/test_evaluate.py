@@ -11,7 +11,7 @@ import torch
 import transformers
 
 from junkdna_core.config.errors import ConfigError
-from junkdna_core.models.loading import tiny_llama_config
+from junkdna_core.models.synthetic import tiny_llama_config
 from junkdna_core.scoring.engine import (
     ContinuationScore,
     bits_per_byte,

