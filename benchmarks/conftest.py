@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import pytest
 
+from junkdna_core.config.budgets import get_budget
 from junkdna_core.data.settings import SETTINGS
-from junkdna_core.pytest_plugin.plugin import DEFAULT_FINETUNE_METHODS, DEFAULT_METHODS, SESSION_KEY
+from junkdna_core.pytest_plugin.session import SESSION_KEY
+
+SMOKE = get_budget("smoke")
 
 # Settings measured on a frozen model (setting1 fine-tunes; it has its own benchmarks).
 EVALUATED = tuple(s for s, setting in SETTINGS.items() if setting.learning == "none")
@@ -25,13 +28,13 @@ FINETUNED = tuple(s for s, setting in SETTINGS.items() if setting.learning == "f
 
 
 def _case(setting: str, method: str, model: str) -> pytest.param:
-    budget = pytest.mark.smoke if method.split("-vs-")[-1] in DEFAULT_METHODS["smoke"] else pytest.mark.full
+    budget = pytest.mark.smoke if method.split("-vs-")[-1] in SMOKE.methods else pytest.mark.full
     marks = [getattr(pytest.mark, setting), pytest.mark.claim, budget, pytest.mark.xdist_group(method)]
     return pytest.param((setting, method), id=f"{setting}-{method}-{model}", marks=marks)
 
 
 def _finetune_case(claim: str, setting: str, method: str, model: str) -> pytest.param:
-    budget = pytest.mark.smoke if method in DEFAULT_FINETUNE_METHODS["smoke"] else pytest.mark.full
+    budget = pytest.mark.smoke if method in SMOKE.finetune_methods else pytest.mark.full
     marks = [getattr(pytest.mark, setting.split("-")[0]), pytest.mark.claim, pytest.mark.finetune, budget,
              pytest.mark.xdist_group(f"finetune-{setting}-{method}")]
     prefix = f"{claim}-" if claim else ""

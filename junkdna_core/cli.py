@@ -9,18 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from junkdna_core import __version__
+from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.errors import JunkdnaError
-from junkdna_core.config.options import (
+from junkdna_core.config.parsing import parse_budget, parse_device, parse_dtype, parse_seed
+from junkdna_core.options import (
     add_cache_option,
+    add_compare_options,
     add_items_option,
-    parse_budget,
-    parse_device,
-    parse_dtype,
-    parse_seed,
     parse_setting_names,
     type_error,
 )
-from junkdna_core.results.compare import add_compare_options, compare_runs, render_comparison
+from junkdna_core.results.compare import compare_runs, render_comparison
 from junkdna_core.results.leaderboard import parse_formats
 
 
@@ -44,9 +43,9 @@ def cmd_methods(args: argparse.Namespace) -> int:
         calib = "calibrated" if cls.needs_calibration else "data-free"
         print(f"{name}  ({cls.family}, {calib}, version {cls.version})  {doc}")
         print(f"    params: {_describe_params(cls.params_type)}")
-        for budget in ("smoke", "full"):
+        for budget in BUDGETS.values():
             levels = ", ".join(f"{v:g}" for v in cls.default_levels(budget))
-            print(f"    {budget} {cls.level_name}: {levels}")
+            print(f"    {budget.name} {cls.level_name}: {levels}")
     return 0
 
 
@@ -106,12 +105,13 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     cache = ArtifactCache(args.cache)
     dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache)
     names = args.settings or [s for s, setting in SETTINGS.items() if setting.learning == "none"]
-    print(f"{dense.name} ({dense.fingerprint}), budget {args.budget}, seed {args.seed}")
+    budget = args.budget.overridden(items=args.items)
+    print(f"{dense.name} ({dense.fingerprint}), budget {budget.name}, {budget.items} items, seed {args.seed}")
     print("| setting | level | task | metric | items | dense | 95% CI | chance |")
     print("|---|---|---|---|---:|---:|---|---:|")
     for name in names:
         setting = SETTINGS[name]
-        items = setting_items(setting, args.budget, args.seed, limit=args.items, cache=cache)
+        items = setting_items(setting, budget.items, args.seed, cache=cache)
         for level in setting.levels:
             scores = cached_level_scores(cache, dense_key(dense.fingerprint), lambda: (dense.model, dense.tokenizer),
                                          setting, level, items[level.task], seed=args.seed)

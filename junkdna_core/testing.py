@@ -72,6 +72,7 @@ import torch
 
 from junkdna_core.compress.base import CompressionMethod, Family, LayerResult, LayerStats, MethodParams
 from junkdna_core.compress.registry import ENTRY_POINT_GROUP, import_spec
+from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.errors import ConfigError
 
 SPARSITY_UNITS: tuple[str, ...] = ("layer", "row", "group")
@@ -215,7 +216,7 @@ class _Subject:
     @functools.cached_property
     def levels(self) -> tuple[float, ...]:
         """The levels checked, weakest first: the given ones or the full budget's defaults."""
-        return self._levels if self._levels is not None else tuple(self.cls.default_levels("full"))
+        return self._levels if self._levels is not None else tuple(self.cls.default_levels(BUDGETS["full"]))
 
     @property
     def family(self) -> Any:
@@ -322,12 +323,12 @@ def _levels_order_problem(family: Any, levels: tuple[Any, ...]) -> str | None:
 
 
 def _check_levels(s: _Subject) -> Iterator[str]:
-    for budget in ("smoke", "full"):
+    for budget in BUDGETS.values():
         levels = s.cls.default_levels(budget)
         levels = tuple(levels) if isinstance(levels, (tuple, list)) else levels
         problem = _levels_order_problem(s.family, levels) if isinstance(levels, tuple) else f"got {levels!r}"
         if problem:
-            yield f"default_levels({budget!r}) {problem}"
+            yield f"default_levels(BUDGETS[{budget.name!r}]) {problem}"
             continue
         for level in levels:
             yield from _level_roundtrip(s, level, budget)

@@ -241,8 +241,8 @@ def test_setting_items_kept_in_the_cache_are_the_items_chosen(tmp_path, monkeypa
     from junkdna_core.storage.cache import ArtifactCache
 
     cache = ArtifactCache(tmp_path)
-    chosen = measure.setting_items(get_setting("setting2"), "smoke", 1, limit=6)
-    assert measure.setting_items(get_setting("setting2"), "smoke", 1, limit=6, cache=cache) == chosen
+    chosen = measure.setting_items(get_setting("setting2"), 6, 1)
+    assert measure.setting_items(get_setting("setting2"), 6, 1, cache=cache) == chosen
     monkeypatch.setattr(measure, "load_task", pytest.fail)  # the rerun reads the cache, not the data
-    assert measure.setting_items(get_setting("setting2"), "smoke", 1, limit=6, cache=cache) == chosen
+    assert measure.setting_items(get_setting("setting2"), 6, 1, cache=cache) == chosen
     assert [e.kind for e in cache.entries()] == ["items"]

@@ -23,6 +23,7 @@ import transformers
 from junkdna_core.compress.obs import inverse_cholesky
 from junkdna_core.compress.registry import get_method
 from junkdna_core.compress.runner import compress_model
+from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.data.prompts import render_cloze
 from junkdna_core.data.settings import get_setting
 from junkdna_core.models.loading import load_model
@@ -132,7 +133,7 @@ def _smollm2_shaped_block() -> transformers.LlamaForCausalLM:
 def test_calibrated_builds_do_not_depend_on_the_thread_count(method):
     calibration = torch.randint(0, 256, (8, 128), generator=torch.Generator().manual_seed(1))
     method_type = get_method(method)
-    configured = method_type.at_level(0.5 if method != "gptq" else method_type.default_levels("smoke")[-1])
+    configured = method_type.at_level(0.5 if method != "gptq" else method_type.default_levels(BUDGETS["smoke"])[-1])
     weights = []
     for count in (1, 2):
         model = _smollm2_shaped_block()
@@ -167,7 +168,7 @@ def tiny_llama_model(tmp_path_factory):
 @pytest.mark.parametrize("setting, level", [("setting2", "options-4"), ("setting6", "factoid")])
 def test_scores_do_not_depend_on_the_batch_size(tiny_llama_model, setting, level):
     chosen = get_setting(setting).level(level)
-    items = setting_items(get_setting(setting), "smoke", 0, limit=8)[chosen.task].items
+    items = setting_items(get_setting(setting), 8, 0)[chosen.task].items
     scores = {size: score_level(tiny_llama_model.model, tiny_llama_model.tokenizer, chosen, items,
                                 batch_size=size, progress=False).scores for size in (1, 3, 8)}
     assert len(scores[1]) == 8
@@ -176,7 +177,7 @@ def test_scores_do_not_depend_on_the_batch_size(tiny_llama_model, setting, level
 
 
 def test_option_log_likelihoods_do_not_depend_on_the_batch_size(tiny_llama_model):
-    items = setting_items(get_setting("setting2"), "smoke", 0, limit=8)["arc_easy"].items
+    items = setting_items(get_setting("setting2"), 8, 0)["arc_easy"].items
     requests = [render_cloze("arc_easy", item, []) for item in items]
     logliks = {
         size: [[c.loglik for c in row] for row in score_continuations(

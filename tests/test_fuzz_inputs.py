@@ -23,10 +23,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from junkdna_core import cli
+from junkdna_core import cli, options
 from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.registry import available_methods
-from junkdna_core.config import options
+from junkdna_core.config import parsing
+from junkdna_core.config.budgets import BUDGETS
+from junkdna_core.config.checks import SEED_LIMIT
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.config.thresholds import PAPER_THRESHOLDS
 from junkdna_core.data.settings import SETTINGS, TRANSFORMS, Level, Setting
@@ -40,7 +42,7 @@ METHODS = tuple(available_methods())
 NUMBERS = st.one_of(st.integers().map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
                     st.sampled_from(["1e400", "-0", "1_000", "0x10", "٣", "²", "", " ", "nan", "+7", "2**70",
                                      str(2**64), str(2**64 - 1), "9" * 5000]))
-WORDS = st.sampled_from([*METHODS, *SETTINGS, *PAPER_THRESHOLDS, *FORMATS, *options.BUDGETS, "auto", "cpu",
+WORDS = st.sampled_from([*METHODS, *SETTINGS, *PAPER_THRESHOLDS, *FORMATS, *BUDGETS, "auto", "cpu",
                          "cuda", "cuda:0", "cuda:²", "cuda:٣", "mps", "float32", "bfloat16", "FLOAT16", "~",
                          "/", ".", "..", "\x00", "a" * 300, ":", "::", ".x:y", "x:", "=", "monotonic=",
                          "monotonic=0.9", " , ", ",,"])
@@ -71,22 +73,22 @@ def _directory_ok(value: Any) -> bool:
 
 # parser, strategy of its text, what a returned value must satisfy
 PARSERS: dict[str, tuple[Callable[[str], Any], st.SearchStrategy[str], Callable[[Any], bool]]] = {
-    "budget": (options.parse_budget, TEXT, lambda v: v in options.BUDGETS),
-    "levels": (options.parse_levels, TEXT, _levels_ok),
-    "sparsities": (options.parse_sparsities, TEXT, lambda v: _levels_ok(v) and all(0 <= x < 1 for x in v)
-                   and sum(x > 0 for x in v) >= options.MIN_SWEPT_LEVELS),
+    "budget": (parsing.parse_budget, TEXT, lambda v: v.name in BUDGETS),
+    "levels": (parsing.parse_levels, TEXT, _levels_ok),
+    "sparsities": (parsing.parse_sparsities, TEXT, lambda v: _levels_ok(v) and all(0 <= x < 1 for x in v)
+                   and sum(x > 0 for x in v) >= parsing.MIN_SWEPT_LEVELS),
     "method_names": (options.parse_method_names, LIST_TEXT,
                      lambda v: isinstance(v, tuple) and v and all(n in METHODS for n in v)),
     "setting_names": (options.parse_setting_names, LIST_TEXT,
                       lambda v: isinstance(v, tuple) and v and all(n in SETTINGS for n in v)),
-    "positive_int": (options.parse_positive_int, TEXT, lambda v: _is_int(v) and v >= 1),
-    "seed": (options.parse_seed, TEXT, lambda v: _is_int(v) and 0 <= v < options.SEED_LIMIT),
-    "device": (options.parse_device, TEXT,
+    "positive_int": (parsing.parse_positive_int, TEXT, lambda v: _is_int(v) and v >= 1),
+    "seed": (parsing.parse_seed, TEXT, lambda v: _is_int(v) and 0 <= v < SEED_LIMIT),
+    "device": (parsing.parse_device, TEXT,
                lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", v, re.ASCII) is not None),
-    "dtype": (options.parse_dtype, TEXT, lambda v: v in ("float32", "float16", "bfloat16")),
-    "threshold": (options.parse_threshold, TEXT,
+    "dtype": (parsing.parse_dtype, TEXT, lambda v: v in ("float32", "float16", "bfloat16")),
+    "threshold": (parsing.parse_threshold, TEXT,
                   lambda v: v[0] in PAPER_THRESHOLDS and isinstance(v[1], float) and math.isfinite(v[1])),
-    "directory": (options.parse_directory, TEXT, _directory_ok),
+    "directory": (parsing.parse_directory, TEXT, _directory_ok),
     "tolerance": (parse_tolerance, TEXT, lambda v: isinstance(v, float) and math.isfinite(v) and v >= 0),
     "formats": (parse_formats, TEXT, lambda v: isinstance(v, tuple) and v and set(v) <= set(FORMATS)),
 }
@@ -118,8 +120,8 @@ def test_an_existing_file_is_not_a_directory(tmp_path):
     existing = tmp_path / "run.json"
     existing.write_text("{}")
     with pytest.raises(ConfigError, match="not a directory"):
-        options.parse_directory(str(existing))
-    assert options.parse_directory(str(tmp_path / "new")) == tmp_path / "new"
+        parsing.parse_directory(str(existing))
+    assert parsing.parse_directory(str(tmp_path / "new")) == tmp_path / "new"
 
 
 # ---------------------------------------------------------------- method parameters
@@ -173,7 +175,7 @@ EDGE_VALUES = (None, True, math.nan, math.inf, -1, 0, 0.5, 2, 10**400, "4", [2])
 
 def _configure(cls: type[CompressionMethod], field: str, value: Any) -> None:
     """``cls.at_level`` with ``field`` (the level or an option) set to ``value``; a ConfigError is fine."""
-    level = cls.default_levels("smoke")[-1]
+    level = cls.default_levels(BUDGETS["smoke"])[-1]
     try:
         method = cls.at_level(value) if field == cls.level_name else cls.at_level(level, **{field: value})
     except ConfigError:
@@ -216,7 +218,7 @@ def _arguments(command: str) -> st.SearchStrategy[list[str]]:
 def _parsed_ok(args: Any) -> bool:
     """What argparse handed to a command is validated: a usage error would have been raised otherwise."""
     if args.command == "baseline":
-        return (args.budget in options.BUDGETS and _is_int(args.seed) and args.seed >= 0
+        return (args.budget.name in BUDGETS and _is_int(args.seed) and args.seed >= 0
                 and (args.items is None or (_is_int(args.items) and args.items >= 1))
                 and (args.settings is None or set(args.settings) <= set(SETTINGS))
                 and args.dtype in ("float32", "float16", "bfloat16")

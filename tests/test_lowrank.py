@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from junkdna_core.compress.lowrank import LowRank, LowRankParams
+from junkdna_core.config.budgets import BUDGETS, get_budget
 from junkdna_core.config.errors import ConfigError
 
 torch.set_num_threads(1)
@@ -53,11 +54,11 @@ def test_error_falls_strictly_with_rank_and_vanishes_at_full_rank() -> None:
 
 
 def test_default_levels_weakest_first() -> None:
-    assert LowRank.default_levels("smoke") == (0.75, 0.5, 0.25)
-    assert LowRank.default_levels("full") == (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+    assert LowRank.default_levels(BUDGETS["smoke"]) == (0.75, 0.5, 0.25)
+    assert LowRank.default_levels(BUDGETS["full"]) == (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
     torch.manual_seed(1)
     weight = torch.randn(10, 20)
-    errors = [frobenius_error(weight, f) for f in LowRank.default_levels("full")]
+    errors = [frobenius_error(weight, f) for f in LowRank.default_levels(BUDGETS["full"])]
     assert errors == sorted(errors)
 
 
@@ -88,4 +89,4 @@ def test_other_config_errors() -> None:
     with pytest.raises(ConfigError, match="'rank'"):
         LowRank.at_level(0.5, rank=3)
     with pytest.raises(ConfigError, match="'tiny'"):
-        LowRank.default_levels("tiny")
+        get_budget("tiny")

@@ -286,7 +286,7 @@ def test_a_study_whose_scores_are_cached_never_reads_the_weights(tmp_path: Path,
 
     def study() -> tuple[object, LoadedModel]:
         dense = load_model(str(tmp_path / "tiny"), device="cpu", cache=results)
-        return run_study(dense, get_setting("setting2"), configs, cache=results, budget="smoke", items=3,
+        return run_study(dense, get_setting("setting2"), configs, cache=results, items=3,
                          progress=False), dense
 
     cold, _ = study()

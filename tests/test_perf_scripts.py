@@ -23,8 +23,8 @@ def env(tmp_path_factory) -> dict[str, str]:
 
 
 def run_script(name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(PERF / name), *args], capture_output=True, text=True, env=env, check=False,
-                          timeout=600)
+    return subprocess.run([sys.executable, str(PERF / name), *args], capture_output=True, text=True, env=env,
+                          check=False, timeout=600)
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ import pytest
 
 @pytest.mark.parametrize("i", range(4))
 def test_records(jd_record, jd_session, i):
-    jd_record({"claim": "demo", "value": i, "budget": jd_session.budget})
+    jd_record({"claim": "demo", "value": i, "budget": jd_session.budget.name})
 """
 
 

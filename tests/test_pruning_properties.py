@@ -18,6 +18,7 @@ from junkdna_core.compress.nm import NMMagnitude, NMParams
 from junkdna_core.compress.random_prune import RandomParams, RandomPrune
 from junkdna_core.compress.selection import global_masks, layer_mask, nm_mask, row_mask
 from junkdna_core.compress.wanda import Wanda, WandaParams
+from junkdna_core.config.budgets import BUDGETS, get_budget
 from junkdna_core.config.errors import ConfigError
 
 torch.set_num_threads(1)
@@ -191,8 +192,9 @@ def test_nm_levels_map_to_n_of_m() -> None:
     assert NMMagnitude.at_level(0.875).params == NMParams(1, 8)
     assert NMMagnitude.at_level(0.5, m=4).params == NMParams(2, 4)
     assert NMParams(2, 4).sparsity == 0.5
-    assert [NMMagnitude.at_level(s).params.n for s in NMMagnitude.default_levels("full")] == [7, 6, 5, 4, 3, 2, 1]
-    assert NMMagnitude.default_levels("smoke") == (0.25, 0.5, 0.75)
+    full = NMMagnitude.default_levels(BUDGETS["full"])
+    assert [NMMagnitude.at_level(s).params.n for s in full] == [7, 6, 5, 4, 3, 2, 1]
+    assert NMMagnitude.default_levels(BUDGETS["smoke"]) == (0.25, 0.5, 0.75)
     assert NMMagnitude.at_level(0.25).level == 0.25
 
 
@@ -341,7 +343,7 @@ def test_invalid_sparsity_is_config_error_naming_value(make, sparsity) -> None:
         (lambda: RandomParams(0.5, seed=-1), ["-1"]),
         (lambda: RandomParams(0.5, seed=2**32), [str(2**32)]),
         (lambda: RandomParams(0.5, seed=1.0), ["1.0"]),
-        (lambda: Magnitude.default_levels("huge"), ["'huge'", "'smoke'", "'full'"]),
+        (lambda: get_budget("huge"), ["'huge'", "smoke", "full"]),
         (lambda: row_mask(torch.zeros(8), 0.5), ["(8,)"]),
     ],
 )
@@ -379,9 +381,9 @@ def test_wanda_shape_and_stats_errors_raise_before_any_mask(monkeypatch: pytest.
 
 @pytest.mark.parametrize("method", [Magnitude, RandomPrune, Wanda])
 def test_sparsity_levels(method) -> None:
-    assert method.default_levels("full") == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-    assert method.default_levels("smoke") == (0.0, 0.2, 0.4, 0.6)
-    assert all(method.at_level(level).level == level for level in method.default_levels("full"))
+    assert method.default_levels(BUDGETS["full"]) == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    assert method.default_levels(BUDGETS["smoke"]) == (0.0, 0.2, 0.4, 0.6)
+    assert all(method.at_level(level).level == level for level in method.default_levels(BUDGETS["full"]))
 
 
 def test_describe_identifies_configuration() -> None:

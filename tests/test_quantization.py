@@ -13,13 +13,10 @@ import torch
 from junkdna_core.compress.base import LayerStats
 from junkdna_core.compress.gptq import GPTQ, GPTQParams
 from junkdna_core.compress.obs import damped_hessian, inverse_cholesky
-from junkdna_core.compress.quantizer import (
-    fit_grid,
-    quantize_dequantize,
-    quantize_groups,
-)
+from junkdna_core.compress.quantizer import fit_grid, quantize_dequantize, quantize_groups
 from junkdna_core.compress.rtn import RTN, RTNParams
 from junkdna_core.compress.sparsegpt import SparseGPT, SparseGPTParams
+from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.errors import ConfigError
 
 torch.set_num_threads(1)
@@ -332,10 +329,10 @@ def test_calibrated_methods_reject_missing_or_bad_stats() -> None:
 
 
 def test_levels_and_registration() -> None:
-    assert RTN.default_levels("smoke") == GPTQ.default_levels("smoke") == (8, 4, 3, 2)
-    assert GPTQ.default_levels("full") == (8, 7, 6, 5, 4, 3, 2)
-    assert SparseGPT.default_levels("smoke") == (0.0, 0.2, 0.4, 0.6)
-    assert SparseGPT.default_levels("full") == tuple(i / 10 for i in range(10))
+    assert RTN.default_levels(BUDGETS["smoke"]) == GPTQ.default_levels(BUDGETS["smoke"]) == (8, 4, 3, 2)
+    assert GPTQ.default_levels(BUDGETS["full"]) == (8, 7, 6, 5, 4, 3, 2)
+    assert SparseGPT.default_levels(BUDGETS["smoke"]) == (0.0, 0.2, 0.4, 0.6)
+    assert SparseGPT.default_levels(BUDGETS["full"]) == tuple(i / 10 for i in range(10))
     assert GPTQ.at_level(4.0).params.bits == 4 and isinstance(GPTQ.at_level(4.0).params.bits, int)
     assert GPTQ.at_level(3).level == 3.0 and SparseGPT.at_level(0.4, m=5).params.n == 3
     registered = {ep.name: ep for ep in entry_points(group="junkdna.methods")}

@@ -134,7 +134,7 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
         out.update(setting=repr(method), seconds=report.seconds, sparsity=report.sparsity.overall)
     else:
         setting = get_setting(SCORED_SETTING)
-        (items,) = setting_items(setting, "smoke", 0, limit=job["items"]).values()
+        (items,) = setting_items(setting, job["items"], 0).values()
         start = time.perf_counter()
         score_level(dense.model, dense.tokenizer, setting.level(SCORED_LEVEL), items.items, progress=False)
         seconds = time.perf_counter() - start

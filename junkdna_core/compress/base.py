@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 
+from junkdna_core.compress.validation import check_nm_shape
+from junkdna_core.config.budgets import Budget
 from junkdna_core.config.errors import ConfigError
 
 Family = Literal["pruning", "quantization", "lowrank"]
-Budget = Literal["smoke", "full"]
 
 
 @dataclass(frozen=True)
@@ -68,29 +69,10 @@ class LayerResult:
     weight: torch.Tensor | None = None
 
 
-def check_fraction(name: str, value: float, *, low_open: bool = False, high_open: bool = True) -> None:
-    """Raise ConfigError unless ``value`` is a number in [0, 1) (or the given open/closed interval)."""
-    left, right = ("(" if low_open else "["), (")" if high_open else "]")
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok:
-        ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
-    if not ok:
-        raise ConfigError(f"{name} must be a number in {left}0, 1{right}; got {value!r}")
 
 
-SPARSITIES_SMOKE = (0.0, 0.2, 0.4, 0.6)
-SPARSITIES_FULL = tuple(i / 10 for i in range(10))
 P = TypeVar("P", bound=MethodParams)
 
-
-def levels_for(
-    budget: Budget, smoke: Sequence[float] = SPARSITIES_SMOKE, full: Sequence[float] = SPARSITIES_FULL
-) -> tuple[float, ...]:
-    """The levels of ``budget`` (``smoke`` or ``full``), rounded to 10 decimals."""
-    by_budget = {"smoke": smoke, "full": full}
-    if budget not in by_budget:
-        raise ConfigError(f"budget must be one of {', '.join(map(repr, by_budget))}; got {budget!r}")
-    return tuple(round(float(v), 10) for v in by_budget[budget])
 
 
 def params_with_options(params_type: type[P], options: Mapping[str, Any], **level: Any) -> P:
@@ -108,8 +90,8 @@ def params_with_options(params_type: type[P], options: Mapping[str, Any], **leve
 class CompressionMethod(ABC):
     """A compression method: configured once, then asked to compress groups of weights.
 
-    Subclasses set the class attributes and implement :meth:`compress` and
-    :meth:`at_level`. Register one with an entry point in the
+    Subclasses set the class attributes and implement :meth:`compress`; they may
+    override :meth:`at_level`, :meth:`default_levels` and :meth:`check_shapes`. Register one with an entry point in the
     ``junkdna.methods`` group (``name = "package.module:Class"``).
 
     Class attributes:
@@ -157,11 +139,8 @@ class CompressionMethod(ABC):
 
     @classmethod
     def default_levels(cls, budget: Budget) -> tuple[float, ...]:
-        """The levels swept by default under a budget, weakest compression first.
-
-        Default: sparsities 0.0-0.9 in steps of 0.1 (full), 0.0-0.6 in steps of 0.2 (smoke).
-        """
-        return levels_for(budget)
+        """The levels swept by default under ``budget``, weakest compression first: its ``sparsities``."""
+        return budget.sparsities
 
     @abstractmethod
     def compress(
@@ -204,8 +183,6 @@ class PruningMethod(CompressionMethod):
 
     def check_shapes(self, shapes: Mapping[str, tuple[int, int]]) -> None:
         """With an N:M pattern (a parameter ``m``), every layer's in_features must be a multiple of M."""
-        from junkdna_core.compress.selection import check_nm_shape  # selection imports this module
-
         m = getattr(self.params, "m", None)
         if m is not None:
             for shape in shapes.values():

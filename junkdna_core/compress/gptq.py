@@ -29,24 +29,15 @@ from typing import ClassVar
 
 import torch
 
-from junkdna_core.compress.base import (
-    LayerResult,
-    LayerStats,
-    MethodParams,
-)
-from junkdna_core.compress.obs import (
-    check_blocksize,
-    check_calibrated_inputs,
-    check_percdamp,
-    prepare_layer,
-)
-from junkdna_core.compress.quantizer import (
-    QuantizationMethod,
+from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams
+from junkdna_core.compress.obs import check_calibrated_inputs, prepare_layer
+from junkdna_core.compress.quantizer import QuantizationMethod, fit_grid, quantize_dequantize
+from junkdna_core.compress.validation import (
     check_bits,
+    check_blocksize,
     check_group_divides,
     check_group_size,
-    fit_grid,
-    quantize_dequantize,
+    check_percdamp,
 )
 from junkdna_core.config.errors import ConfigError
 

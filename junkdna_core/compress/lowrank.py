@@ -8,16 +8,9 @@ from typing import ClassVar
 
 import torch
 
-from junkdna_core.compress.base import (
-    Budget,
-    CompressionMethod,
-    Family,
-    LayerResult,
-    LayerStats,
-    MethodParams,
-    check_fraction,
-    levels_for,
-)
+from junkdna_core.compress.base import CompressionMethod, Family, LayerResult, LayerStats, MethodParams
+from junkdna_core.compress.validation import check_fraction
+from junkdna_core.config.budgets import Budget
 from junkdna_core.config.errors import ConfigError
 
 
@@ -44,8 +37,8 @@ class LowRank(CompressionMethod):
 
     @classmethod
     def default_levels(cls, budget: Budget) -> tuple[float, ...]:
-        """Rank fractions 0.9-0.1 (full) or 0.75, 0.5, 0.25 (smoke), weakest first."""
-        return levels_for(budget, smoke=[0.75, 0.5, 0.25], full=[i / 10 for i in range(9, 0, -1)])
+        """The budget's ``rank_fractions``, weakest (most rank kept) first."""
+        return budget.rank_fractions
 
     def rank(self, shape: tuple[int, ...]) -> int:
         """The rank kept for a weight of ``shape``."""

@@ -8,14 +8,9 @@ from typing import ClassVar, Literal
 
 import torch
 
-from junkdna_core.compress.base import (
-    LayerResult,
-    LayerStats,
-    MethodParams,
-    PruningMethod,
-    check_fraction,
-)
+from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams, PruningMethod
 from junkdna_core.compress.selection import global_masks, layer_mask, row_mask
+from junkdna_core.compress.validation import check_fraction
 from junkdna_core.config.errors import ConfigError
 
 Scope = Literal["row", "layer", "global"]

@@ -8,20 +8,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from junkdna_core.compress.base import (
-    Budget,
-    LayerResult,
-    LayerStats,
-    MethodParams,
-    PruningMethod,
-    levels_for,
-)
-from junkdna_core.compress.selection import (
-    check_nm,
-    check_nm_shape,
-    n_for_sparsity,
-    nm_mask,
-)
+from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams, PruningMethod
+from junkdna_core.compress.selection import nm_mask
+from junkdna_core.compress.validation import check_nm, check_nm_shape, n_for_sparsity
+from junkdna_core.config.budgets import Budget
 from junkdna_core.config.errors import ConfigError
 
 DEFAULT_M = 8
@@ -63,12 +53,8 @@ class NMMagnitude(PruningMethod):
 
     @classmethod
     def default_levels(cls, budget: Budget) -> tuple[float, ...]:
-        """Sparsities of N=7..1 of 8 (full) or N=6, 4, 2 of 8 (smoke), weakest first."""
-        return levels_for(
-            budget,
-            smoke=[1 - n / DEFAULT_M for n in (6, 4, 2)],
-            full=[1 - n / DEFAULT_M for n in range(DEFAULT_M - 1, 0, -1)],
-        )
+        """The budget's ``nm_sparsities`` (N = 7..1 of M = 8 on the full budget), weakest first."""
+        return budget.nm_sparsities
 
     def compress(
         self,

@@ -29,19 +29,8 @@ logger = logging.getLogger(__name__)
 _EXTRA_DAMPING = (0.01, 0.1, 1.0)
 
 
-def check_percdamp(percdamp: object) -> None:
-    """Raise ConfigError unless ``percdamp`` is a number in (0, 1]."""
-    ok = isinstance(percdamp, (int, float)) and not isinstance(percdamp, bool) and 0 < percdamp <= 1
-    if not ok:
-        raise ConfigError(
-            f"percdamp must be a number in (0, 1] (a fraction of the mean Hessian diagonal); got {percdamp!r}"
-        )
 
 
-def check_blocksize(blocksize: object) -> None:
-    """Raise ConfigError unless ``blocksize`` is a positive int."""
-    if isinstance(blocksize, bool) or not isinstance(blocksize, int) or blocksize < 1:
-        raise ConfigError(f"blocksize must be a positive whole number of columns; got {blocksize!r}")
 
 
 def check_calibrated_inputs(

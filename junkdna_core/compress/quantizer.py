@@ -15,40 +15,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from junkdna_core.compress.base import Budget, CompressionMethod, Family, levels_for
-from junkdna_core.config.errors import ConfigError
-
-MAX_BITS = 16
-
-
-def check_bits(bits: object) -> None:
-    """Raise ConfigError unless ``bits`` is an int (not a bool) in 1..16."""
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_BITS:
-        raise ConfigError(f"bits must be a whole number from 1 to {MAX_BITS}; got {bits!r}")
-
-
-def check_group_size(group_size: object) -> None:
-    """Raise ConfigError unless ``group_size`` is None (one grid per row) or a positive int."""
-    if group_size is None:
-        return
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-        raise ConfigError(f"group_size must be a positive whole number or None (per row); got {group_size!r}")
-
-
-def _suggested_divisor(group_size: int, in_features: int) -> int | None:
-    """The largest power of two (else any divisor > 1) of ``in_features`` not above ``group_size``."""
-    divisors = [d for d in range(2, min(group_size, in_features) + 1) if in_features % d == 0]
-    powers = [d for d in divisors if d & (d - 1) == 0]
-    return max(powers or divisors, default=None)
-
-
-def check_group_divides(group_size: int | None, in_features: int, layer: str) -> None:
-    """Raise ConfigError unless ``group_size`` is None or divides ``in_features`` of ``layer``."""
-    if group_size is None or in_features % group_size == 0:
-        return
-    divisor = _suggested_divisor(group_size, in_features)
-    hint = f"use a divisor such as {divisor}" if divisor else "use group_size None (one grid per row)"
-    raise ConfigError(f"group size {group_size} does not divide in_features {in_features} of layer {layer}; {hint}")
+from junkdna_core.compress.base import CompressionMethod, Family
+from junkdna_core.compress.validation import check_group_divides
+from junkdna_core.config.budgets import Budget
 
 
 def fit_grid(w: torch.Tensor, bits: int, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,9 +54,6 @@ def quantize_groups(w: torch.Tensor, bits: int, group_size: int | None, symmetri
     return quantize_dequantize(groups, scale, zero, bits).reshape(rows, cols)
 
 
-SMOKE_BITS = (8, 4, 3, 2)
-FULL_BITS = (8, 7, 6, 5, 4, 3, 2)
-
 
 class QuantizationMethod(CompressionMethod):
     """Base of quantization methods: levels are whole numbers of bits, 8 down to 2 by default."""
@@ -104,8 +70,8 @@ class QuantizationMethod(CompressionMethod):
 
     @classmethod
     def default_levels(cls, budget: Budget) -> tuple[float, ...]:
-        """Bits, weakest first: 8, 4, 3, 2 (smoke) or 8 down to 2 (full)."""
-        return levels_for(budget, smoke=SMOKE_BITS, full=FULL_BITS)
+        """The budget's ``bits``, weakest (most bits) first."""
+        return tuple(float(b) for b in budget.bits)
 
     def check_shapes(self, shapes: Mapping[str, tuple[int, int]]) -> None:
         """The group size must divide every layer's in_features."""

@@ -9,13 +9,8 @@ from typing import ClassVar
 
 import torch
 
-from junkdna_core.compress.base import (
-    LayerResult,
-    LayerStats,
-    MethodParams,
-    PruningMethod,
-    check_fraction,
-)
+from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams, PruningMethod
+from junkdna_core.compress.validation import check_fraction
 from junkdna_core.config.errors import ConfigError
 
 SEED_LIMIT = 2**32

@@ -12,18 +12,9 @@ from typing import ClassVar
 
 import torch
 
-from junkdna_core.compress.base import (
-    LayerResult,
-    LayerStats,
-    MethodParams,
-)
-from junkdna_core.compress.quantizer import (
-    QuantizationMethod,
-    check_bits,
-    check_group_divides,
-    check_group_size,
-    quantize_groups,
-)
+from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams
+from junkdna_core.compress.quantizer import QuantizationMethod, quantize_groups
+from junkdna_core.compress.validation import check_bits, check_group_divides, check_group_size
 from junkdna_core.config.errors import ConfigError
 
 

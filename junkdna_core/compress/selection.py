@@ -11,11 +11,10 @@ does not depend on the device's sort implementation.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 
 import torch
 
-from junkdna_core.compress.base import check_fraction
+from junkdna_core.compress.validation import check_fraction, check_nm, check_nm_shape
 from junkdna_core.config.errors import ConfigError
 
 _WHOLE_TOLERANCE = 1e-9
@@ -66,43 +65,10 @@ def global_masks(scores: Mapping[str, torch.Tensor], sparsity: float) -> dict[st
     return {name: masks[name] for name in scores}
 
 
-def check_nm(n: int, m: int) -> None:
-    """Raise ConfigError unless ``n`` and ``m`` are integers with ``1 <= n <= m``."""
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, m)):
-        raise ConfigError(f"N:M pruning needs integer N and M; got N={n!r}, M={m!r}")
-    if m < 1:
-        raise ConfigError(f"N:M pruning needs M >= 1; got M={m}")
-    if not 1 <= n <= m:
-        raise ConfigError(f"N:M pruning needs 1 <= N <= M; got N={n}, M={m}")
 
 
-def check_nm_shape(shape: tuple[int, ...], m: int) -> None:
-    """Raise ConfigError unless ``shape`` is a matrix whose in_features (dim 1) is a multiple of ``m``."""
-    if len(shape) != 2 or shape[1] % m != 0:
-        raise ConfigError(
-            f"N:M pruning with M={m} needs a 2-D weight whose in_features is a multiple of {m}; "
-            f"got shape {tuple(shape)}"
-        )
 
 
-def n_for_sparsity(sparsity: float, m: int) -> int:
-    """The N of N:M pruning that gives ``sparsity`` with group size ``m``: ``(1 - sparsity) * m``.
-
-    Raises ConfigError unless that is a whole number (listing the sparsities that are allowed).
-    """
-    check_fraction("sparsity", sparsity)
-    if not isinstance(m, int) or isinstance(m, bool) or m < 1:
-        raise ConfigError(f"N:M pruning needs an integer M >= 1; got M={m!r}")
-    kept = (1 - Fraction(sparsity)) * m  # exact: no float overflow for a huge M
-    n = round(kept)
-    if abs(n - kept) > _WHOLE_TOLERANCE:
-        allowed = (", ".join(f"{1 - k / m:g}" for k in range(m, 0, -1)) if m <= 16
-                   else f"multiples of 1/{m} in [0, 1)")
-        raise ConfigError(
-            f"N:M pruning with M={m} allows sparsity in {{{allowed}}} (N = (1 - sparsity) * M whole); "
-            f"got sparsity {sparsity!r}"
-        )
-    return n
 
 
 def _prune_lowest_per_row(scores: torch.Tensor, k: int) -> torch.Tensor:

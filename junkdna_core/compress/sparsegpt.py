@@ -23,23 +23,15 @@ from typing import ClassVar
 
 import torch
 
-from junkdna_core.compress.base import (
-    LayerResult,
-    LayerStats,
-    MethodParams,
-    PruningMethod,
-    check_fraction,
-)
-from junkdna_core.compress.obs import (
+from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams, PruningMethod
+from junkdna_core.compress.obs import check_calibrated_inputs, prepare_layer
+from junkdna_core.compress.selection import nm_mask
+from junkdna_core.compress.validation import (
     check_blocksize,
-    check_calibrated_inputs,
-    check_percdamp,
-    prepare_layer,
-)
-from junkdna_core.compress.selection import (
+    check_fraction,
     check_nm_shape,
+    check_percdamp,
     n_for_sparsity,
-    nm_mask,
 )
 
 

@@ -8,19 +8,9 @@ from typing import ClassVar
 
 import torch
 
-from junkdna_core.compress.base import (
-    LayerResult,
-    LayerStats,
-    MethodParams,
-    PruningMethod,
-    check_fraction,
-)
-from junkdna_core.compress.selection import (
-    check_nm_shape,
-    n_for_sparsity,
-    nm_mask,
-    row_mask,
-)
+from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams, PruningMethod
+from junkdna_core.compress.selection import nm_mask, row_mask
+from junkdna_core.compress.validation import check_fraction, check_nm_shape, n_for_sparsity
 from junkdna_core.config.errors import ConfigError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from junkdna_core.config.errors import ConfigError
-from junkdna_core.config.options import parse_device, parse_dtype
+from junkdna_core.config.parsing import parse_device, parse_dtype
 
 
 def resolve_device(device: str) -> torch.device:

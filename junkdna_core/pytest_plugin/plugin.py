@@ -15,21 +15,22 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from junkdna_core.config.options import (
+from junkdna_core.options import (
     add_cache_option,
+    add_compare_options,
     add_items_option,
     add_results_option,
     add_run_options,
     add_threshold_option,
     type_error,
 )
-from junkdna_core.results.compare import add_compare_options
+from junkdna_core.pytest_plugin import fixtures
+from junkdna_core.pytest_plugin.session import SESSION_KEY, JunkdnaSession, is_xdist_worker
 
 MARKERS = {
     "smoke": "part of the smoke budget (minutes on 2 CPU cores)",
@@ -40,102 +41,8 @@ MARKERS = {
 }
 RECORDS_KEY = "junkdna_records"
 ENVIRONMENT_KEY = "junkdna_environment"
-# Methods swept when --jd-methods is not given. The smoke budget keeps to methods that need no
-# calibration pass so the whole benchmark directory runs in minutes on 2 CPU cores.
-DEFAULT_METHODS = {
-    "smoke": ("magnitude", "random", "rtn", "lowrank"),
-    "full": ("magnitude", "random", "nm", "wanda", "sparsegpt", "rtn", "gptq", "lowrank"),
-}
-# Pruning methods the fine-tuning benchmarks transfer from (calibration-free: masks come from the weights).
-DEFAULT_FINETUNE_METHODS = {"smoke": ("magnitude",), "full": ("magnitude", "nm")}
-
-
-@dataclass
-class JunkdnaSession:
-    """Every --jd-* option, parsed once, plus the records this process collected."""
-
-    model: str
-    encoder: str
-    methods: tuple[str, ...] | None
-    sparsities: tuple[float, ...] | None
-    budget: str
-    items: int | None
-    seed: int
-    device: str
-    dtype: str
-    cache_dir: Path | None
-    results_dir: Path
-    thresholds: dict[str, float]
-    records: list[dict[str, Any]] = field(default_factory=list)
-    worker_environment: dict[str, Any] | None = None
-
-    @property
-    def model_label(self) -> str:
-        """The model's short name in test ids (the same as in its records)."""
-        from junkdna_core.models.specs import model_name
-
-        return model_name(self.model)
-
-    @property
-    def encoder_label(self) -> str:
-        """The fine-tuned model's short name in test ids."""
-        from junkdna_core.models.specs import model_name
-
-        return model_name(self.encoder)
-
-    def method_names(self) -> tuple[str, ...]:
-        """The methods this run sweeps: --jd-methods, or the budget's defaults."""
-        return self.methods or DEFAULT_METHODS[self.budget]
-
-    def finetune_method_names(self) -> tuple[str, ...]:
-        """The pruning methods fine-tuning transfers from: the calibration-free ones of --jd-methods, or defaults."""
-        if not self.methods:
-            return DEFAULT_FINETUNE_METHODS[self.budget]
-        from junkdna_core.compress.registry import get_method
-
-        return tuple(m for m in self.methods
-                     if get_method(m).family == "pruning" and not get_method(m).needs_calibration)
-
-    def method_levels(self, method_cls: type) -> tuple[float, ...]:
-        """The levels a method is swept over: --jd-sparsities for pruning methods, else its defaults."""
-        if self.sparsities and method_cls.family == "pruning":
-            return self.sparsities
-        return method_cls.default_levels(self.budget)
-
-    @classmethod
-    def from_config(cls, config: pytest.Config) -> JunkdnaSession:
-        opt = config.getoption
-        results = opt("jd_results") or Path(config.rootpath, "jd-results")
-        return cls(
-            model=opt("jd_model"),
-            encoder=opt("jd_encoder"),
-            methods=opt("jd_methods"),
-            sparsities=opt("jd_sparsities"),
-            budget=opt("jd_budget"),
-            items=opt("jd_items"),
-            seed=opt("jd_seed"),
-            device=opt("jd_device"),
-            dtype=opt("jd_dtype"),
-            cache_dir=opt("jd_cache"),
-            results_dir=results,
-            thresholds=_thresholds(opt("jd_threshold")),
-        )
-
-
-def _thresholds(overrides: list[tuple[str, float]]) -> dict[str, float]:
-    from junkdna_core.config.thresholds import PAPER_THRESHOLDS
-
-    return {**PAPER_THRESHOLDS, **dict(overrides)}
-
-
-SESSION_KEY = pytest.StashKey[JunkdnaSession]()
 BASELINE_KEY = pytest.StashKey[tuple[list[Any], tuple[str, ...]]]()
 COMPARISON_KEY = pytest.StashKey[Any]()
-
-
-def is_xdist_worker(config: pytest.Config) -> bool:
-    """True inside a pytest-xdist worker process."""
-    return hasattr(config, "workerinput")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -197,7 +104,14 @@ def _cap_threads(config: pytest.Config) -> None:
         sys.modules["torch"].set_num_threads(int(threads))
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from junkdna_core.pytest_plugin import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(fixtures, "junkdna-fixtures")
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     config.stash[SESSION_KEY] = JunkdnaSession.from_config(config)
@@ -244,7 +158,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if jd.records:
         from junkdna_core.results.records import write_run_record
 
-        written = write_run_record(jd.results_dir, jd.records, options=_options_of(jd),
+        written = write_run_record(jd.results_dir, jd.records, options=jd.options(),
                                    measured_in=jd.worker_environment)
     if BASELINE_KEY in config.stash:
         _compare_with_baseline(session, written)
@@ -277,134 +191,3 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
     terminalreporter.write_sep("=", "junkdna compare", red=comparison.failed, green=not comparison.failed)
     terminalreporter.write(render_comparison(comparison))
-
-
-def _options_of(jd: JunkdnaSession) -> dict[str, Any]:
-    return {
-        "model": jd.model,
-        "encoder": jd.encoder,
-        "methods": list(jd.methods) if jd.methods else None,
-        "sparsities": list(jd.sparsities) if jd.sparsities else None,
-        "budget": jd.budget,
-        "items": jd.items,
-        "seed": jd.seed,
-        "device": jd.device,
-        "dtype": jd.dtype,
-        "thresholds": jd.thresholds,
-    }
-
-
-@pytest.fixture(scope="session")
-def jd_session(pytestconfig: pytest.Config) -> JunkdnaSession:
-    """The parsed --jd-* options of this run."""
-    return pytestconfig.stash[SESSION_KEY]
-
-
-@pytest.fixture(scope="session")
-def jd_cache(jd_session: JunkdnaSession):
-    """The artifact cache shared by every worker (content-addressed, locked)."""
-    from junkdna_core.storage.cache import ArtifactCache
-
-    return ArtifactCache(jd_session.cache_dir)
-
-
-@pytest.fixture(scope="session")
-def jd_model(jd_session: JunkdnaSession, jd_cache):
-    """The dense model chosen by --jd-model, loaded once per worker."""
-    from junkdna_core.models.loading import load_model
-
-    return load_model(jd_session.model, device=jd_session.device, dtype=jd_session.dtype, cache=jd_cache)
-
-
-@pytest.fixture
-def jd_record(jd_session: JunkdnaSession, request: pytest.FixtureRequest):
-    """Add one record (a JSON-able dict) to this run; the test's node id is attached."""
-
-    def record(data: dict[str, Any]) -> None:
-        entry = {"test": request.node.nodeid, **data}
-        json.dumps(entry)  # fail here, in the test, if the record is not JSON-able
-        jd_session.records.append(entry)
-
-    return record
-
-
-@pytest.fixture
-def jd_claim(jd_record):
-    """``jd_claim(result)``: record a ClaimResult, then fail the test with its message if it does not hold."""
-
-    def check(result) -> None:
-        jd_record(result.as_record())
-        if not result.holds:
-            pytest.fail(result.message(), pytrace=False)
-
-    return check
-
-
-@pytest.fixture(scope="session")
-def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
-    """``jd_study(setting, method) -> Study``: a setting measured under one method's sweep, memoised.
-
-    Compressed models and per-item scores come from the artifact cache: built
-    once across workers and runs, so a warm rerun only reads JSON.
-    """
-    from junkdna_core.compress.registry import get_method
-    from junkdna_core.data.settings import get_setting
-    from junkdna_core.study.sweep import run_study
-
-    studies: dict[tuple[str, str], Any] = {}
-
-    def study(setting: str, method: str):
-        if (setting, method) not in studies:
-            cls = get_method(method)
-            configs = [cls.at_level(level) for level in jd_session.method_levels(cls)]
-            studies[setting, method] = run_study(
-                jd_model, get_setting(setting), configs, cache=jd_cache, budget=jd_session.budget,
-                items=jd_session.items, seed=jd_session.seed,
-            )
-        return studies[setting, method]
-
-    return study
-
-
-@pytest.fixture(scope="session")
-def jd_encoder(jd_session: JunkdnaSession, jd_cache):
-    """The model fine-tuned by the transfer benchmarks (--jd-encoder), loaded once per worker."""
-    from junkdna_core.models.loading import load_model
-
-    return load_model(jd_session.encoder, device=jd_session.device, dtype=jd_session.dtype, cache=jd_cache)
-
-
-@pytest.fixture(scope="session")
-def jd_transfer(jd_session: JunkdnaSession, jd_encoder, jd_cache):
-    """Fine-tuning measurements of --jd-encoder, cached run by run (see :mod:`junkdna_core.study.transfer`).
-
-    ``jd_transfer.study(setting, method)`` sweeps the method's sparsities (sparse vs
-    dense transfer), ``jd_transfer.modes(setting, method)`` compares the four
-    transfer modes at the budget's sparsity, ``jd_transfer.paths(setting, method)``
-    interpolates dense and sparse solutions at the easiest and hardest level.
-    """
-    from junkdna_core.study.transfer import TransferBench
-
-    return TransferBench(jd_encoder, jd_cache, jd_session.budget, jd_session.sparsities)
-
-
-@pytest.fixture(scope="session")
-def jd_compressed(jd_session: JunkdnaSession, jd_model, jd_cache):
-    """``jd_compressed(method, level, **options) -> CompressedModel``, built once and cached."""
-    from junkdna_core.compress.registry import get_method
-    from junkdna_core.study.artifacts import calibration_batch, compressed_model
-
-    def build(method: str, level: float, **options: Any):
-        configured = get_method(method).at_level(level, **options)
-        calibration = None
-        if configured.needs_calibration:
-            calibration = calibration_batch(jd_model.tokenizer, seed=jd_session.seed)
-        return compressed_model(jd_model, configured, cache=jd_cache, calibration=calibration)
-
-    return build
-
-
-@pytest.fixture(scope="session")
-def jd_thresholds(jd_session: JunkdnaSession) -> dict[str, float]:
-    """Claim thresholds: the paper's, overridden by --jd-threshold CLAIM=VALUE."""
-    return dict(jd_session.thresholds)

@@ -117,15 +117,6 @@ def parse_tolerance(text: str | float) -> float:
     return value
 
 
-def add_compare_options(addoption: Callable[..., Any], prefix: str = "") -> None:
-    """Register the options of a comparison (tolerance, strict), for the CLI and the pytest plugin."""
-    from junkdna_core.config.options import type_error
-
-    addoption(f"--{prefix}tolerance", type=type_error(parse_tolerance), default=DEFAULT_TOLERANCE, metavar="X",
-              help="absolute change allowed for statistics without an interval and for hard-task retention "
-                   f"(default: {DEFAULT_TOLERANCE})")
-    addoption(f"--{prefix}strict", action="store_true", default=False,
-              help="also fail when a baseline record is missing from the current run or cannot be compared")
 
 
 def load_entries(path: Path) -> tuple[list[Entry], tuple[str, ...]]:

@@ -37,7 +37,6 @@ from junkdna_core.storage.cache import ArtifactCache
 
 SCORER_VERSION = 2  # 2: options packed with the shared prompt in one sequence (block attention mask)
 ITEMS_VERSION = 1  # bump when the rule choosing a setting's items (sampling, eligibility) changes
-ITEMS_PER_LEVEL = {"smoke": 24, "full": 500}
 DEMO_SPLIT = "train"
 
 
@@ -72,17 +71,14 @@ def _eligible(setting: Setting) -> Callable[[Item], bool]:
 
 
 def setting_items(
-    setting: Setting, budget: str, seed: int, *, limit: int | None = None, cache: ArtifactCache | None = None
+    setting: Setting, count: int, seed: int, *, cache: ArtifactCache | None = None
 ) -> dict[str, ItemSet]:
-    """The items each level is scored on, by task (shared by the levels of one task).
+    """The ``count`` items each level is scored on, by task (shared by the levels of one task).
 
-    ``limit`` overrides the budget's item count per level. With ``cache``, the
-    chosen items are kept there, keyed by the setting, the count, the seed and
-    the data files' identity, so a rerun does not read the datasets again.
+    With ``cache``, the chosen items are kept there, keyed by the setting, the
+    count, the seed and the data files' identity, so a rerun does not read the
+    datasets again.
     """
-    if budget not in ITEMS_PER_LEVEL:
-        raise ConfigError(f"budget must be one of {', '.join(ITEMS_PER_LEVEL)}; got {budget!r}")
-    count = ITEMS_PER_LEVEL[budget] if limit is None else limit
 
     def choose() -> dict[str, ItemSet]:
         chosen: dict[str, ItemSet] = {}

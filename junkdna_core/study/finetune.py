@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -34,6 +34,7 @@ from transformers import AutoModelForSequenceClassification, get_linear_schedule
 from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.masks import apply_masks, hold_masks, release_masks
 from junkdna_core.compress.runner import compress_model
+from junkdna_core.config.budgets import FinetuneConfig
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.data.items import ClassificationItem, Item, MultipleChoiceItem
 from junkdna_core.models.loading import LoadedModel
@@ -43,39 +44,6 @@ TRANSFER_MODES: tuple[TransferMode, ...] = ("dense", "dense-frozen", "sparse", "
 MASKED_MODES = frozenset({"dense-frozen", "sparse", "sparse-to-dense"})
 
 
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Optimizer, schedule and step budget, shared by every transfer mode of a comparison.
-
-    A run takes ``max(min_steps, ceil(epochs * train_items / batch_size))`` AdamW
-    steps with linear warm-up over the first ``warmup`` fraction, then linear decay.
-    """
-
-    epochs: float = 3.0
-    batch_size: int = 16
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.01
-    warmup: float = 0.1
-    max_length: int = 128
-    min_steps: int = 8
-    max_grad_norm: float = 1.0
-
-    def __post_init__(self) -> None:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                    "max_length": self.max_length, "min_steps": self.min_steps, "max_grad_norm": self.max_grad_norm}
-        bad = {k: v for k, v in positive.items() if not (isinstance(v, int | float) and math.isfinite(v) and v > 0)}
-        if bad:
-            raise ConfigError(f"fine-tuning settings must be positive numbers; got {bad}")
-        if not 0 <= self.warmup < 1 or not 0 <= self.weight_decay < 1:
-            raise ConfigError(f"warmup and weight_decay must lie in [0, 1); got {self.warmup}, {self.weight_decay}")
-
-    def steps(self, train_items: int) -> int:
-        """Optimizer steps for a training set of ``train_items`` examples."""
-        return max(self.min_steps, math.ceil(self.epochs * train_items / self.batch_size))
-
-    def describe(self) -> dict[str, Any]:
-        """The configuration as JSON-ready data (part of cache keys and records)."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -105,19 +105,18 @@ def run_study(
     methods: list[CompressionMethod],
     *,
     cache: ArtifactCache,
-    budget: str,
-    items: int | None = None,
+    items: int,
     seed: int = 0,
     batch_size: int = 8,
     progress: bool = True,
 ) -> Study:
     """Score the dense model and every configuration in ``methods`` on every level of ``setting``.
 
-    ``items`` overrides the budget's number of items per level.
+    ``items`` is the number of items per level.
     ``methods`` are configurations of one method at increasing strength; a
     configuration of strength 0 is the dense model itself and is not rebuilt.
     """
-    items = setting_items(setting, budget, seed, limit=items, cache=cache)
+    chosen = setting_items(setting, items, seed, cache=cache)
     calibration: Calibration | None = None
     if any(m.needs_calibration for m in methods):
         calibration = calibration_batch(dense.tokenizer, seed=seed)
@@ -131,7 +130,7 @@ def run_study(
         return compressed.model, dense.tokenizer
 
     def scores(key: str, load, level: Level) -> LevelScores:
-        return cached_level_scores(cache, key, load, setting, level, items[level.task], seed=seed,
+        return cached_level_scores(cache, key, load, setting, level, chosen[level.task], seed=seed,
                                    batch_size=batch_size, progress=progress)
 
     keys = [compressed_key(cache, dense, m, calibration) for m in methods]
@@ -154,7 +153,7 @@ def run_study(
         method=methods[0].name,
         configurations=tuple(m.describe() for m in methods),
         items={task: {"split": s.split, "source": s.source, "fingerprint": s.fingerprint, "ids": list(s.ids)}
-               for task, s in items.items()},
+               for task, s in chosen.items()},
         calibration=calibration.fingerprint if calibration else None,
         curves=tuple(curves),
     )

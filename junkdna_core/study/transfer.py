@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ import numpy as np
 from junkdna_core import stats
 from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.registry import get_method
+from junkdna_core.config.budgets import FinetuneBudget
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.data.items import ItemSet, sample_items
 from junkdna_core.data.settings import Level, Setting, get_setting, level_difficulty
@@ -42,7 +43,6 @@ from junkdna_core.scoring.levels import LevelScores
 from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study.finetune import (
     Evaluation,
-    FinetuneConfig,
     TransferMode,
     build_classifier,
     evaluate,
@@ -55,39 +55,6 @@ from junkdna_core.study.finetune import (
 from junkdna_core.study.sweep import Curve, Study
 
 FINETUNE_VERSION = 1  # bump when a run's result for the same inputs would change
-
-
-@dataclass(frozen=True)
-class FinetuneBudget:
-    """How much a fine-tuning study trains and tests: items, seeds, the compared sparsity, the LMC path."""
-
-    train_items: int
-    test_items: int
-    seeds: tuple[int, ...]
-    comparison_sparsity: float
-    alphas: tuple[float, ...]
-    config: FinetuneConfig
-
-
-# Smoke checks the machinery in minutes on 2 CPU cores: 24 steps on all 64 training items take MiniLM from
-# the majority class (0.56) to 0.78 on SST-2; the smallest fractions stay near chance. Full is a study
-# (75 steps on 400 items: 0.805 on SST-2 in 123 s on one CPU core; at lr 1e-4 it stays at the majority class).
-FINETUNE_BUDGETS: dict[str, FinetuneBudget] = {
-    "smoke": FinetuneBudget(train_items=64, test_items=64, seeds=(0, 1), comparison_sparsity=0.5,
-                            alphas=(0.0, 0.5, 1.0),
-                            config=FinetuneConfig(epochs=3, batch_size=8, learning_rate=3e-4, max_length=64,
-                                                         min_steps=4)),
-    "full": FinetuneBudget(train_items=400, test_items=200, seeds=(0, 1, 2), comparison_sparsity=0.5,
-                           alphas=tuple(i / 10 for i in range(11)),
-                           config=FinetuneConfig(learning_rate=3e-4, max_length=128)),
-}
-
-
-def finetune_budget(name: str) -> FinetuneBudget:
-    """The fine-tuning budget called ``name`` (``smoke`` or ``full``)."""
-    if name not in FINETUNE_BUDGETS:
-        raise ConfigError(f"budget must be one of {', '.join(FINETUNE_BUDGETS)}; got {name!r}")
-    return FINETUNE_BUDGETS[name]
 
 
 @dataclass(frozen=True)
@@ -289,11 +256,9 @@ def interpolation_path(cache: ArtifactCache, dense: LoadedModel, level: Level, m
 class TransferBench:
     """The fine-tuning measurements of one model under one budget, memoised (the benchmarks' fixture)."""
 
-    def __init__(self, dense: LoadedModel, cache: ArtifactCache, budget: str,
-                 sparsities: Sequence[float] | None = None) -> None:
-        self.dense, self.cache, self.budget_name = dense, cache, budget
-        self.budget = finetune_budget(budget)
-        self.sparsities = tuple(sparsities) if sparsities else None
+    def __init__(self, dense: LoadedModel, cache: ArtifactCache, budget: FinetuneBudget,
+                 method_levels: Callable[[type[CompressionMethod]], tuple[float, ...]]) -> None:
+        self.dense, self.cache, self.budget, self.method_levels = dense, cache, budget, method_levels
         self._memo: dict[tuple[str, str, str], Any] = {}
 
     def _memoised(self, kind: str, setting: str, method: str, compute) -> Any:
@@ -305,8 +270,8 @@ class TransferBench:
         return get_method(method).at_level(level)
 
     def study(self, setting: str, method: str) -> Study:
-        """Sparse against dense transfer over the method's sparsities (--jd-sparsities or its defaults)."""
-        levels = self.sparsities or get_method(method).default_levels(self.budget_name)
+        """Sparse against dense transfer over the method's sparsities (``method_levels`` of its class)."""
+        levels = self.method_levels(get_method(method))
         return self._memoised("study", setting, method, lambda: transfer_study(
             self.cache, self.dense, get_setting(setting), [self._configured(method, lv) for lv in levels],
             self.budget))

@@ -8,14 +8,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from junkdna_core.compress.base import (
-    CompressionMethod,
-    Family,
-    LayerResult,
-    LayerStats,
-    MethodParams,
-    check_fraction,
-)
+from junkdna_core.compress.base import CompressionMethod, Family, LayerResult, LayerStats, MethodParams
+from junkdna_core.compress.validation import check_fraction
 from junkdna_core.config.errors import ConfigError
 
 

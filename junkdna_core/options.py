@@ -1,0 +1,130 @@
+"""The user-facing options, defined once and shared by the pytest plugin and the CLI.
+
+Each option's parser rejects a bad value at parse time with a message saying
+what was given and what is allowed (argparse turns it into a usage error before
+any compute). The option groups take an ``addoption`` callable and a prefix, so
+pytest gets ``--jd-model`` and the CLI gets ``--model`` from one definition
+(the pytest-benchmark pattern). Help texts about budgets are generated from
+:data:`~junkdna_core.config.budgets.BUDGETS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from junkdna_core.config.budgets import BUDGETS, budgets_help, get_budget
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.config.parsing import (
+    DTYPES,
+    parse_budget,
+    parse_device,
+    parse_directory,
+    parse_dtype,
+    parse_positive_int,
+    parse_seed,
+    parse_sparsities,
+    parse_threshold,
+)
+from junkdna_core.data.settings import get_setting
+from junkdna_core.results.compare import DEFAULT_TOLERANCE, parse_tolerance
+
+
+def type_error(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Wrap a parser so a ConfigError becomes argparse's usage error (shown before any run)."""
+
+    def wrapped(text: str) -> Any:
+        try:
+            return parse(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    wrapped.__name__ = parse.__name__
+    return wrapped
+
+
+def parse_method_names(text: str) -> tuple[str, ...]:
+    """Comma-separated registered method names (or ``module:Class``); each must resolve."""
+    from junkdna_core.compress.registry import parse_method_list  # imports torch: not in the xdist controller
+
+    with _naming_the_list(text):
+        parse_method_list(text)
+    return tuple(p.strip() for p in str(text).split(",") if p.strip())
+
+
+def parse_setting_names(text: str) -> tuple[str, ...]:
+    """Comma-separated setting names, each known (``setting1`` .. ``setting6``)."""
+    names = tuple(p.strip() for p in str(text).split(",") if p.strip())
+    if not names:
+        raise ConfigError(f"expected a comma-separated list of settings such as setting2,setting3; got {text!r}")
+    with _naming_the_list(text):
+        for name in names:
+            get_setting(name)
+    return names
+
+
+@contextlib.contextmanager
+def _naming_the_list(text: str) -> Iterator[None]:
+    """Re-raise a ConfigError about one element of a list with the whole list given, if it does not name it."""
+    try:
+        yield
+    except ConfigError as exc:
+        if repr(text) in str(exc):
+            raise
+        raise ConfigError(f"in {text!r}: {exc}") from None
+
+
+def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the options that choose what a run measures: model, methods, levels, budget, seed."""
+    addoption(f"--{prefix}model", default="smollm2", metavar="SPEC",
+              help="model: smollm2 (embedded default), minilm, random:<config>, a local folder or a hub id")
+    addoption(f"--{prefix}methods", type=type_error(parse_method_names), default=None, metavar="NAMES",
+              help="comma-separated compression methods (see `junkdna methods`); default: the budget's ("
+                   + budgets_help("methods", ",".join) + ")")
+    addoption(f"--{prefix}sparsities", type=type_error(parse_sparsities), default=None, metavar="LIST",
+              help="comma-separated sparsities in [0, 1) for pruning methods; default: the budget's ("
+                   + budgets_help("sparsities") + "; N:M " + budgets_help("nm_sparsities") + ")")
+    addoption(f"--{prefix}budget", type=type_error(parse_budget), default=get_budget("smoke"), metavar="NAME",
+              help="; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values()))
+    addoption(f"--{prefix}seed", type=type_error(parse_seed), default=0, metavar="N",
+              help="seed of the item samples and the calibration data")
+    addoption(f"--{prefix}device", type=type_error(parse_device), default="auto", metavar="DEV",
+              help="auto (CUDA when present), cpu, cuda or cuda:N")
+    addoption(f"--{prefix}dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE",
+              help=", ".join(DTYPES))
+
+
+def add_items_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that overrides the budget's number of items per difficulty level."""
+    addoption(f"--{prefix}items", type=type_error(parse_positive_int), default=None, metavar="N",
+              help=f"items scored per difficulty level (default: the budget's: {budgets_help('items')})")
+
+
+def add_threshold_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that overrides a claim's threshold (default: the paper's)."""
+    addoption(f"--{prefix}threshold", type=type_error(parse_threshold), action="append", default=[],
+              metavar="CLAIM=VALUE",
+              help="override a claim threshold, e.g. monotonic=0.9 (repeatable); defaults are the paper's")
+
+
+def add_cache_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that chooses the artifact cache directory."""
+    addoption(f"--{prefix}cache", type=type_error(parse_directory), default=None, metavar="DIR",
+              help="artifact cache directory (default: $JUNKDNA_CACHE or the user cache dir)")
+
+
+def add_results_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that chooses where run records are written."""
+    addoption(f"--{prefix}results", type=type_error(parse_directory), default=None, metavar="DIR",
+              help="where run records are written (default: ./jd-results)")
+
+
+def add_compare_options(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the options of a comparison (tolerance, strict), for the CLI and the pytest plugin."""
+    addoption(f"--{prefix}tolerance", type=type_error(parse_tolerance), default=DEFAULT_TOLERANCE, metavar="X",
+              help="absolute change allowed for statistics without an interval and for hard-task retention "
+                   f"(default: {DEFAULT_TOLERANCE})")
+    addoption(f"--{prefix}strict", action="store_true", default=False,
+              help="also fail when a baseline record is missing from the current run or cannot be compared")
