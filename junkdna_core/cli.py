@@ -78,7 +78,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Export the newest claim records of the given runs as tables and plots."""
-    from junkdna_core.results.leaderboard import export_leaderboard
+    from junkdna_core.results.export import export_leaderboard
 
     written = export_leaderboard(args.inputs, args.out, args.formats)
     print(f"wrote {len(written)} files to {args.out}")

@@ -70,7 +70,7 @@ PLANTED_CONFTEST = """
 import pytest
 
 from junkdna_core.data.settings import get_setting
-from junkdna_core.study.sweep import planted_study
+from planted import planted_study
 
 RATES = {"magnitude": (0.3, 0.6, 1.0), "random": (0.6, 0.6, 0.6)}
 
@@ -84,6 +84,7 @@ def jd_study():
 def test_difficulty_benchmark_passes_on_a_planted_effect_and_fails_without_one(pytester: pytest.Pytester, tmp_path):
     shutil.copytree(BENCHMARKS, pytester.path / "benchmarks", ignore=shutil.ignore_patterns("perf", "__pycache__"))
     pytester.makeconftest(PLANTED_CONFTEST)
+    shutil.copy(Path(__file__).with_name("planted.py"), pytester.path / "planted.py")
     result = pytester.runpytest_subprocess(
         "benchmarks/test_difficulty.py", "-k", "setting2 and not chance", "--jd-methods", "magnitude,random",
         "--jd-results", str(tmp_path / "results"), "-p", "no:cacheprovider", "-p", "no:randomly", "-rA")

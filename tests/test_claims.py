@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from planted import planted_study
 
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.data.settings import SETTINGS, Level, Setting
 from junkdna_core.results import claims
-from junkdna_core.study.sweep import Curve, Study, planted_study
+from junkdna_core.study.sweep import Curve, Study
 from junkdna_core.study.transfer import InterpolationPath, ModeComparison
 
 STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8)

@@ -12,17 +12,8 @@ import transformers
 
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.synthetic import tiny_llama_config
-from junkdna_core.scoring.engine import (
-    ContinuationScore,
-    bits_per_byte,
-    exact_match,
-    f1_score,
-    generate,
-    multiple_choice_predictions,
-    normalize_answer,
-    perplexity,
-    score_continuations,
-)
+from junkdna_core.scoring.engine import ContinuationScore, multiple_choice_predictions, perplexity, score_continuations
+from junkdna_core.scoring.generation import exact_match, f1_score, generate, normalize_answer
 
 REQUESTS = [
     ("Question: What is the capital of France?\nAnswer:", [" Paris", " London town", " a", " café au lait"]),
@@ -195,13 +186,6 @@ def test_multiple_choice_predictions_per_normalisation():
         multiple_choice_predictions([[]])
 
 
-def test_bits_per_byte_pools_loglik_over_bytes():
-    scores = [ContinuationScore(-3.0, 2, 4, False, 3), ContinuationScore(-5.0, 1, 6, True, 5)]
-    assert bits_per_byte(scores) == pytest.approx(8.0 / (math.log(2) * 10))
-    with pytest.raises(ConfigError):
-        bits_per_byte([])
-
-
 def test_answer_normalisation_and_exact_match():
     assert normalize_answer("  The Cat!  sat, an  apple ") == "cat sat apple"
     assert exact_match("The Cat!", ["the cat"]) == 1.0
@@ -293,13 +277,3 @@ def test_perplexity_rejects_unusable_input(model, tokenizer):
         perplexity(model, tokenizer, ["text"], max_length=1, progress=False)
     with pytest.raises(ConfigError):
         perplexity(model, tokenizer, [""], progress=False)  # BOS alone predicts nothing
-
-
-def test_classification_accuracy():
-    from junkdna_core.scoring.engine import accuracy
-
-    assert accuracy([1, 0, 1, 1], [1, 1, 1, 0]) == 0.5
-    with pytest.raises(ConfigError, match="equally long"):
-        accuracy([1], [1, 0])
-    with pytest.raises(ConfigError, match="non-empty"):
-        accuracy([], [])

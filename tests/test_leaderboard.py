@@ -15,13 +15,8 @@ import pytest
 
 from junkdna_core.cli import main
 from junkdna_core.config.errors import ConfigError
-from junkdna_core.results.leaderboard import (
-    build_leaderboard,
-    export_leaderboard,
-    load_run_record,
-    parse_formats,
-    write_leaderboard,
-)
+from junkdna_core.results.export import export_leaderboard, write_leaderboard
+from junkdna_core.results.leaderboard import build_leaderboard, load_run_record, parse_formats
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "leaderboard"
 RUN = FIXTURES / "run-20250301T120000Z-fixture0.json"

@@ -43,19 +43,26 @@ def _module(model: nn.Module, name: str) -> nn.Module:
         raise ConfigError(f"model has no module named {name!r}") from exc
 
 
-def _checked(module: nn.Module, name: str, mask: torch.Tensor) -> torch.Tensor:
-    weight = module.weight
-    if tuple(mask.shape) != tuple(weight.shape):
-        raise ConfigError(f"mask for {name} has shape {tuple(mask.shape)}, weight has {tuple(weight.shape)}")
-    return mask.to(device=weight.device, dtype=torch.bool)
+def checked_mask(name: str, mask: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``mask`` on the weight's device; ConfigError naming ``name`` unless it is a bool tensor of the weight's shape."""
+    if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != tuple(weight.shape) or mask.dtype != torch.bool:
+        got = (tuple(mask.shape), mask.dtype) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ConfigError(f"the mask for {name} must be a bool tensor of shape {tuple(weight.shape)}; got {got}")
+    return mask.to(weight.device)
 
 
 @torch.no_grad()
+def enforce_mask(name: str, weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero the pruned entries of ``weight`` in place; returns the checked mask on the weight's device."""
+    checked = checked_mask(name, mask, weight)
+    weight.mul_(checked)
+    return checked
+
+
 def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
     """Zero every pruned weight in place (one-shot; nothing stops later training from regrowing it)."""
     for name, mask in masks.items():
-        module = _module(model, name)
-        module.weight.mul_(_checked(module, name, mask))
+        enforce_mask(name, _module(model, name).weight, mask)
 
 
 def hold_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
@@ -64,9 +71,7 @@ def hold_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
         module = _module(model, name)
         if parametrize.is_parametrized(module, "weight"):
             raise ConfigError(f"{name} already holds a mask; release it first")
-        checked = _checked(module, name, mask)
-        with torch.no_grad():
-            module.weight.mul_(checked)
+        checked = enforce_mask(name, module.weight, mask)
         parametrize.register_parametrization(module, "weight", HeldMask(checked))
 
 

@@ -24,7 +24,7 @@ from junkdna_core.compress.calibration import (
     collect_stats,
     run_block,
 )
-from junkdna_core.compress.masks import SparsityReport, measure_sparsity
+from junkdna_core.compress.masks import SparsityReport, enforce_mask, measure_sparsity
 from junkdna_core.compress.targets import Target, find_blocks, find_targets
 from junkdna_core.config.errors import ConfigError
 
@@ -53,13 +53,7 @@ def _enforce(target: Target, result: LayerResult) -> torch.Tensor | None:
         weight.copy_(result.weight)
     if result.mask is None:
         return None
-    if tuple(result.mask.shape) != tuple(weight.shape) or result.mask.dtype != torch.bool:
-        raise ConfigError(
-            f"method returned a mask of shape {tuple(result.mask.shape)} and dtype {result.mask.dtype} for "
-            f"{target.name}, expected bool {tuple(weight.shape)}"
-        )
-    mask = result.mask.to(weight.device)
-    weight.mul_(mask)
+    mask = enforce_mask(target.name, weight, result.mask)
     return mask.t().contiguous() if target.transposed else mask
 
 

@@ -14,6 +14,7 @@ record per (model, setting, method, claim), and exports:
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import io
 import json
@@ -24,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from junkdna_core.compress.strength import LEVEL_NAMES, level_of, strength
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.results.records import RECORD_SCHEMA
 
@@ -41,10 +43,10 @@ STRENGTH_AXIS = {
     "lowrank": "strength = 1 - kept rank fraction",
     "other": "compression strength",
 }
-# The method's own level on a second axis, inverting junkdna_core.study.sweep.compression_strength.
+# The method's own level on a second axis of the plots (pruning's level is its strength).
 LEVEL_AXIS = {
-    "quantization": ("bits", lambda s: 16.0 * (1.0 - s), lambda bits: 1.0 - bits / 16.0),
-    "lowrank": ("kept rank fraction", lambda s: 1.0 - s, lambda kept: 1.0 - kept),
+    family: (LEVEL_NAMES[family], functools.partial(level_of, family), functools.partial(strength, family))
+    for family in ("quantization", "lowrank")
 }
 _RUN_KEYS = ("schema", "run_id", "created", "options", "records")
 _CLAIM_KEYS = ("claim", "setting", "method", "model", "statistic_name", "statistic", "threshold", "direction",
@@ -469,38 +471,3 @@ def render_html(board: Leaderboard, images: Sequence[str] = ()) -> str:
         parts.append("<h2>Plots</h2>" + "".join(f"<img src='{html.escape(p)}' alt='{html.escape(p)}'>"
                                                 for p in images))
     return "".join(parts) + "</body></html>\n"
-
-
-# --------------------------------------------------------------------------- export
-
-PLOTS_DIR = "plots"
-
-
-def write_leaderboard(board: Leaderboard, out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write ``board`` under ``out`` in each of ``formats``; returns the files written."""
-    from junkdna_core.results.plots import write_plots
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = write_plots(board, out / PLOTS_DIR) if "png" in formats else []
-    texts = {
-        "md": {"leaderboard.md": render_markdown},
-        "csv": {"claims.csv": render_claims_csv, "ranking.csv": render_ranking_csv},
-        "json": {"leaderboard.json": render_json},
-        "html": {"leaderboard.html": lambda b: render_html(b, [p.relative_to(out).as_posix() for p in written])},
-    }
-    for fmt in formats:
-        for name, render in texts.get(fmt, {}).items():
-            path = out / name
-            path.write_text(render(board), encoding="utf-8")
-            written.append(path)
-    return written
-
-
-def export_leaderboard(paths: Sequence[Path], out: Path = DEFAULT_OUT,
-                       formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Read the run records at ``paths`` (default ``./jd-results``) and write the leaderboard to ``out``."""
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise ConfigError(f"unknown leaderboard formats {unknown}; allowed: {', '.join(FORMATS)}")
-    runs = [load_run_record(p) for p in find_run_records(paths)]
-    return write_leaderboard(build_leaderboard(runs), out, formats)

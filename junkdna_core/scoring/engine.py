@@ -1,4 +1,4 @@
-"""Scoring engine: continuation log-likelihoods, greedy generation, perplexity and answer metrics.
+"""Scoring engine: log-likelihoods of continuations (lm-evaluation-harness conventions) and perplexity.
 
 Scoring follows lm-evaluation-harness (``loglikelihood`` of the HF causal backend): no special tokens
 are added, trailing whitespace of a context moves to the front of its continuation, the continuation
@@ -16,7 +16,6 @@ import contextlib
 import math
 import re
 import string
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from junkdna_core.config.checks import check_count
 from junkdna_core.config.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,12 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ContinuationScore",
-    "bits_per_byte",
-    "exact_match",
-    "f1_score",
-    "generate",
     "multiple_choice_predictions",
-    "normalize_answer",
     "perplexity",
     "score_continuations",
 ]
@@ -74,12 +69,7 @@ class _Request:
 # ---------------------------------------------------------------- validation and encoding
 
 
-def _check_positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_strings(name: str, values: Sequence[str], *, allow_empty_strings: bool) -> None:
+def check_strings(name: str, values: Sequence[str], *, allow_empty_strings: bool) -> None:
     if isinstance(values, str) or not isinstance(values, Sequence):
         raise ConfigError(f"{name} must be a sequence of strings, got {values!r}")
     for index, value in enumerate(values):
@@ -89,7 +79,7 @@ def _check_strings(name: str, values: Sequence[str], *, allow_empty_strings: boo
             raise ConfigError(f"{name}[{index}] is an empty string; a non-empty string is required")
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[list[int]]:
+def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[list[int]]:
     return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
@@ -107,9 +97,9 @@ def _encode_request(
     stripped = context.rstrip()
     moved = context[len(stripped) :]
     if not stripped:
-        continuation_ids = _encode(tokenizer, [moved + c for c in continuations])
+        continuation_ids = encode(tokenizer, [moved + c for c in continuations])
         return _Request([_prefix_token(tokenizer)], continuation_ids)
-    context_ids, *whole = _encode(tokenizer, [stripped] + [stripped + moved + c for c in continuations])
+    context_ids, *whole = encode(tokenizer, [stripped] + [stripped + moved + c for c in continuations])
     if not context_ids:
         return _Request([_prefix_token(tokenizer)], whole)
     return _Request(context_ids, [ids[len(context_ids) :] for ids in whole])
@@ -125,7 +115,7 @@ def _encode_requests(
         if not isinstance(request, (tuple, list)) or len(request) != 2 or not isinstance(request[0], str):
             raise ConfigError(f"requests[{index}] must be a (context, continuations) pair, got {request!r}")
         context, continuations = request
-        _check_strings(f"requests[{index}] continuations", continuations, allow_empty_strings=False)
+        check_strings(f"requests[{index}] continuations", continuations, allow_empty_strings=False)
         if len(continuations) == 0:
             raise ConfigError(f"requests[{index}] has no continuations; at least one is required")
         item = _encode_request(tokenizer, context, continuations)
@@ -155,7 +145,7 @@ def _check_encoded(
 
 
 @contextlib.contextmanager
-def _evaluating(model: PreTrainedModel) -> Iterator[None]:
+def evaluating(model: PreTrainedModel) -> Iterator[None]:
     """Eval mode and inference mode for the duration; the training flag is restored afterwards."""
     was_training = model.training
     model.eval()
@@ -166,7 +156,7 @@ def _evaluating(model: PreTrainedModel) -> Iterator[None]:
         model.train(was_training)
 
 
-def _parts(model: PreTrainedModel) -> tuple[nn.Module, nn.Module]:
+def decoder_and_head(model: PreTrainedModel) -> tuple[nn.Module, nn.Module]:
     """The decoder (hidden states, final norm applied) and the language-model head."""
     head = model.get_output_embeddings()
     if head is None or model.base_model is model:
@@ -174,12 +164,12 @@ def _parts(model: PreTrainedModel) -> tuple[nn.Module, nn.Module]:
     return model.base_model, head
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
+def chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _pad(
+def pad(
     sequences: list[list[int]], device: torch.device, *, left: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids padded with 0 (always masked) and the matching attention mask."""
@@ -235,13 +225,13 @@ def _score_full_sequences(
     model: PreTrainedModel, requests: list[_Request], batch_size: int, bar: tqdm
 ) -> Iterator[tuple[_Key, tuple[float, bool]]]:
     """Score every (context, continuation) pair as its own sequence: the no-reuse reference path."""
-    decoder, head = _parts(model)
+    decoder, head = decoder_and_head(model)
     keys = [(r, o) for r, req in enumerate(requests) for o in range(len(req.continuations))]
     keys.sort(key=lambda k: -(len(requests[k[0]].context) + len(requests[k[0]].continuations[k[1]])))
-    for chunk in _chunks(keys, batch_size):
+    for chunk in chunks(keys, batch_size):
         contexts = [requests[r].context for r, _ in chunk]
         continuations = [requests[r].continuations[o] for r, o in chunk]
-        ids, mask = _pad([c + t[:-1] for c, t in zip(contexts, continuations)], model.device)
+        ids, mask = pad([c + t[:-1] for c, t in zip(contexts, continuations)], model.device)
         hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
         selected = _gather(hidden, [len(c) - 1 for c in contexts], [len(t) for t in continuations])
         yield from zip(chunk, _sum_per_row(head, selected, continuations))
@@ -294,13 +284,13 @@ def _score_packed(
     model: PreTrainedModel, requests: list[_Request], batch_size: int, bar: tqdm
 ) -> Iterator[tuple[_Key, tuple[float, bool]]]:
     """Run each context once together with all its continuations, separated by a block attention mask."""
-    decoder, head = _parts(model)
+    decoder, head = decoder_and_head(model)
     packed = [_pack(request) for request in requests]
     order = sorted(range(len(requests)), key=lambda r: -len(packed[r].ids))
-    for group in _chunks(order, batch_size):
-        ids, present = _pad([packed[r].ids for r in group], model.device)
-        positions, _ = _pad([packed[r].positions for r in group], model.device)
-        segments, _ = _pad([packed[r].segments for r in group], model.device)
+    for group in chunks(order, batch_size):
+        ids, present = pad([packed[r].ids for r in group], model.device)
+        positions, _ = pad([packed[r].positions for r in group], model.device)
+        segments, _ = pad([packed[r].segments for r in group], model.device)
         mask = _block_mask(segments.masked_fill(present == 0, -1), model.dtype)
         hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False)
         keys = [(r, o) for r in group for o in range(len(requests[r].continuations))]
@@ -338,12 +328,12 @@ def score_continuations(
     attention implementation takes no custom mask (e.g. flash attention). Scores do not depend on
     ``batch_size`` beyond float rounding.
     """
-    _check_positive("batch_size", batch_size)
+    check_count("batch_size", batch_size)
     encoded = _encode_requests(tokenizer, requests, getattr(model.config, "max_position_embeddings", None))
     scorer = _score_packed if reuse_prefix and _accepts_block_mask(model) else _score_full_sequences
     raw: dict[_Key, tuple[float, bool]] = {}
     total = sum(len(req.continuations) for req in encoded)
-    with _evaluating(model), tqdm(total=total, desc="scoring", disable=not progress) as bar:
+    with evaluating(model), tqdm(total=total, desc="scoring", disable=not progress) as bar:
         raw.update(scorer(model, encoded, batch_size, bar))
     return [
         [
@@ -384,123 +374,6 @@ def multiple_choice_predictions(scores: list[list[ContinuationScore]]) -> dict[s
     }
 
 
-def bits_per_byte(scores: Sequence[ContinuationScore]) -> float:
-    """Negative log-likelihood in bits per UTF-8 byte, pooled over all continuations."""
-    total_bytes = sum(s.bytes for s in scores)
-    if total_bytes == 0:
-        raise ConfigError(
-            f"bits_per_byte needs at least one non-empty continuation, got {len(scores)} scores"
-        )
-    return -sum(s.loglik for s in scores) / (math.log(2) * total_bytes)
-
-
-# ---------------------------------------------------------------- generation
-
-
-def _end_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Token ids that end a generation: the tokenizer's EOS and the model's generation-config EOS."""
-    ids = {tokenizer.eos_token_id}
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return sorted(i for i in ids if i is not None)
-
-
-def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
-    cuts = [text.find(s) for s in stop if s in text]
-    return text[: min(cuts)] if cuts else text
-
-
-def _greedy_batch(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: list[list[int]],
-    *,
-    end_ids: list[int],
-    stop: Sequence[str],
-    max_new_tokens: int,
-    min_new_tokens: int,
-) -> list[list[int]]:
-    """New token ids of each prompt (without the end token), decoding greedily with left padding."""
-    from transformers import DynamicCache  # a model that generates has imported transformers already
-
-    decoder, head = _parts(model)
-    ids, mask = _pad(prompts, model.device, left=True)
-    positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
-    cache = DynamicCache(config=model.config)
-    generated: list[list[int]] = [[] for _ in prompts]
-    active = set(range(len(prompts)))
-    for step in range(max_new_tokens):
-        out = decoder(
-            input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
-        )
-        logits = head(out.last_hidden_state[:, -1]).float()
-        if step < min_new_tokens and end_ids:
-            logits[:, end_ids] = -math.inf
-        next_ids = logits.argmax(dim=-1)
-        for row in sorted(active):
-            token = int(next_ids[row])
-            if token in end_ids:
-                active.discard(row)
-                continue
-            generated[row].append(token)
-            if any(s in tokenizer.decode(generated[row], skip_special_tokens=True) for s in stop):
-                active.discard(row)
-        if not active:
-            break
-        ids = next_ids[:, None]
-        mask = torch.cat([mask, torch.ones_like(ids)], dim=1)
-        positions = positions[:, -1:] + 1
-    return generated
-
-
-def generate(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[str],
-    *,
-    max_new_tokens: int = 32,
-    batch_size: int = 8,
-    stop: Sequence[str] = ("\n",),
-    min_new_tokens: int = 1,
-    progress: bool = True,
-) -> list[str]:
-    """Greedy completion of each prompt, cut before the first stop string.
-
-    Prompts are tokenised without special tokens (as lm-eval's ``generate_until``). For the first
-    ``min_new_tokens`` steps the end-of-sequence tokens are excluded from the argmax, so a model that
-    would stop at once (an instruct model right after "Answer:") gives its best non-empty answer
-    instead of "". A stop string is still honoured from the first token: a completion that starts
-    with a stop string is "". The end-of-sequence token itself is never part of the returned text.
-    """
-    _check_positive("max_new_tokens", max_new_tokens)
-    _check_positive("batch_size", batch_size)
-    if not isinstance(min_new_tokens, int) or isinstance(min_new_tokens, bool) or not (
-        0 <= min_new_tokens <= max_new_tokens
-    ):
-        raise ConfigError(
-            f"min_new_tokens must be an integer in [0, max_new_tokens={max_new_tokens}], "
-            f"got {min_new_tokens!r}"
-        )
-    _check_strings("stop", stop, allow_empty_strings=False)
-    _check_strings("prompts", prompts, allow_empty_strings=False)
-    if not prompts:
-        return []
-    encoded = _encode(tokenizer, list(prompts))
-    end_ids = _end_token_ids(model, tokenizer)
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
-    texts = [""] * len(encoded)
-    with _evaluating(model), tqdm(total=len(encoded), desc="generating", disable=not progress) as bar:
-        for chunk in _chunks(order, batch_size):
-            new_ids = _greedy_batch(
-                model, tokenizer, [encoded[i] for i in chunk],
-                end_ids=end_ids, stop=stop, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-            )
-            for i, ids in zip(chunk, new_ids):
-                texts[i] = _cut_at_stop(tokenizer.decode(ids, skip_special_tokens=True), stop)
-            bar.update(len(chunk))
-    return texts
-
-
 # ---------------------------------------------------------------- perplexity
 
 
@@ -519,13 +392,13 @@ def perplexity(
     one, and the sequence is truncated to ``max_length`` tokens; every token after the first is
     predicted.
     """
-    _check_positive("batch_size", batch_size)
+    check_count("batch_size", batch_size)
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
         raise ConfigError(f"max_length must be an integer >= 2, got {max_length!r}")
-    _check_strings("texts", texts, allow_empty_strings=True)
+    check_strings("texts", texts, allow_empty_strings=True)
     bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
     sequences = [seq for seq in (
-        (bos + ids)[:max_length] for ids in (_encode(tokenizer, list(texts)) if texts else [])
+        (bos + ids)[:max_length] for ids in (encode(tokenizer, list(texts)) if texts else [])
     ) if len(seq) > 1]
     if not sequences:
         raise ConfigError(
@@ -533,11 +406,11 @@ def perplexity(
             f"got {len(texts)} texts, none that long"
         )
     sequences.sort(key=len, reverse=True)
-    decoder, head = _parts(model)
+    decoder, head = decoder_and_head(model)
     nll, count = 0.0, 0
-    with _evaluating(model), tqdm(total=len(sequences), desc="perplexity", disable=not progress) as bar:
-        for chunk in _chunks(sequences, batch_size):
-            ids, mask = _pad(chunk, model.device)
+    with evaluating(model), tqdm(total=len(sequences), desc="perplexity", disable=not progress) as bar:
+        for chunk in chunks(sequences, batch_size):
+            ids, mask = pad(chunk, model.device)
             hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
             selected = _gather(hidden, [0] * len(chunk), [len(seq) - 1 for seq in chunk])
             targets = torch.tensor([t for seq in chunk for t in seq[1:]], device=hidden.device)
@@ -548,53 +421,3 @@ def perplexity(
     return math.exp(nll / count)
 
 
-# ---------------------------------------------------------------- answer metrics
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD answer normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def _check_answers(answers: Sequence[str]) -> None:
-    if isinstance(answers, str) or len(answers) == 0:
-        raise ConfigError(f"answers must be a non-empty sequence of strings, got {answers!r}")
-
-
-def exact_match(prediction: str, answers: Sequence[str]) -> float:
-    """1.0 if the normalised prediction equals any normalised answer, else 0.0."""
-    _check_answers(answers)
-    target = normalize_answer(prediction)
-    return max(float(target == normalize_answer(answer)) for answer in answers)
-
-
-def _token_f1(prediction: list[str], answer: list[str]) -> float:
-    if not prediction or not answer:
-        return float(prediction == answer)
-    overlap = sum((Counter(prediction) & Counter(answer)).values())
-    if overlap == 0:
-        return 0.0
-    precision, recall = overlap / len(prediction), overlap / len(answer)
-    return 2 * precision * recall / (precision + recall)
-
-
-def f1_score(prediction: str, answers: Sequence[str]) -> float:
-    """SQuAD token F1 between the normalised prediction and the best-matching answer.
-
-    When either side normalises to no tokens the score is 1.0 if both do, else 0.0 (SQuAD v2).
-    """
-    _check_answers(answers)
-    tokens = normalize_answer(prediction).split()
-    return max(_token_f1(tokens, normalize_answer(answer).split()) for answer in answers)
-
-
-def accuracy(predictions: Sequence[int], labels: Sequence[int]) -> float:
-    """Classification accuracy: the fraction of predictions equal to their labels.
-
-    Raises ConfigError for empty input or sequences of different lengths.
-    """
-    if len(predictions) != len(labels) or not labels:
-        raise ConfigError(f"accuracy needs equally long, non-empty predictions and labels; got "
-                          f"{len(predictions)} and {len(labels)}")
-    return sum(int(p) == int(y) for p, y in zip(predictions, labels)) / len(labels)

@@ -18,7 +18,6 @@ On-disk layout under the root::
 from __future__ import annotations
 
 import errno
-import functools
 import hashlib
 import json
 import logging
@@ -40,6 +39,7 @@ from filelock import FileLock, Timeout
 
 from junkdna_core import __version__
 from junkdna_core.config.errors import CacheError, ConfigError, JunkdnaError
+from junkdna_core.storage.digests import file_digest
 
 CACHE_SCHEMA = 1
 """Version of the on-disk layout and key recipe; bump it when either changes."""
@@ -419,23 +419,12 @@ def _file_problem(entry: Path, record: Any) -> str | None:
     if stat.st_size != record.get("size"):
         return f"file {record['path']!r} has {stat.st_size} bytes, manifest says {record.get('size')}"
     try:
-        digest = _file_digest(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+        digest = file_digest(path, HASH_ALGORITHM)
     except OSError as exc:
         return f"file {record['path']!r} cannot be read ({exc})"
     if digest != record.get("hash"):
         return f"file {record['path']!r} does not match its {HASH_ALGORITHM} hash"
     return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _file_digest(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
-    """The file's hash, memoized per process by identity and stat so hot reads stay cheap."""
-    del size, mtime_ns, ctime_ns, inode  # part of the memo key only
-    hasher = hashlib.blake2b()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def _hash_and_fsync(path: Path) -> str:

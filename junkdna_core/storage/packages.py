@@ -9,15 +9,14 @@ pip recorded when it installed the package.
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 from junkdna_core.config.errors import CorruptResourceError, MissingResourceError
+from junkdna_core.storage.digests import record_sha256
 
 _CHUNK = 1 << 20
 
@@ -79,8 +78,7 @@ class OfflinePackage:
             expected = recorded.get(f"{self.module}/{file.relative_to(root).as_posix()}")
             if expected is None or not file.is_file():
                 continue
-            stat = file.stat()
-            if _sha256(str(file), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino) != expected:
+            if record_sha256(file) != expected:
                 raise CorruptResourceError(
                     f"{file} differs from the copy pip installed with {self.label()} (truncated or modified); "
                     f"reinstall it with: {self.reinstall_command}"
@@ -95,14 +93,3 @@ def _recorded_hashes(distribution: str) -> dict[str, str]:
     except importlib.metadata.PackageNotFoundError:
         return {}
     return {f.as_posix(): f.hash.value for f in files if f.hash is not None and f.hash.mode == "sha256"}
-
-
-@functools.lru_cache(maxsize=4096)
-def _sha256(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
-    """The file's sha256 as RECORD writes it, memoized per process by identity and stat."""
-    del size, mtime_ns, ctime_ns, inode  # part of the memo key only
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")

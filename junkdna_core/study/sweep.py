@@ -8,14 +8,11 @@ the cache already holds, so a warm rerun only reads JSON.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from junkdna_core.compress.base import CompressionMethod
-from junkdna_core.config.errors import ConfigError
+from junkdna_core.compress.strength import strength
 from junkdna_core.data.settings import Level, Setting
 from junkdna_core.models.loading import LoadedModel
 from junkdna_core.scoring.levels import LevelScores, cached_level_scores, dense_key, setting_items
@@ -29,16 +26,8 @@ from junkdna_core.study.artifacts import (
 
 
 def compression_strength(method: CompressionMethod) -> float:
-    """How strongly a configuration compresses, on one axis for all families (0 = not at all).
-
-    Pruning: the sparsity. Quantization: the fraction of 16 bits removed
-    (1 - bits/16). Low rank: 1 - the kept rank fraction.
-    """
-    if method.family == "quantization":
-        return 1.0 - method.level / 16.0
-    if method.family == "lowrank":
-        return 1.0 - method.level
-    return method.level
+    """How strongly a configuration compresses, on one axis for every family (see compress.strength)."""
+    return strength(method.family, method.level)
 
 
 @dataclass(frozen=True)
@@ -65,38 +54,6 @@ class Study:
     curves: tuple[Curve, ...]
 
 
-def planted_study(
-    setting: Setting,
-    rates: Sequence[float],
-    *,
-    strengths: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8),
-    items: int = 400,
-    base: float = 0.8,
-    seed: int = 0,
-    model: str = "planted",
-    method: str = "magnitude",
-) -> Study:
-    """A study with a known effect, for testing claims and thresholds without a model.
-
-    Level ``j`` of ``setting`` has dense accuracy ``base`` and falls linearly to
-    ``base * (1 - rates[j] * strength)`` (floored at 0); the same ``items``
-    uniform draws (``seed``) decide every item at every level, so items are paired.
-    """
-    if len(rates) != len(setting.levels):
-        raise ConfigError(f"{setting.id} has {len(setting.levels)} levels; got {len(rates)} rates")
-    uniform = np.random.default_rng(seed).random(items)
-    ids = tuple(f"i{k}" for k in range(items))
-
-    def scores(level: Level, rate: float, strength: float) -> LevelScores:
-        accuracy = max(0.0, base * (1 - rate * strength))
-        return LevelScores(level.name, level.metric, ids, tuple(float(u < accuracy) for u in uniform))
-
-    curves = tuple(Curve(level, scores(level, rate, 0.0), tuple(strengths),
-                         tuple(scores(level, rate, s) for s in strengths))
-                   for level, rate in zip(setting.levels, rates))
-    return Study(model, "0" * 16, setting, method, tuple({"strength": s} for s in strengths),
-                 {level.task: {"split": "planted", "source": "planted", "fingerprint": "-", "ids": list(ids)}
-                  for level in setting.levels}, None, curves)
 
 
 def run_study(

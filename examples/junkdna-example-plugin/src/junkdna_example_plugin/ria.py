@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from junkdna_core.compress.base import CompressionMethod, Family, LayerResult, LayerStats, MethodParams
-from junkdna_core.compress.validation import check_fraction
-from junkdna_core.config.errors import ConfigError
+from junkdna_core import ConfigError, LayerResult, LayerStats, MethodParams, PruningMethod, check_fraction
 
 
 @dataclass(frozen=True)
@@ -54,14 +52,12 @@ def prune_lowest_per_row(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     return keep.scatter_(1, lowest, False)
 
 
-class RIA(CompressionMethod):
+class RIA(PruningMethod):
     """Relative Importance and Activations pruning (Zhang et al., 2024), per output row."""
 
     name: ClassVar[str] = "ria"
     version: ClassVar[str] = "1"
     params_type: ClassVar[type[MethodParams]] = RIAParams
-    family: ClassVar[Family] = "pruning"
-    level_name: ClassVar[str] = "sparsity"
     needs_calibration: ClassVar[bool] = True
     # counted per output row: tells the junkdna conformance kit which exact count to expect
     sparsity_unit: ClassVar[str] = "row"

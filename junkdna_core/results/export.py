@@ -1,0 +1,52 @@
+"""Export a leaderboard: read run records, build the tables, write them with the plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.results.leaderboard import (
+    DEFAULT_OUT,
+    FORMATS,
+    Leaderboard,
+    build_leaderboard,
+    find_run_records,
+    load_run_record,
+    render_claims_csv,
+    render_html,
+    render_json,
+    render_markdown,
+    render_ranking_csv,
+)
+from junkdna_core.results.plots import write_plots
+
+PLOTS_DIR = "plots"
+
+
+def write_leaderboard(board: Leaderboard, out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write ``board`` under ``out`` in each of ``formats``; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_plots(board, out / PLOTS_DIR) if "png" in formats else []
+    texts = {
+        "md": {"leaderboard.md": render_markdown},
+        "csv": {"claims.csv": render_claims_csv, "ranking.csv": render_ranking_csv},
+        "json": {"leaderboard.json": render_json},
+        "html": {"leaderboard.html": lambda b: render_html(b, [p.relative_to(out).as_posix() for p in written])},
+    }
+    for fmt in formats:
+        for name, render in texts.get(fmt, {}).items():
+            path = out / name
+            path.write_text(render(board), encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def export_leaderboard(paths: Sequence[Path], out: Path = DEFAULT_OUT,
+                       formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Read the run records at ``paths`` (default ``./jd-results``) and write the leaderboard to ``out``."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown leaderboard formats {unknown}; allowed: {', '.join(FORMATS)}")
+    runs = [load_run_record(p) for p in find_run_records(paths)]
+    return write_leaderboard(build_leaderboard(runs), out, formats)
