@@ -83,10 +83,9 @@ def parse_positive_int(text: str) -> int:
 def parse_seed(text: str) -> int:
     """A whole number in [0, 2**64)."""
     try:
-        value = int(str(text).strip())
-    except ValueError:
+        return check_seed(int(str(text).strip()))
+    except (ValueError, ConfigError):
         raise ConfigError(f"a seed must be a whole number >= 0 and < 2**64; got {text!r}") from None
-    return check_seed(value)
 
 
 def parse_device(text: str) -> str:
