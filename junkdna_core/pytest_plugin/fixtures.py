@@ -63,8 +63,9 @@ def jd_claim(jd_record):
 
 @pytest.fixture(scope="session")
 def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
-    """``jd_study(setting, method) -> Study``: a setting measured under one method's sweep, memoised.
+    """``jd_study(setting, method, **options) -> Study``: a setting measured under one method's sweep, memoised.
 
+    ``options`` configure the method at every level (``jd_study("setting2", "random", seed=1)``).
     Compressed models and per-item scores come from the artifact cache: built
     once across workers and runs, so a warm rerun only reads JSON.
     """
@@ -72,17 +73,18 @@ def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
     from junkdna_core.data.settings import get_setting
     from junkdna_core.study.sweep import run_study
 
-    studies: dict[tuple[str, str], Any] = {}
+    studies: dict[tuple[Any, ...], Any] = {}
 
-    def study(setting: str, method: str):
-        if (setting, method) not in studies:
+    def study(setting: str, method: str, **options: Any):
+        key = (setting, method, *sorted(options.items()))
+        if key not in studies:
             cls = get_method(method)
-            configs = [cls.at_level(level) for level in jd_session.method_levels(cls)]
-            studies[setting, method] = run_study(
+            configs = [cls.at_level(level, **options) for level in jd_session.method_levels(cls)]
+            studies[key] = run_study(
                 jd_model, get_setting(setting), configs, cache=jd_cache, items=jd_session.budget.items,
                 seed=jd_session.seed,
             )
-        return studies[setting, method]
+        return studies[key]
 
     return study
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from junkdna_core.config.errors import ConfigError
@@ -42,12 +42,17 @@ DEMO_SPLIT = "train"
 
 @dataclass(frozen=True)
 class LevelScores:
-    """Per-item scores of one level on one model (higher is better), and the metric they are."""
+    """Per-item scores of one level on one model (higher is better), and the metric they are.
+
+    ``extra``: per-item values of metrics recorded beside the level's own (``em``, ``f1`` with
+    ``--jd-metric``), by metric name; empty when none were asked for.
+    """
 
     level: str
     metric: str
     item_ids: tuple[str, ...]
     scores: tuple[float, ...]
+    extra: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def mean(self) -> float:
