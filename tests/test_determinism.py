@@ -1,8 +1,8 @@
 """Determinism: the same command with the same seed gives identical records, to the last digit.
 
 Proved across reruns in fresh caches, across 1 and 4 xdist workers (2 torch threads in the one
-worker, 1 in each of four), across scoring batch sizes, and for the compressed weights of calibrated
-methods across torch thread counts. Beside the run records, every cache entry (compressed weights,
+worker, 1 in each of four), and for the compressed weights of calibrated methods across torch thread
+counts; across scoring batch sizes, choices are identical and log-likelihoods agree to float32 rounding. Beside the run records, every cache entry (compressed weights,
 masks, per-option log-likelihoods) is compared, because the records of a tiny model are coarse.
 """
 
@@ -155,9 +155,12 @@ def test_inverse_hessian_factor_does_not_depend_on_the_thread_count():
 
 
 # ---------------------------------------------------------------- batch size
-# Bit-identical on random:tiny-llama. At SmolLM2's layer sizes they are not (last few bits): MKL
-# takes another GEMM kernel below 12 rows (the LM head sees only a chunk's scored positions), and
-# attention rounds differently with the padded width of a chunk.
+# Choices are identical at any batch size; log-likelihoods agree to float32 rounding, not to the last
+# bit: the padded width of a chunk changes the summation order of attention, and BLAS picks its GEMM
+# kernel by row count, so the last bits move with the batch on some CPUs (a CI machine gave 1 ulp at
+# batch 8 on random:tiny-llama). That is why the batch size is part of every score cache key: a record
+# is reproduced bit for bit by a run with the same batch size (the reruns above).
+FLOAT32_ROUNDING = {"rtol": 8 * float(np.finfo(np.float32).eps), "atol": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +175,11 @@ def test_scores_do_not_depend_on_the_batch_size(tiny_llama_model, setting, level
     scores = {size: score_level(tiny_llama_model.model, tiny_llama_model.tokenizer, chosen, items,
                                 batch_size=size, progress=False).scores for size in (1, 3, 8)}
     assert len(scores[1]) == 8
-    assert scores[3] == scores[1]
-    assert scores[8] == scores[1]
+    for size in (3, 8):
+        if chosen.format == "cloze":  # per-item correctness: exactly the same choices
+            assert scores[size] == scores[1]
+        else:
+            np.testing.assert_allclose(scores[size], scores[1], **FLOAT32_ROUNDING)
 
 
 def test_option_log_likelihoods_do_not_depend_on_the_batch_size(tiny_llama_model):
@@ -184,5 +190,6 @@ def test_option_log_likelihoods_do_not_depend_on_the_batch_size(tiny_llama_model
             tiny_llama_model.model, tiny_llama_model.tokenizer, requests, batch_size=size, progress=False)]
         for size in (1, 3, 8)
     }
-    assert logliks[3] == logliks[1]
-    assert logliks[8] == logliks[1]
+    for size in (3, 8):
+        np.testing.assert_allclose(logliks[size], logliks[1], **FLOAT32_ROUNDING)
+        assert np.argmax(logliks[size], axis=1).tolist() == np.argmax(logliks[1], axis=1).tolist()
