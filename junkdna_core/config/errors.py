@@ -22,3 +22,9 @@ class CacheError(JunkdnaError, OSError):
 
 class CorruptResourceError(MissingResourceError):
     """A file of a model or data package is installed but truncated or garbled; the message names it and the fix."""
+
+
+class MethodError(JunkdnaError):
+    """A compression method misbehaved on a model: it raised, returned a result of the wrong shape or type,
+    or missed the level it declared. The message names the method, the level, what was expected and what
+    was found (a conformance failure, reported before anything is scored)."""

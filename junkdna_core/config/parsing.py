@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Literal, get_args
 
 from junkdna_core.config.budgets import Budget, get_budget
 from junkdna_core.config.checks import check_seed
@@ -16,6 +17,8 @@ from junkdna_core.config.errors import ConfigError
 from junkdna_core.config.thresholds import PAPER_THRESHOLDS
 
 DTYPES = ("float32", "float16", "bfloat16")
+BosPolicy = Literal["auto", "always", "never"]
+BOS_POLICIES: tuple[str, ...] = get_args(BosPolicy)
 MIN_SWEPT_LEVELS = 3  # Spearman and Theil-Sen over fewer compressed points are undefined
 
 
@@ -120,3 +123,11 @@ def parse_threshold(text: str) -> tuple[str, float]:
     if not math.isfinite(number):
         raise ConfigError(f"threshold {name} must be a finite number; got {value!r} in {text!r}")
     return name, number
+
+
+def parse_bos_policy(text: str) -> BosPolicy:
+    """``auto`` (what the model's tokenizer adds by default), ``always`` or ``never``."""
+    value = str(text).strip().lower()
+    if value not in BOS_POLICIES:
+        raise ConfigError(f"the BOS policy must be one of {', '.join(BOS_POLICIES)}; got {text!r}")
+    return value  # type: ignore[return-value]
