@@ -10,7 +10,7 @@ Three ways in:
   and calls ``pytest.skip`` when the rule does not apply to the method's family.
 - ``pytest --jd-conformance mymethod,other,package.module:Class`` (the junkdna
   pytest plugin) adds one test per rule per method to the run, named
-  ``jd-conformance[<method>-<rule>]``, and exits non-zero naming the method and
+  ``jd-conformance::<method>::<rule>``, and exits non-zero naming the method and
   the broken rule. The kit's tests are added to whatever else the run collects;
   run it from a directory without tests (or add ``-k jd-conformance``) to run it alone.
 
