@@ -23,7 +23,7 @@ import torch
 
 from junkdna_core.compress.validation import check_nm_shape
 from junkdna_core.config.budgets import Budget
-from junkdna_core.config.errors import ConfigError
+from junkdna_core.config.errors import ConfigError, MethodError
 
 Family = Literal["pruning", "quantization", "lowrank"]
 
@@ -37,21 +37,64 @@ class MethodParams:
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
+STATISTICS: tuple[str, ...] = ("gram", "input_norms")
+"""The input statistics a calibrated method can ask for (its ``statistics`` class attribute)."""
+
+
 class LayerStats:
     """Statistics of one linear layer's inputs over the calibration tokens.
 
-    ``gram`` is the float32 (or float64) sum over tokens of ``x x^T``, shape
-    ``(in_features, in_features)``; ``tokens`` is how many input rows went in.
+    ``gram``: the float32 (or float64) sum over tokens of ``x x^T``, shape
+    ``(in_features, in_features)``. ``squares``: the sum over tokens of ``x_j^2``,
+    shape ``(in_features,)``. ``tokens``: how many input rows went in. At least
+    one of ``gram`` and ``squares`` is given; the runner collects only what the
+    method declares in its ``statistics`` (reading a Gram matrix that was not
+    collected is a MethodError saying so). Layers that read the same input
+    tensor (q/k/v, gate/up) share one LayerStats object. Read-only.
     """
 
-    gram: torch.Tensor
-    tokens: int
+    __slots__ = ("_gram", "_squares", "layer", "tokens")
+
+    def __init__(
+        self,
+        gram: torch.Tensor | None = None,
+        tokens: int = 0,
+        *,
+        squares: torch.Tensor | None = None,
+        layer: str = "",
+    ) -> None:
+        if gram is None and squares is None:
+            raise ConfigError(f"LayerStats of {layer or 'a layer'} needs a gram or squares tensor; got neither")
+        for attr, value in (("_gram", gram), ("_squares", squares), ("tokens", tokens), ("layer", layer)):
+            object.__setattr__(self, attr, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"LayerStats is read-only; cannot set {name!r}")
+
+    @property
+    def gram(self) -> torch.Tensor:
+        """``sum_t x_t x_t^T``; MethodError when only the squares were collected."""
+        if self._gram is None:
+            raise MethodError(
+                f"the calibration statistics of {self.layer or 'this layer'} hold no Gram matrix: the method's "
+                "`statistics` class attribute does not list 'gram' (add it to read LayerStats.gram)"
+            )
+        return self._gram
+
+    @property
+    def has_gram(self) -> bool:
+        """True when the Gram matrix was collected."""
+        return self._gram is not None
 
     @property
     def input_norms(self) -> torch.Tensor:
         """The l2 norm of each input feature over all tokens, ``||X_j||_2`` (Wanda's scale)."""
-        return torch.sqrt(torch.clamp(torch.diagonal(self.gram), min=0.0))
+        squares = self._squares if self._squares is not None else torch.diagonal(self._gram)
+        return torch.sqrt(torch.clamp(squares, min=0.0))
+
+    def __repr__(self) -> str:
+        held = "gram" if self._gram is not None else "squares"
+        return f"LayerStats({self.layer or '?'}: {held}, tokens={self.tokens})"
 
 
 @dataclass
@@ -69,10 +112,23 @@ class LayerResult:
     weight: torch.Tensor | None = None
 
 
-
-
 P = TypeVar("P", bound=MethodParams)
 
+
+def declared_statistics(method: type[CompressionMethod] | CompressionMethod) -> frozenset[str]:
+    """The statistics a method declares it reads; ConfigError naming the method if the declaration is invalid."""
+    declared = getattr(method, "statistics", ("gram",))
+    if isinstance(declared, str) or not isinstance(declared, (tuple, list, frozenset, set)) or not declared:
+        bad = True
+    else:
+        bad = not set(declared) <= set(STATISTICS)
+    if bad:
+        name = getattr(method, "name", type(method).__name__)
+        raise ConfigError(
+            f"method {name!r} declares statistics={declared!r}; expected a non-empty tuple of "
+            f"{', '.join(map(repr, STATISTICS))}"
+        )
+    return frozenset(declared)
 
 
 def params_with_options(params_type: type[P], options: Mapping[str, Any], **level: Any) -> P:
@@ -104,6 +160,12 @@ class CompressionMethod(ABC):
         called once per transformer block, layer-by-layer, with the inputs of
         the partially compressed model); False if it is called once with all
         target weights and ``stats=None`` (so global scopes are possible).
+      statistics: what a calibrated method reads from its :class:`LayerStats`, a
+        tuple of names from :data:`STATISTICS`: ``"gram"`` (the full
+        ``in x in`` Gram matrix; the input norms come with it, from its
+        diagonal) or only ``"input_norms"`` (one sum of squares per input
+        feature: a pass costs about one forward instead of a Gram product per
+        layer). Default ``("gram",)``, which serves every method.
       sparsity_unit (optional): ``layer``, ``row`` or ``group``, the unit in which a pruning
         method keeps the exact count ``round(sparsity * n)``; the conformance kit
         (:mod:`junkdna_core.testing`) holds the method to it.
@@ -115,6 +177,7 @@ class CompressionMethod(ABC):
     family: ClassVar[Family]
     level_name: ClassVar[str]
     needs_calibration: ClassVar[bool] = False
+    statistics: ClassVar[tuple[str, ...]] = ("gram",)
 
     def __init__(self, params: MethodParams) -> None:
         if not isinstance(params, self.params_type):

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from accelerate.utils import send_to_device
 from torch import nn
 
 from junkdna_core.compress.base import LayerStats
+from junkdna_core.compress.offload import module_device
 from junkdna_core.compress.targets import Target
 from junkdna_core.config.errors import ConfigError
 
@@ -54,7 +56,8 @@ def catch_block_inputs(
         raise _CaughtInputs
 
     handle = first_block.register_forward_pre_hook(hook, with_kwargs=True)
-    device = next(model.parameters()).device
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    device = module_device(embeddings if embeddings is not None else model)
     try:
         for start in range(0, input_ids.shape[0], batch_size):
             batch = input_ids[start : start + batch_size].to(device)
@@ -65,6 +68,11 @@ def catch_block_inputs(
     finally:
         handle.remove()
     return caught
+
+
+def send_batches(batches: list[BlockBatch], device: torch.device) -> list[BlockBatch]:
+    """The batches with every tensor (hidden states and keyword arguments, nested) on ``device``."""
+    return [BlockBatch(send_to_device(b.hidden, device), send_to_device(b.kwargs, device)) for b in batches]
 
 
 @torch.inference_mode()
@@ -78,30 +86,72 @@ def run_block(block: nn.Module, batches: list[BlockBatch]) -> list[BlockBatch]:
     return out
 
 
+class _SharingChanged(Exception):
+    """Two linears read the same input tensor in one batch but not in another: collect them apart."""
+
+
 @torch.inference_mode()
-def collect_stats(block: nn.Module, targets: list[Target], batches: list[BlockBatch]) -> dict[str, LayerStats]:
-    """Input statistics (sum of x x^T over tokens) of each target linear in one block."""
-    grams: dict[str, torch.Tensor] = {}
+def collect_stats(
+    block: nn.Module,
+    targets: list[Target],
+    batches: list[BlockBatch],
+    statistics: frozenset[str] = frozenset({"gram"}),
+) -> dict[str, LayerStats]:
+    """Input statistics of each target linear in one block, over one pass of ``batches``.
+
+    ``statistics`` names what to collect (see :data:`~junkdna_core.compress.base.STATISTICS`):
+    with ``"gram"`` the sum of ``x x^T`` over tokens, else only the sum of ``x_j^2``.
+    Linears that read the same input tensor in every batch (q/k/v, gate/up) get
+    one shared LayerStats, computed once.
+    """
+    try:
+        return _collect(block, targets, batches, "gram" in statistics, share=True)
+    except _SharingChanged:
+        return _collect(block, targets, batches, "gram" in statistics, share=False)
+
+
+def _collect(
+    block: nn.Module, targets: list[Target], batches: list[BlockBatch], gram: bool, *, share: bool
+) -> dict[str, LayerStats]:
+    sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
-    handles = []
+    owner: dict[str, str] = {}  # layer -> the layer whose statistics it shares (itself when it owns them)
+    seen: list[tuple[torch.Tensor, str]] = []  # this batch's inputs, each with the first layer that read it
 
     def make_hook(name: str):
         def hook(_module: nn.Module, args: tuple) -> None:
-            x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
-            grams[name] = grams[name].addmm_(x.t(), x) if name in grams else x.t() @ x
-            counts[name] = counts.get(name, 0) + x.shape[0]
+            x = args[0]
+            first = next((n for tensor, n in seen if tensor is x), None) if share else None
+            if owner.setdefault(name, first or name) != (first or name):
+                raise _SharingChanged
+            if first is not None:
+                return
+            seen.append((x, name))
+            flat = x.detach().reshape(-1, x.shape[-1]).float()
+            if gram:
+                sums[name] = sums[name].addmm_(flat.t(), flat) if name in sums else flat.t() @ flat
+            else:
+                squares = flat.square().sum(dim=0)
+                sums[name] = sums[name].add_(squares) if name in sums else squares
+            counts[name] = counts.get(name, 0) + flat.shape[0]
 
         return hook
 
-    for t in targets:
-        handles.append(t.module.register_forward_pre_hook(make_hook(t.name)))
+    handles = [t.module.register_forward_pre_hook(make_hook(t.name)) for t in targets]
     try:
-        run_block(block, batches)
+        for b in batches:
+            seen.clear()
+            block(b.hidden, **b.kwargs)
     finally:
+        seen.clear()
         for h in handles:
             h.remove()
-    missing = [t.name for t in targets if t.name not in grams]
+    missing = [t.name for t in targets if t.name not in owner]
     if missing:
         raise ConfigError(f"calibration never reached {', '.join(missing)}: cannot compute its input statistics")
-    return {name: LayerStats(gram=grams[name], tokens=counts[name]) for name in grams}
-
+    shared = {
+        name: LayerStats(gram=sums[name], tokens=counts[name], layer=name) if gram
+        else LayerStats(squares=sums[name], tokens=counts[name], layer=name)
+        for name in sums
+    }
+    return {t.name: shared[owner[t.name]] for t in targets}

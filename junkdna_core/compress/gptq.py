@@ -30,7 +30,7 @@ from typing import ClassVar
 import torch
 
 from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams
-from junkdna_core.compress.obs import check_calibrated_inputs, prepare_layer
+from junkdna_core.compress.obs import Factors, check_calibrated_inputs, factorize, factorize_all
 from junkdna_core.compress.quantizer import QuantizationMethod, fit_grid, quantize_dequantize
 from junkdna_core.compress.validation import (
     check_bits,
@@ -90,9 +90,16 @@ def _sweep_blocksize(p: GPTQParams, static: bool) -> int:
     return max(p.group_size, p.blocksize // p.group_size * p.group_size)
 
 
-def quantize_layer(weight: torch.Tensor, stats: LayerStats, p: GPTQParams, *, layer: str = "") -> torch.Tensor:
-    """The GPTQ-quantized (dequantized, float32) version of one ``(out, in)`` weight."""
-    work, factor, perm = prepare_layer(weight, stats, p.percdamp, layer=layer, act_order=p.act_order)
+def quantize_layer(
+    weight: torch.Tensor, stats: LayerStats, p: GPTQParams, *, layer: str = "", factors: Factors | None = None
+) -> torch.Tensor:
+    """The GPTQ-quantized (dequantized, float32) version of one ``(out, in)`` weight.
+
+    ``factors`` (from :func:`~junkdna_core.compress.obs.factorize`) are computed here when not given.
+    """
+    if factors is None:
+        factors = factorize(stats, p.percdamp, device=weight.device, layer=layer, act_order=p.act_order)
+    work, factor, perm = factors.work_copy(weight), factors.factor, factors.perm
     static = _static_grids(work, perm, p)
     blocksize = _sweep_blocksize(p, static is not None)
     cols = work.shape[1]
@@ -110,8 +117,8 @@ def quantize_layer(weight: torch.Tensor, stats: LayerStats, p: GPTQParams, *, la
             column = block[:, i]
             quantized = quantize_dequantize(column, scale, zero, p.bits)
             out[:, start + i] = quantized
-            errors[:, i] = (column - quantized) / local[i, i]
-            block[:, i:] -= torch.outer(errors[:, i], local[i, i:])
+            torch.div(column - quantized, local[i, i], out=errors[:, i])
+            block[:, i + 1 :] -= errors[:, i, None] * local[i, i + 1 :]  # column i itself is final
         work[:, end:] -= errors @ factor[start:end, end:]
     return out if perm is None else out[:, torch.argsort(perm)]
 
@@ -120,7 +127,8 @@ class GPTQ(QuantizationMethod):
     """GPTQ weight quantization, layer by layer on calibration statistics."""
 
     name: ClassVar[str] = "gptq"
-    version: ClassVar[str] = "2"
+    # 3: the inverse-Hessian factor from one Cholesky and a triangular inverse (float32 rounding differs)
+    version: ClassVar[str] = "3"
     params_type: ClassVar[type[MethodParams]] = GPTQParams
     needs_calibration: ClassVar[bool] = True
     params: GPTQParams
@@ -134,7 +142,12 @@ class GPTQ(QuantizationMethod):
         stats = check_calibrated_inputs(self.name, weights, stats)
         for name, weight in weights.items():
             check_group_divides(self.params.group_size, weight.shape[1], name)
+        factors = factorize_all(weights, stats, self.params.percdamp, act_order=self.params.act_order)
         return {
-            name: LayerResult(weight=quantize_layer(weight, stats[name], self.params, layer=name).to(weight.dtype))
+            name: LayerResult(
+                weight=quantize_layer(weight, stats[name], self.params, layer=name, factors=factors[name]).to(
+                    weight.dtype
+                )
+            )
             for name, weight in weights.items()
         }

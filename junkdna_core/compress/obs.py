@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import torch
 
@@ -29,10 +30,6 @@ logger = logging.getLogger(__name__)
 _EXTRA_DAMPING = (0.01, 0.1, 1.0)
 
 
-
-
-
-
 def check_calibrated_inputs(
     method: str,
     weights: Mapping[str, torch.Tensor],
@@ -41,6 +38,7 @@ def check_calibrated_inputs(
     """Raise ConfigError unless every weight is 2-D and has finite statistics of matching size."""
     if stats is None:
         raise ConfigError(f"{method} needs calibration statistics (stats=None was given)")
+    finite: dict[int, bool] = {}  # layers reading one input share one LayerStats: check it once
     for name, weight in weights.items():
         if weight.dim() != 2:
             raise ConfigError(f"{method}: weight {name} must be 2-D (out, in); got shape {tuple(weight.shape)}")
@@ -54,7 +52,9 @@ def check_calibrated_inputs(
             )
         if isinstance(layer.tokens, bool) or not isinstance(layer.tokens, int) or layer.tokens < 1:
             raise ConfigError(f"{method}: layer {name} needs a positive token count; got {layer.tokens!r}")
-        if not bool(torch.isfinite(layer.gram).all()):
+        if id(layer) not in finite:
+            finite[id(layer)] = bool(torch.isfinite(layer.gram).all())
+        if not finite[id(layer)]:
             raise ConfigError(f"{method}: calibration statistics of layer {name} contain NaN or inf")
     return stats
 
@@ -93,11 +93,19 @@ def _one_thread() -> Iterator[None]:
 
 
 def _inverse_factor(hessian: torch.Tensor) -> torch.Tensor | None:
+    """``U`` with ``hessian^-1 = U^T U``, from one Cholesky factorization and one triangular inverse.
+
+    With ``J`` the exchange matrix and ``J H J = L L^T``: ``H^-1 = (J L^-1 J)^T (J L^-1 J)``, and
+    ``J L^-1 J`` is upper triangular with a positive diagonal, so it is the upper Cholesky factor
+    of ``H^-1``. Half the work of factorizing ``H``, inverting it and factorizing the inverse.
+    """
     with _one_thread():
-        lower = _cholesky(hessian, upper=False)
+        flipped = hessian.flip(0, 1)
+        lower = _cholesky(flipped, upper=False)
         if lower is None:
             return None
-        return _cholesky(torch.cholesky_inverse(lower), upper=True)
+        eye = torch.eye(lower.shape[0], dtype=lower.dtype, device=lower.device)
+        return torch.linalg.solve_triangular(lower, eye, upper=False).flip(0, 1)
 
 
 def inverse_cholesky(hessian: torch.Tensor, *, layer: str = "") -> torch.Tensor:
@@ -126,23 +134,52 @@ def inverse_cholesky(hessian: torch.Tensor, *, layer: str = "") -> torch.Tensor:
     )
 
 
-def prepare_layer(
-    weight: torch.Tensor, stats: LayerStats, percdamp: float, *, layer: str = "", act_order: bool = False
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """What a column sweep starts from: ``(work, factor, perm)``.
+@dataclass(frozen=True)
+class Factors:
+    """What a column sweep needs from one layer's statistics, shared by the layers that read the same input.
 
-    ``work`` is a float32 copy of ``weight`` with dead columns zeroed; ``factor``
-    the float32 upper Cholesky factor of the inverse damped Hessian. With
-    ``act_order`` the columns of both are permuted by descending Hessian
-    diagonal (ties in index order) and ``perm`` holds that order (``work[:, j]``
-    is original column ``perm[j]``); otherwise ``perm`` is None.
+    ``factor``: the float32 upper Cholesky factor of the inverse damped Hessian
+    (columns permuted by ``perm`` when set); ``dead``: input columns that were
+    always zero; ``perm``: with ``act_order``, the sweep order (descending
+    Hessian diagonal, ties in index order), else None.
     """
-    hessian, dead = damped_hessian(stats, percdamp, device=weight.device)
-    work = weight.detach().to(torch.float32).clone()
-    work[:, dead] = 0.0
+
+    factor: torch.Tensor
+    dead: torch.Tensor
+    perm: torch.Tensor | None
+
+    def work_copy(self, weight: torch.Tensor) -> torch.Tensor:
+        """A float32 copy of ``weight`` with dead columns zeroed, in sweep order."""
+        work = weight.detach().to(torch.float32).clone()
+        work[:, self.dead] = 0.0
+        return work if self.perm is None else work[:, self.perm]
+
+
+def factorize(
+    stats: LayerStats, percdamp: float, *, device: torch.device | str, layer: str = "", act_order: bool = False
+) -> Factors:
+    """The :class:`Factors` of one layer's statistics, on ``device``."""
+    hessian, dead = damped_hessian(stats, percdamp, device=device)
     perm = None
     if act_order:
         perm = torch.argsort(torch.diagonal(hessian), descending=True, stable=True)
         hessian = hessian[perm][:, perm]
-        work = work[:, perm]
-    return work, inverse_cholesky(hessian, layer=layer).to(torch.float32), perm
+    return Factors(inverse_cholesky(hessian, layer=layer).to(torch.float32), dead, perm)
+
+
+def factorize_all(
+    weights: Mapping[str, torch.Tensor],
+    stats: Mapping[str, LayerStats],
+    percdamp: float,
+    *,
+    act_order: bool = False,
+) -> dict[str, Factors]:
+    """:func:`factorize` for every layer, once per distinct LayerStats object (q/k/v and gate/up share theirs)."""
+    done: dict[int, Factors] = {}
+    out = {}
+    for name, weight in weights.items():
+        layer = stats[name]
+        if id(layer) not in done:
+            done[id(layer)] = factorize(layer, percdamp, device=weight.device, layer=name, act_order=act_order)
+        out[name] = done[id(layer)]
+    return out

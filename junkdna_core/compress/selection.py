@@ -65,10 +65,13 @@ def global_masks(scores: Mapping[str, torch.Tensor], sparsity: float) -> dict[st
     return {name: masks[name] for name in scores}
 
 
-
-
-
-
+def keep_all_but_lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep-mask of ``scores``' shape pruning exactly its ``k`` lowest entries (ties: lower row-major index first)."""
+    if not 0 <= k <= scores.numel():
+        raise ConfigError(f"cannot prune {k} of {scores.numel()} scores")
+    if k == scores.numel():
+        return torch.zeros_like(scores, dtype=torch.bool)
+    return _prune_lowest_per_row(scores.reshape(1, -1), k).reshape(scores.shape)
 
 
 def _prune_lowest_per_row(scores: torch.Tensor, k: int) -> torch.Tensor:

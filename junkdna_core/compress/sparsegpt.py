@@ -24,8 +24,8 @@ from typing import ClassVar
 import torch
 
 from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams, PruningMethod
-from junkdna_core.compress.obs import check_calibrated_inputs, prepare_layer
-from junkdna_core.compress.selection import nm_mask
+from junkdna_core.compress.obs import Factors, check_calibrated_inputs, factorize, factorize_all
+from junkdna_core.compress.selection import keep_all_but_lowest, nm_mask
 from junkdna_core.compress.validation import (
     check_blocksize,
     check_fraction,
@@ -65,19 +65,16 @@ class SparseGPTParams(MethodParams):
         return self.blocksize if self.m is None else max(self.m, self.blocksize // self.m * self.m)
 
 
-def _block_keep(scores: torch.Tensor, pruned: int) -> torch.Tensor:
-    """Keep-mask pruning exactly the ``pruned`` lowest scores of the block (ties: lower row-major index first)."""
-    order = torch.argsort(scores.reshape(-1), stable=True)
-    keep = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
-    keep[order[:pruned]] = False
-    return keep.reshape(scores.shape)
-
-
 def prune_layer(
-    weight: torch.Tensor, stats: LayerStats, p: SparseGPTParams, *, layer: str = ""
+    weight: torch.Tensor, stats: LayerStats, p: SparseGPTParams, *, layer: str = "", factors: Factors | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(keep_mask, updated_weight)`` of one ``(out, in)`` weight; pruned entries are 0, weight is float32."""
-    work, factor, _ = prepare_layer(weight, stats, p.percdamp, layer=layer)
+    """``(keep_mask, updated_weight)`` of one ``(out, in)`` weight; pruned entries are 0, weight is float32.
+
+    ``factors`` (from :func:`~junkdna_core.compress.obs.factorize`) are computed here when not given.
+    """
+    if factors is None:
+        factors = factorize(stats, p.percdamp, device=weight.device, layer=layer)
+    work, factor = factors.work_copy(weight), factors.factor
     rows, cols = work.shape
     keep = torch.ones_like(work, dtype=torch.bool)
     for start in range(0, cols, p.sweep_blocksize):
@@ -85,20 +82,21 @@ def prune_layer(
         block = work[:, start:end].clone()
         errors = torch.empty_like(block)
         local = factor[start:end, start:end]
-        scale = torch.diagonal(local).square()
+        diagonal = torch.diagonal(local)
+        scale = diagonal.square()
         if p.m is None:
             pruned = round(p.sparsity * rows * end) - round(p.sparsity * rows * start)
-            keep[:, start:end] = _block_keep(block.square() / scale, pruned)
+            keep[:, start:end] = keep_all_but_lowest(block.square() / scale, pruned)
+        dropped = (~keep[:, start:end]).to(block.dtype)
         for i in range(end - start):
             if p.m is not None and i % p.m == 0:
                 group = slice(i, i + p.m)
                 keep[:, start + i : start + i + p.m] = nm_mask(block[:, group].square() / scale[group], p.n, p.m)
-            column = block[:, i]
-            pruned_column = column * keep[:, start + i]
-            errors[:, i] = (column - pruned_column) / local[i, i]
-            block[:, i:] -= torch.outer(errors[:, i], local[i, i:])
-            block[:, i] = pruned_column
-        work[:, start:end] = block
+                dropped[:, group] = (~keep[:, start + i : start + i + p.m]).to(block.dtype)
+            # the pruned part of the column, scaled: (w - w * keep) / d; column i itself is final
+            torch.div(block[:, i] * dropped[:, i], diagonal[i], out=errors[:, i])
+            block[:, i + 1 :] -= errors[:, i, None] * local[i, i + 1 :]
+        work[:, start:end] = block.mul_(keep[:, start:end])
         work[:, end:] -= errors @ factor[start:end, end:]
     return keep, work
 
@@ -107,7 +105,8 @@ class SparseGPT(PruningMethod):
     """SparseGPT one-shot pruning (unstructured or N:M), layer by layer on calibration statistics."""
 
     name: ClassVar[str] = "sparsegpt"
-    version: ClassVar[str] = "2"
+    # 3: the inverse-Hessian factor from one Cholesky and a triangular inverse (float32 rounding differs)
+    version: ClassVar[str] = "3"
     params_type: ClassVar[type[MethodParams]] = SparseGPTParams
     needs_calibration: ClassVar[bool] = True
     params: SparseGPTParams
@@ -127,8 +126,9 @@ class SparseGPT(PruningMethod):
                 name: LayerResult(mask=torch.ones_like(w, dtype=torch.bool), weight=w.detach().clone())
                 for name, w in weights.items()
             }
+        factors = factorize_all(weights, stats, self.params.percdamp)
         results = {}
         for name, weight in weights.items():
-            keep, updated = prune_layer(weight, stats[name], self.params, layer=name)
+            keep, updated = prune_layer(weight, stats[name], self.params, layer=name, factors=factors[name])
             results[name] = LayerResult(mask=keep, weight=updated.to(weight.dtype))
         return results

@@ -36,9 +36,11 @@ class Wanda(PruningMethod):
     """Pruning by weight magnitude times input-feature norm over the calibration tokens."""
 
     name: ClassVar[str] = "wanda"
-    version: ClassVar[str] = "1"
+    # 2: input norms from a sum of squares instead of the Gram diagonal (rounding differs)
+    version: ClassVar[str] = "2"
     params_type: ClassVar[type[MethodParams]] = WandaParams
     needs_calibration: ClassVar[bool] = True
+    statistics: ClassVar[tuple[str, ...]] = ("input_norms",)  # no Gram matrices: one sum of squares per layer
     sparsity_unit: ClassVar[str] = "row"  # exact count per output row (for the conformance kit)
     params: WandaParams
 

@@ -61,6 +61,8 @@ class RIA(PruningMethod):
     needs_calibration: ClassVar[bool] = True
     # counted per output row: tells the junkdna conformance kit which exact count to expect
     sparsity_unit: ClassVar[str] = "row"
+    # reads only LayerStats.input_norms: the runner then collects sums of squares, not Gram matrices
+    statistics: ClassVar[tuple[str, ...]] = ("input_norms",)
     params: RIAParams
 
     def compress(
