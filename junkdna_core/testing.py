@@ -22,7 +22,9 @@ default levels unless ``levels`` is given (weakest first):
     A CompressionMethod subclass with a lower-case ``name``, a non-empty
     ``version`` string (part of every cache key), a frozen dataclass
     ``params_type``, a known ``family``, a ``level_name`` (``sparsity`` for
-    pruning, which ``--jd-sparsities`` sweeps) and a bool ``needs_calibration``.
+    pruning, which ``--jd-sparsities`` sweeps), a bool ``needs_calibration`` and
+    a ``statistics`` tuple naming what ``compress`` reads from its LayerStats
+    (``gram`` and/or ``input_norms``; calibrated methods are handed only those).
 ``levels``
     ``default_levels`` of both budgets: non-empty, finite, no repeats, weakest
     first (sparsity ascending; bits and rank descending); each configures via
@@ -70,12 +72,20 @@ from typing import Any, get_args
 import pytest
 import torch
 
-from junkdna_core.compress.base import CompressionMethod, Family, LayerResult, LayerStats, MethodParams
+from junkdna_core.compress.base import (
+    STATISTICS,
+    CompressionMethod,
+    Family,
+    LayerResult,
+    LayerStats,
+    MethodParams,
+    declared_statistics,
+)
 from junkdna_core.compress.registry import ENTRY_POINT_GROUP, import_spec
+from junkdna_core.compress.verify import SPARSITY_UNITS, sparsity_problem
 from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.errors import ConfigError
 
-SPARSITY_UNITS: tuple[str, ...] = ("layer", "row", "group")
 FAMILIES: tuple[str, ...] = get_args(Family)
 INVALID_LEVELS: dict[str, tuple[float, ...]] = {
     "pruning": (-0.1, 1.0, math.nan),
@@ -168,8 +178,11 @@ def _sample_weights() -> dict[str, torch.Tensor]:
     }
 
 
-def _sample_stats(weights: Mapping[str, torch.Tensor]) -> dict[str, LayerStats]:
-    """Input statistics per weight; the tied layer's inputs all have equal norms, so its ties stay tied."""
+def _sample_stats(weights: Mapping[str, torch.Tensor], statistics: frozenset[str]) -> dict[str, LayerStats]:
+    """Input statistics per weight, only those in ``statistics`` (as the runner collects them).
+
+    The tied layer's inputs all have equal norms, so its ties stay tied.
+    """
     g = torch.Generator().manual_seed(1)
     stats = {}
     for name, weight in weights.items():
@@ -179,7 +192,10 @@ def _sample_stats(weights: Mapping[str, torch.Tensor]) -> dict[str, LayerStats]:
         else:
             x = torch.randn(_CALIBRATION_TOKENS, cols, generator=g)
             gram = x.T @ x
-        stats[name] = LayerStats(gram=gram, tokens=_CALIBRATION_TOKENS)
+        if "gram" in statistics:
+            stats[name] = LayerStats(gram=gram, tokens=_CALIBRATION_TOKENS, layer=name)
+        else:
+            stats[name] = LayerStats(squares=torch.diagonal(gram).clone(), tokens=_CALIBRATION_TOKENS, layer=name)
     return stats
 
 
@@ -224,7 +240,9 @@ class _Subject:
 
     def stats_for(self, weights: Mapping[str, torch.Tensor]) -> dict[str, LayerStats] | None:
         """Calibration statistics for calibrated methods, None for data-free ones (as the runner does)."""
-        return _sample_stats(weights) if getattr(self.cls, "needs_calibration", False) else None
+        if not getattr(self.cls, "needs_calibration", False):
+            return None
+        return _sample_stats(weights, declared_statistics(self.cls))
 
     def compress(self, level: float) -> dict[str, LayerResult]:
         """A fresh configuration's result on fresh synthetic inputs."""
@@ -302,6 +320,11 @@ def _check_attributes(s: _Subject) -> Iterator[str]:
                f"got {level_name!r}")
     if not isinstance(getattr(cls, "needs_calibration", None), bool):
         yield f"needs_calibration must be True or False; got {getattr(cls, 'needs_calibration', None)!r}"
+    statistics = getattr(cls, "statistics", None)
+    if isinstance(statistics, str) or not (
+        isinstance(statistics, (tuple, list, frozenset, set)) and statistics and set(statistics) <= set(STATISTICS)
+    ):
+        yield f"statistics must be a non-empty tuple of {', '.join(map(repr, STATISTICS))}; got {statistics!r}"
     unit = getattr(cls, "sparsity_unit", None)
     if unit is not None and unit not in SPARSITY_UNITS:
         yield f"sparsity_unit, when set, must be one of {', '.join(SPARSITY_UNITS)}; got {unit!r}"
@@ -396,56 +419,22 @@ def _check_inputs_unchanged(s: _Subject) -> Iterator[str]:
         weights = _sample_weights()
         stats = s.stats_for(weights)
         before_w = {n: w.clone() for n, w in weights.items()}
-        before_s = {n: st.gram.clone() for n, st in (stats or {}).items()}
+        before_s = {n: _stats_tensor(st).clone() for n, st in (stats or {}).items()}
         s.cls.at_level(level).compress(weights, stats)
         changed = [n for n in weights if not torch.equal(weights[n], before_w[n])]
-        changed += [f"stats[{n!r}].gram" for n in before_s if not torch.equal(stats[n].gram, before_s[n])]
+        changed += [f"stats[{n!r}]" for n in before_s if not torch.equal(_stats_tensor(stats[n]), before_s[n])]
         if changed:
             yield f"compress at {s.level_text(level)} modified its inputs: {', '.join(changed)}"
+
+
+def _stats_tensor(stats: LayerStats) -> torch.Tensor:
+    """The tensor a LayerStats holds: its Gram matrix, or its sums of squares."""
+    return stats.gram if stats.has_gram else stats.input_norms
 
 
 def _units_of(s: _Subject) -> tuple[str, ...]:
     declared = getattr(s.cls, "sparsity_unit", None)
     return (declared,) if declared in SPARSITY_UNITS else SPARSITY_UNITS
-
-
-def sparsity_problem(
-    masks: Mapping[str, torch.Tensor],
-    level: float,
-    *,
-    groups: Sequence[Sequence[str]] | None = None,
-    units: Sequence[str] = SPARSITY_UNITS,
-) -> str | None:
-    """Why ``masks`` (True = kept, ``(out, in)``) break the exact-sparsity rule at ``level``, or None.
-
-    Exact means ``round(level * n)`` pruned weights in one of ``units``: every
-    layer, every row, or every group of layers (``groups``: lists of names;
-    default one group of all masks).
-    """
-    groups = [list(masks)] if groups is None else groups
-    pruned = {name: int((~m).sum()) for name, m in masks.items()}
-    expected = {
-        "layer": {name: round(level * m.numel()) for name, m in masks.items()},
-        "row": {name: round(level * m.shape[1]) for name, m in masks.items()},
-        "group": [round(level * sum(masks[n].numel() for n in g)) for g in groups],
-    }
-    met = {
-        "layer": all(pruned[n] == expected["layer"][n] for n in masks),
-        "row": all(bool(((~m).sum(dim=1) == expected["row"][n]).all()) for n, m in masks.items()),
-        "group": all(sum(pruned[n] for n in g) == e for g, e in zip(groups, expected["group"], strict=True)),
-    }
-    if any(met[u] for u in units):
-        return None
-    got = ", ".join(f"{n} {pruned[n]}/{masks[n].numel()}" for n in masks)
-    wanted = {
-        "layer": "per layer " + ", ".join(f"{n} {e}" for n, e in expected["layer"].items()),
-        "row": "per row " + ", ".join(f"{n} {e} of {masks[n].shape[1]}" for n, e in expected["row"].items()),
-        "group": "per group of layers compressed together " + ", ".join(map(str, expected["group"])),
-    }
-    return (
-        f"at sparsity {level!r} the masks prune {got}; expected exactly round({level!r} * n) pruned, ties included, "
-        f"{' or '.join(wanted[u] for u in units)}"
-    )
 
 
 def _check_exact_sparsity(s: _Subject) -> Iterator[str]:

@@ -3,67 +3,127 @@
 Data-free methods see every target weight at once (so a global scope is
 possible). Calibrated methods are run block by block on the inputs produced by
 the already-compressed earlier blocks, then each block is re-run to feed the
-next one. The model is modified in place; the returned report carries the masks
-(for holding them through fine-tuning later) and the measured sparsity.
+next one (a block at a time on the execution device when the model is kept
+elsewhere: :mod:`junkdna_core.compress.offload`). Every result is checked as it
+comes back (a wrong shape, a missing mask or a crash is a MethodError naming the
+method) and the level reached is verified against the method's declaration
+(:mod:`junkdna_core.compress.verify`) before anything is scored. The model is
+modified in place; the returned report carries the masks (for holding them
+through fine-tuning later), the measured sparsity and the verified level.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from junkdna_core.compress.base import CompressionMethod, LayerResult
+from junkdna_core.compress.base import CompressionMethod, LayerResult, declared_statistics
 from junkdna_core.compress.calibration import (
     catch_block_inputs,
     check_calibration,
     collect_stats,
     run_block,
+    send_batches,
 )
-from junkdna_core.compress.masks import SparsityReport, enforce_mask, measure_sparsity
+from junkdna_core.compress.masks import SparsityReport, enforce_mask
+from junkdna_core.compress.offload import BlockOnloader, module_device, needs_onloading
 from junkdna_core.compress.targets import Target, find_blocks, find_targets
-from junkdna_core.config.errors import ConfigError
+from junkdna_core.compress.verify import LevelMeter
+from junkdna_core.config.errors import ConfigError, JunkdnaError, MethodError
 
 
 @dataclass(frozen=True)
 class CompressionReport:
-    """What one compression run did: the configuration, the masks, the measured sparsity, the time."""
+    """What one compression run did: the configuration, the masks, the measured sparsity and level, the time.
+
+    ``measured`` is what :func:`~junkdna_core.compress.verify.verify_level` measured and checked
+    (e.g. ``{"unit": "row", "sparsity": 0.5}``); ``device`` where the compression ran and
+    ``onloaded`` whether blocks were moved there one at a time.
+    """
 
     method: dict[str, Any]
     targets: tuple[str, ...]
     masks: dict[str, torch.Tensor]
     sparsity: SparsityReport
     seconds: float
+    measured: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+    onloaded: bool = False
+
+
+def _label(method: CompressionMethod) -> str:
+    return f"method {method.name!r} at {method.level_name}={method.level!r}"
+
+
+def _checked_result(method: CompressionMethod, target: Target, result: Any) -> LayerResult:
+    """``result`` if it is a usable LayerResult for ``target``; MethodError naming the method otherwise."""
+    weight = target.weight()
+    shape = tuple(weight.shape)
+    problem = None
+    if not isinstance(result, LayerResult):
+        problem = f"returned {type(result).__name__} instead of a LayerResult"
+    elif result.mask is None and result.weight is None:
+        problem = "returned a LayerResult with neither a mask nor a weight"
+    elif method.family == "pruning" and result.mask is None:
+        problem = "returned no keep-mask (a pruning method must return one; it is held through fine-tuning)"
+    elif result.mask is not None and not (
+        isinstance(result.mask, torch.Tensor) and tuple(result.mask.shape) == shape and result.mask.dtype == torch.bool
+    ):
+        got = (tuple(result.mask.shape), result.mask.dtype) if isinstance(result.mask, torch.Tensor) else result.mask
+        problem = f"returned a mask {got!r}; expected a bool tensor of shape {shape}"
+    elif result.weight is not None:
+        new = result.weight
+        if not isinstance(new, torch.Tensor) or tuple(new.shape) != shape:
+            got = tuple(new.shape) if isinstance(new, torch.Tensor) else type(new).__name__
+            problem = f"returned a weight of shape {got}; expected {shape}"
+        elif not bool(torch.isfinite(new).all()):
+            problem = "returned a weight containing NaN or inf"
+    if problem:
+        raise MethodError(f"{_label(method)} {problem} for layer {target.name}")
+    return result
 
 
 @torch.no_grad()
 def _enforce(target: Target, result: LayerResult) -> torch.Tensor | None:
-    """Write one layer's result into the model; returns the mask in the stored weight's layout."""
+    """Write one layer's checked result into the model; returns its mask in ``(out, in)`` layout, on the weight."""
     weight = target.weight()
     if result.weight is not None:
-        if tuple(result.weight.shape) != tuple(weight.shape):
-            raise ConfigError(
-                f"method returned a weight of shape {tuple(result.weight.shape)} for {target.name}, "
-                f"expected {tuple(weight.shape)}"
-            )
         weight.copy_(result.weight)
     if result.mask is None:
         return None
-    mask = enforce_mask(target.name, weight, result.mask)
-    return mask.t().contiguous() if target.transposed else mask
+    return enforce_mask(target.name, weight, result.mask)
 
 
 def _results_for(method: CompressionMethod, group: list[Target], stats) -> dict[str, LayerResult]:
     weights = {t.name: t.weight().detach() for t in group}
-    results = method.compress(weights, stats)
+    try:
+        results = method.compress(weights, stats)
+    except JunkdnaError:
+        raise
+    except Exception as exc:  # a plugin's crash is named by the method, not left as a bare traceback
+        raise MethodError(f"{_label(method)} raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(results, Mapping):
+        raise MethodError(f"{_label(method)} returned {type(results).__name__}; expected a dict of LayerResult")
     missing = sorted(set(weights) - set(results))
     if missing:
-        raise ConfigError(f"{method.name} returned no result for {', '.join(missing)}")
-    return results
+        raise MethodError(f"{_label(method)} returned no result for {', '.join(missing)}")
+    return {t.name: _checked_result(method, t, results[t.name]) for t in group}
+
+
+def _execution_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return module_device(model)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device must name a torch device such as cpu, cuda or cuda:1; got {device!r}") from exc
 
 
 def compress_model(
@@ -74,55 +134,119 @@ def compress_model(
     targets: list[Target] | None = None,
     batch_size: int = 8,
     progress: bool = True,
+    device: str | torch.device | None = None,
+    offload: bool | None = None,
+    offload_folder: str | Path | None = None,
 ) -> CompressionReport:
-    """Compress ``model`` in place with ``method`` and report what was done.
+    """Compress ``model`` in place with ``method``, verify the level it reached, and report what was done.
 
     ``calibration`` is a (samples, tokens) tensor of token ids, required by
     methods with ``needs_calibration``. ``targets`` defaults to every linear in
     the transformer blocks. Raises ConfigError before any compute when the
-    configuration cannot apply to this model.
+    configuration cannot apply to this model, and MethodError when the method
+    misbehaves (raises, returns a result of the wrong shape, or misses its level).
+
+    Calibrated methods run on ``device`` (default: where the model's first
+    parameter is). ``offload`` None (auto): when some block is not on ``device``
+    (a model kept on the CPU because it does not fit the device, or blocks held
+    in ``offload_folder``), blocks stay in their storage and are moved to
+    ``device`` one at a time; True: the same for every model, so blocks already
+    on ``device`` are parked in ``offload_folder`` or on their own device in
+    between; False: never. With ``offload_folder``, blocks are held there as
+    files (on the "meta" device in memory) before, between and after their turns;
+    :func:`~junkdna_core.compress.offload.load_blocks_from_disk` brings them back.
+    Data-free methods compress the weights where they are.
     """
     targets = find_targets(model) if targets is None else targets
     method.check_shapes({t.name: tuple(t.weight().shape) for t in targets})
+    execution = _execution_device(model, device)
     if method.needs_calibration:
         if calibration is None:
             raise ConfigError(f"{method.name} needs calibration data (token ids); none was given")
         check_calibration(calibration)
         if any(t.block is None for t in targets):
             raise ConfigError(f"{method.name} is calibrated block by block; it cannot compress embeddings or the head")
+    elif offload_folder is not None:
+        raise ConfigError(f"{method.name} needs no calibration; offload_folder applies to calibrated methods only")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
 
     start = time.perf_counter()
+    meter = LevelMeter(method)
     masks: dict[str, torch.Tensor] = {}
+    zeros: dict[str, tuple[int, int]] = {}
 
     def record(group: list[Target], results: dict[str, LayerResult]) -> None:
+        """Enforce one group's results and measure them while they are in memory."""
+        group_masks = {}
         for t in group:
             mask = _enforce(t, results[t.name])
             if mask is not None:
-                masks[t.name] = mask
+                group_masks[t.name] = mask
+                masks[t.name] = (mask.t().contiguous() if t.transposed else mask).to("cpu")
+            weight = t.module.weight
+            zeros[t.name] = (int((weight == 0).sum()), weight.numel())
+        meter.add({t.name: t.weight().detach() for t in group}, group_masks)
 
     was_training = model.training
     model.eval()
+    onloaded = False
     try:
         if not method.needs_calibration:
             record(targets, _results_for(method, targets, None))
         else:
             _, blocks = find_blocks(model)
-            batches = catch_block_inputs(model, blocks[0], calibration, batch_size)
-            for index in tqdm(range(len(blocks)), desc=f"{method.name}", unit="block", disable=not progress):
-                group = [t for t in targets if t.block == index]
-                if group:
-                    stats = collect_stats(blocks[index], group, batches)
-                    record(group, _results_for(method, group, stats))
-                batches = run_block(blocks[index], batches)
+            if offload is None:
+                offload = offload_folder is not None or needs_onloading(blocks, execution)
+            onloader = BlockOnloader(blocks, execution, enabled=offload, folder=offload_folder)
+            if not offload:
+                blocks.to(execution)
+            onloaded = onloader.enabled
+            _calibrate(model, blocks, method, targets, calibration, batch_size, progress, onloader, record)
     finally:
         model.train(was_training)
+    measured = meter.result()
     names = tuple(t.name for t in targets)
     return CompressionReport(
         method=method.describe(),
         targets=names,
         masks=masks,
-        sparsity=measure_sparsity(model, names),
+        sparsity=SparsityReport(
+            {n: zeros[n][0] / zeros[n][1] for n in names},
+            sum(zeros[n][0] for n in names),
+            sum(zeros[n][1] for n in names),
+        ),
         seconds=time.perf_counter() - start,
+        measured=measured,
+        device=str(execution),
+        onloaded=onloaded,
     )
+
+
+def _calibrate(
+    model: nn.Module,
+    blocks: nn.ModuleList,
+    method: CompressionMethod,
+    targets: list[Target],
+    calibration: torch.Tensor,
+    batch_size: int,
+    progress: bool,
+    onloader: BlockOnloader,
+    record,
+) -> None:
+    """Block by block: statistics of the inputs the compressed earlier blocks give, compress, feed the next block."""
+    statistics = declared_statistics(method)
+    batches = send_batches(catch_block_inputs(model, blocks[0], calibration, batch_size), onloader.device)
+    last = max(t.block for t in targets)
+    for index in tqdm(range(last + 1), desc=f"{method.name}", unit="block", disable=not progress):
+        block = onloader.onload(index)
+        try:
+            group = [t for t in targets if t.block == index]
+            if group:
+                stats = collect_stats(block, group, batches, statistics)
+                record(group, _results_for(method, group, stats))
+                del stats
+            if index < last:  # the blocks after the last target need no inputs
+                batches = run_block(block, batches)
+        finally:
+            onloader.offload(index)

@@ -126,15 +126,19 @@ def _load(dense: nn.Module, path: Path) -> nn.Module:
     return model.eval()
 
 
-def compressed_model(
+def build_artifact(
     dense: LoadedModel,
     method: CompressionMethod,
     *,
     cache: ArtifactCache,
     calibration: Calibration | None = None,
     progress: bool = True,
-) -> CompressedModel:
-    """The dense model compressed by ``method``: built once (across processes), then read from the cache."""
+) -> Path:
+    """The cache directory of the dense model compressed by ``method``, built once (across processes).
+
+    The build verifies the level the method reached (a miss is a MethodError and
+    nothing is stored) and writes it as ``measured`` in the build report.
+    """
     if method.needs_calibration and calibration is None:
         raise ConfigError(f"{method.name} needs calibration data; none was given")
 
@@ -150,13 +154,50 @@ def compressed_model(
             "seconds": report.seconds,
             "sparsity": report.sparsity.overall,
             "sparsity_per_layer": report.sparsity.per_layer,
+            "measured": report.measured,
             "targets": list(report.targets),
             "calibration": calibration.source if method.needs_calibration else None,
             "threads": torch.get_num_threads(),
+            "device": report.device,
+            "onloaded": report.onloaded,
         }, indent=1))
 
-    path = cache.get_or_build("compressed", artifact_parts(dense, method, calibration), build,
+    return cache.get_or_build("compressed", artifact_parts(dense, method, calibration), build,
                               description=f"{dense.name} {method!r}")
+
+
+def verified_level(
+    dense: LoadedModel,
+    method: CompressionMethod,
+    *,
+    cache: ArtifactCache,
+    calibration: Calibration | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """What ``method`` measurably reached on ``dense`` (e.g. ``{"unit": "row", "sparsity": 0.5}``).
+
+    Builds the compressed model when it is not cached (a miss of the declared
+    level raises MethodError there, before anything is scored); the value is
+    kept as a small JSON entry of its own, so warm runs read neither the
+    artifact nor its hashes.
+    """
+    def measured() -> dict[str, Any]:
+        path = build_artifact(dense, method, cache=cache, calibration=calibration, progress=progress)
+        return json.loads((path / _REPORT).read_text())["measured"]
+
+    return cache.get_or_compute_json("verified", artifact_parts(dense, method, calibration), measured)
+
+
+def compressed_model(
+    dense: LoadedModel,
+    method: CompressionMethod,
+    *,
+    cache: ArtifactCache,
+    calibration: Calibration | None = None,
+    progress: bool = True,
+) -> CompressedModel:
+    """The dense model compressed by ``method``: built once (across processes), then read from the cache."""
+    path = build_artifact(dense, method, cache=cache, calibration=calibration, progress=progress)
     return CompressedModel(
         model=_load(dense.model, path),
         method=method.describe(),

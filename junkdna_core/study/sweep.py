@@ -22,7 +22,11 @@ from junkdna_core.study.artifacts import (
     calibration_batch,
     compressed_key,
     compressed_model,
+    verified_level,
 )
+
+DENSE_MEASURED: dict[str, Any] = {"dense": True}
+"""The measured level of a configuration of strength 0: the dense model itself, not compressed."""
 
 
 def compression_strength(method: CompressionMethod) -> float:
@@ -72,6 +76,9 @@ def run_study(
     ``items`` is the number of items per level.
     ``methods`` are configurations of one method at increasing strength; a
     configuration of strength 0 is the dense model itself and is not rebuilt.
+    Each configuration records, under ``measured``, the level its compression
+    verifiably reached (``{"dense": True}`` at strength 0); a method that misses
+    its declared level raises MethodError before anything is scored.
     """
     chosen = setting_items(setting, items, seed, cache=cache)
     calibration: Calibration | None = None
@@ -90,6 +97,10 @@ def run_study(
         return cached_level_scores(cache, key, load, setting, level, chosen[level.task], seed=seed,
                                    batch_size=batch_size, progress=progress)
 
+    # every configuration's level is verified (built if need be) before anything is scored
+    measured = [DENSE_MEASURED if compression_strength(m) == 0
+                else verified_level(dense, m, cache=cache, calibration=calibration, progress=progress)
+                for m in methods]
     keys = [compressed_key(cache, dense, m, calibration) for m in methods]
     dense_scores = [scores(dense_key(dense.fingerprint), dense_model, level) for level in setting.levels]
     by_method = [  # one configuration at a time, so each compressed model is loaded at most once
@@ -108,7 +119,7 @@ def run_study(
         model_fingerprint=dense.fingerprint,
         setting=setting,
         method=methods[0].name,
-        configurations=tuple(m.describe() for m in methods),
+        configurations=tuple({**m.describe(), "measured": level} for m, level in zip(methods, measured)),
         items={task: {"split": s.split, "source": s.source, "fingerprint": s.fingerprint, "ids": list(s.ids)}
                for task, s in chosen.items()},
         calibration=calibration.fingerprint if calibration else None,

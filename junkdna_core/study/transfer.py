@@ -41,6 +41,7 @@ from junkdna_core.data.tasks import available_tasks, load_task
 from junkdna_core.models.loading import LoadedModel
 from junkdna_core.scoring.levels import LevelScores
 from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.study.artifacts import verified_level
 from junkdna_core.study.finetune import (
     Evaluation,
     TransferMode,
@@ -52,7 +53,7 @@ from junkdna_core.study.finetune import (
     to_example,
     transfer_masks,
 )
-from junkdna_core.study.sweep import Curve, Study
+from junkdna_core.study.sweep import DENSE_MEASURED, Curve, Study
 
 FINETUNE_VERSION = 1  # bump when a run's result for the same inputs would change
 
@@ -151,6 +152,9 @@ def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, m
     """
     if setting.learning != "fine-tuning":
         raise ConfigError(f"{setting.id} is not a fine-tuning setting")
+    # the masks' level is verified on the pre-trained weights before anything is fine-tuned
+    measured = [DENSE_MEASURED if m.level == 0 else verified_level(dense, m, cache=cache, progress=False)
+                for m in methods]
     curves = []
     for level in setting.levels:
         def scores(method: CompressionMethod | None, level: Level = level) -> LevelScores:
@@ -170,8 +174,8 @@ def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, m
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
     return Study(
         model=dense.name, model_fingerprint=dense.fingerprint, setting=setting, method=methods[0].name,
-        configurations=tuple({**m.describe(), "finetune": budget.config.describe(), "seeds": list(budget.seeds)}
-                             for m in methods),
+        configurations=tuple({**m.describe(), "finetune": budget.config.describe(), "seeds": list(budget.seeds),
+                              "measured": level} for m, level in zip(methods, measured)),
         items=items, calibration=None, curves=tuple(curves),
     )
 
