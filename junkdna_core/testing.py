@@ -546,24 +546,19 @@ def _check_whole_model(s: _Subject) -> Iterator[str]:
     if not bool(torch.isfinite(logits).all()):
         yield f"the compressed model's logits contain NaN or inf at {s.level_text(level)}"
     if s.family == "pruning":
-        yield from _whole_model_sparsity(s, report.masks, targets, level)
+        yield from _whole_model_sparsity(s, report.masks, targets, report.groups, level)
     elif all(torch.equal(model.get_submodule(n).weight, dense[f"{n}.weight"]) for n in names):
         yield f"no target weight changed at {s.level_text(level)}"
 
 
 def _whole_model_sparsity(
-    s: _Subject, masks: Mapping[str, torch.Tensor], targets: Sequence[Any], level: float
+    s: _Subject, masks: Mapping[str, torch.Tensor], targets: Sequence[Any], groups: Sequence[Sequence[str]],
+    level: float,
 ) -> Iterator[str]:
     missing = [t.name for t in targets if t.name not in masks]
     if missing:
         yield f"the run kept no mask for {', '.join(missing)}"
         return
-    blocks = sorted({t.block for t in targets}, key=str)
-    groups = (
-        [[t.name for t in targets if t.block == b] for b in blocks]
-        if getattr(s.cls, "needs_calibration", False)
-        else [[t.name for t in targets]]
-    )
     problem = sparsity_problem({t.name: masks[t.name] for t in targets}, level, groups=groups, units=_units_of(s))
     if problem:
         yield f"on the tiny Llama: {problem}"

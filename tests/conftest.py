@@ -32,3 +32,7 @@ def smollm2():
 
     torch.set_num_threads(1)
     return load_model("smollm2", device="cpu", cache=ArtifactCache())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one); run them with -m gpu")

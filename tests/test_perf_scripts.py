@@ -102,3 +102,46 @@ def test_parallel_prints_ratios_of_one_run_and_identical_records(env):
     # each of the five pytest runs ran the one selected claim test
     summaries = [line for line in done.stderr.splitlines() if re.match(r"1 (failed|passed)\b", line)]
     assert len(summaries) == 5, done.stderr
+
+
+def test_compress_methods_prints_each_calibrated_method_against_one_forward(tmp_path, env):
+    out = tmp_path / "compress.json"
+    done = run_script("compress_methods.py", ["--model", "random:tiny-llama", "--methods", "magnitude,wanda,gptq",
+                                              "--calibration", "4x16", "--heldout", "0", "--threads", "1",
+                                              "--group-size", "16", "--out", str(out)], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ratios = dict(re.findall(r"^(\w+)/forward (\d+\.\d+) \(wall \d+\.\d+\)$", done.stdout, re.MULTILINE))
+    assert sorted(ratios) == ["gptq", "wanda"]  # calibrated methods only
+    rows = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
+    for name, ratio in ratios.items():
+        row = rows[name]
+        assert float(ratio) == pytest.approx(row["cpu_seconds"] / row["forward_cpu_seconds"], abs=0.01)
+        assert row["forward_ratio"] == pytest.approx(float(ratio), abs=0.01)
+    assert rows["wanda"]["measured"] == {"unit": "row", "sparsity": 0.5}
+    assert rows["gptq"]["measured"]["bits"] == 4
+
+
+def test_compress_kernels_run_as_pytest_benchmarks(tmp_path, env):
+    saved = tmp_path / "kernels.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(PERF / "test_kernels_compress.py"), "--benchmark-only", "-q",
+         "-p", "no:cacheprovider", "--benchmark-max-time=0.001", "--benchmark-min-rounds=1",
+         f"--benchmark-json={saved}"],
+        capture_output=True, text=True, env={**env, "JUNKDNA_PERF_SIZE": "tiny"}, check=False, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    names = {b["name"] for b in json.loads(saved.read_text())["benchmarks"]}
+    layers = {f"test_one_calibrated_layer[{shape}-{method}]" for shape in ("mlp_up", "mlp_down")
+              for method in ("gptq", "sparsegpt", "wanda")}
+    blocks = {"test_block_statistics[gram]", "test_block_statistics[input_norms]", "test_block_forward",
+              "test_block_compressed_in_one_pass"}
+    assert names == layers | blocks
+
+
+def test_a_claim_run_of_the_benchmark_directory_does_not_collect_the_kernels(env):
+    done = subprocess.run([sys.executable, "-m", "pytest", str(PERF.parent), "--collect-only", "-q",
+                           "-p", "no:cacheprovider"], capture_output=True, text=True, env=env, check=False,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:]
+    collected = [line for line in done.stdout.splitlines() if "::" in line]
+    assert collected and not [line for line in collected if "perf/" in line]

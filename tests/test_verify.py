@@ -14,7 +14,7 @@ import torch
 
 from junkdna_core import LayerResult, LayerStats, MethodParams, PruningMethod, check_fraction, get_method
 from junkdna_core.compress.base import declared_statistics
-from junkdna_core.compress.calibration import catch_block_inputs, collect_stats
+from junkdna_core.compress.calibration import catch_block_inputs, collect_stats, run_block
 from junkdna_core.compress.lowrank import LowRank
 from junkdna_core.compress.quantizer import QuantizationMethod
 from junkdna_core.compress.runner import compress_model
@@ -147,8 +147,10 @@ def test_reading_a_gram_that_was_not_declared_says_what_to_declare(tiny_llama, c
 def test_an_undeclared_plugin_still_reads_input_norms_and_matches_wanda(tiny_llama, calibration_ids):
     wanda_model = copy.deepcopy(tiny_llama)
     ours = compress_model(tiny_llama, NormsUndeclared.at_level(0.5), calibration=calibration_ids, progress=False)
-    wanda = compress_model(wanda_model, get_method("wanda").at_level(0.5), calibration=calibration_ids,
-                           progress=False)
+    class BlockPassWanda(get_method("wanda")):  # the plugin's scheme: every linear on the block's inputs
+        calibration_pass = "block"
+
+    wanda = compress_model(wanda_model, BlockPassWanda.at_level(0.5), calibration=calibration_ids, progress=False)
     assert ours.masks.keys() == wanda.masks.keys()
     # norms from the Gram diagonal and from sums of squares agree to rounding: almost every mask entry is equal
     same = sum(int((ours.masks[n] == wanda.masks[n]).sum()) for n in ours.masks)
@@ -311,3 +313,28 @@ def test_an_invalid_statistics_declaration_is_a_config_error(bad):
 
     with pytest.raises(ConfigError, match=r"method 'tenpercent' declares statistics=.*expected a non-empty tuple"):
         declared_statistics(Bad)
+
+
+def test_a_sequential_pass_compresses_each_input_group_on_the_outputs_of_the_compressed_ones(
+    tiny_llama, calibration_ids
+):
+    seen: dict[str, torch.Tensor] = {}
+    calls: list[list[str]] = []
+
+    class Spy(get_method("sparsegpt")):
+        def compress(self, weights, stats):
+            calls.append([n.rsplit(".", 1)[-1] for n in weights])
+            seen.update({n: stats[n].gram.clone() for n in weights})
+            return super().compress(weights, stats)
+
+    report = compress_model(tiny_llama, Spy.at_level(0.5), calibration=calibration_ids, progress=False)
+    assert calls == [["q_proj", "k_proj", "v_proj"], ["o_proj"], ["gate_proj", "up_proj"], ["down_proj"]] * 2
+    assert [len(g) for g in report.groups] == [3, 1, 2, 1] * 2
+    # what each group saw is what the finished (compressed) model feeds it
+    _, blocks = find_blocks(tiny_llama)
+    batch = catch_block_inputs(tiny_llama, blocks[0], calibration_ids, calibration_ids.shape[0])
+    for index, block in enumerate(blocks):
+        after = collect_stats(block, [t for t in find_targets(tiny_llama) if t.block == index], batch)
+        for name, stats in after.items():
+            torch.testing.assert_close(stats.gram, seen[name], rtol=1e-4, atol=1e-4)
+        batch = run_block(block, batch)

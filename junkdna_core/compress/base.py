@@ -115,6 +115,22 @@ class LayerResult:
 P = TypeVar("P", bound=MethodParams)
 
 
+CALIBRATION_PASSES: tuple[str, ...] = ("block", "sequential")
+"""How a calibrated method's blocks are passed over (its ``calibration_pass`` class attribute)."""
+
+
+def declared_calibration_pass(method: type[CompressionMethod] | CompressionMethod) -> str:
+    """The calibration pass a method declares; ConfigError naming the method if it is not one of CALIBRATION_PASSES."""
+    declared = getattr(method, "calibration_pass", "block")
+    if declared not in CALIBRATION_PASSES:
+        name = getattr(method, "name", type(method).__name__)
+        raise ConfigError(
+            f"method {name!r} declares calibration_pass={declared!r}; expected one of "
+            f"{', '.join(map(repr, CALIBRATION_PASSES))}"
+        )
+    return declared
+
+
 def declared_statistics(method: type[CompressionMethod] | CompressionMethod) -> frozenset[str]:
     """The statistics a method declares it reads; ConfigError naming the method if the declaration is invalid."""
     declared = getattr(method, "statistics", ("gram",))
@@ -157,8 +173,9 @@ class CompressionMethod(ABC):
       family: ``pruning``, ``quantization`` or ``lowrank``.
       level_name: what a compression level means (``sparsity``, ``bits``, ``rank_fraction``).
       needs_calibration: True if :meth:`compress` needs ``stats`` (then it is
-        called once per transformer block, layer-by-layer, with the inputs of
-        the partially compressed model); False if it is called once with all
+        called once per transformer block, or once per group of a block's
+        linears that read one input with the "sequential" ``calibration_pass``,
+        with the inputs of the partially compressed model); False if it is called once with all
         target weights and ``stats=None`` (so global scopes are possible).
       statistics: what a calibrated method reads from its :class:`LayerStats`, a
         tuple of names from :data:`STATISTICS`: ``"gram"`` (the full
@@ -166,6 +183,17 @@ class CompressionMethod(ABC):
         diagonal) or only ``"input_norms"`` (one sum of squares per input
         feature: a pass costs about one forward instead of a Gram product per
         layer). Default ``("gram",)``, which serves every method.
+      calibration_pass: how a calibrated method's blocks are passed over.
+        ``"block"`` (default, the Wanda/SparseGPT reference scheme): every
+        linear of a block gets statistics of the block's inputs in one pass over
+        the calibration batches, :meth:`compress` is called once for the
+        block, and a second pass feeds the compressed block's outputs to the
+        next. ``"sequential"``: one pass per block over all calibration samples
+        at once; each group of linears that read one input (q/k/v, o, gate/up,
+        down) is compressed when the pass reaches it, on inputs that come from
+        the already compressed linears before it ("true sequential"), and the
+        same pass feeds the next block: about one forward's cost, with the
+        activations of all calibration tokens in one block at a time.
       sparsity_unit (optional): ``layer``, ``row`` or ``group``, the unit in which a pruning
         method keeps the exact count ``round(sparsity * n)``; the conformance kit
         (:mod:`junkdna_core.testing`) holds the method to it.
@@ -178,6 +206,7 @@ class CompressionMethod(ABC):
     level_name: ClassVar[str]
     needs_calibration: ClassVar[bool] = False
     statistics: ClassVar[tuple[str, ...]] = ("gram",)
+    calibration_pass: ClassVar[str] = "block"
 
     def __init__(self, params: MethodParams) -> None:
         if not isinstance(params, self.params_type):

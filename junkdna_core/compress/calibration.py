@@ -2,11 +2,17 @@
 
 The model is never run whole on the calibration batch past the first block:
 the inputs of block 0 are caught, then each block is run on its own, so peak
-memory stays near one block's activations (the Wanda/SparseGPT scheme).
+memory stays near one block's activations. Two schemes (a method's
+``calibration_pass``): "block" takes the statistics of every linear of a block
+in one pass (:func:`collect_stats`), then a second pass (:func:`run_block`)
+feeds the compressed block's outputs on (the Wanda/SparseGPT reference);
+"sequential" compresses each group of linears reading one input as the one pass
+reaches it (:func:`compress_in_one_pass`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,7 +133,7 @@ def _collect(
             if first is not None:
                 return
             seen.append((x, name))
-            flat = x.detach().reshape(-1, x.shape[-1]).float()
+            flat = _rows(x)
             if gram:
                 sums[name] = sums[name].addmm_(flat.t(), flat) if name in sums else flat.t() @ flat
             else:
@@ -155,3 +161,106 @@ def _collect(
         for name in sums
     }
     return {t.name: shared[owner[t.name]] for t in targets}
+
+
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    """A linear's input as float32 rows, one per token: ``(tokens, in_features)``."""
+    return x.detach().reshape(-1, x.shape[-1]).float()
+
+
+def input_statistics(x: torch.Tensor, statistics: frozenset[str], *, layer: str = "") -> LayerStats:
+    """The LayerStats of one input tensor holding every calibration token (see :func:`collect_stats`)."""
+    flat = _rows(x)
+    if "gram" in statistics:
+        return LayerStats(gram=flat.t() @ flat, tokens=flat.shape[0], layer=layer)
+    return LayerStats(squares=flat.square().sum(dim=0), tokens=flat.shape[0], layer=layer)
+
+
+class _AllReached(Exception):
+    """Raised once every target of a probe has been reached: the rest of the block need not run."""
+
+
+@torch.inference_mode()
+def input_groups(block: nn.Module, targets: list[Target], batch: BlockBatch) -> list[list[int]]:
+    """The targets (as indices into ``targets``) grouped by the input tensor they read, in the order a
+    forward of ``block`` on ``batch`` reaches them: ``[[q, k, v], [o], [gate, up], [down]]`` for a Llama block.
+
+    The forward stops once every target was reached.
+    """
+    groups: list[tuple[torch.Tensor, list[int]]] = []
+    reached: set[int] = set()
+
+    def make_hook(index: int):
+        def hook(_module: nn.Module, args: tuple) -> None:
+            x = args[0]
+            for tensor, members in groups:
+                if tensor is x:
+                    members.append(index)
+                    break
+            else:
+                groups.append((x, [index]))
+            reached.add(index)
+            if len(reached) == len(targets):
+                raise _AllReached
+
+        return hook
+
+    handles = [t.module.register_forward_pre_hook(make_hook(i)) for i, t in enumerate(targets)]
+    try:
+        block(batch.hidden, **batch.kwargs)
+    except _AllReached:
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [t.name for i, t in enumerate(targets) if i not in reached]
+    if missing:
+        raise ConfigError(f"calibration never reached {', '.join(missing)}: cannot compute its input statistics")
+    return [members for _, members in groups]
+
+
+@torch.no_grad()  # not inference mode: masks and weights computed inside the pass stay usable for training
+def compress_in_one_pass(
+    block: nn.Module,
+    groups: list[list[Target]],
+    batch: BlockBatch,
+    statistics: frozenset[str],
+    compress: Callable[[list[Target], dict[str, LayerStats]], None],
+) -> BlockBatch:
+    """One pass of ``block`` over ``batch`` that compresses it on the way; returns the compressed block's outputs.
+
+    When the pass reaches the first linear of a group (of :func:`input_groups`), the
+    statistics of its input are taken and ``compress(group, stats)`` writes the group's
+    compressed weights, which that linear and the rest of the pass then use: each group
+    sees inputs from the already compressed groups before it.
+    """
+    inputs: dict[int, torch.Tensor] = {}
+
+    def make_hook(position: int, member: int):
+        group = groups[position]
+
+        def hook(_module: nn.Module, args: tuple) -> None:
+            if member == 0:
+                inputs[position] = args[0]
+                stats = input_statistics(args[0], statistics, layer=group[0].name)
+                compress(group, {t.name: stats for t in group})
+            elif inputs.get(position) is not args[0]:
+                raise ConfigError(
+                    f"{group[member].name} does not read the input of {group[0].name} as the probe of this block's "
+                    "structure found; the block's data flow differs between passes (compress it with a method whose "
+                    "calibration_pass is 'block')"
+                )
+
+        return hook
+
+    handles = [t.module.register_forward_pre_hook(make_hook(p, m)) for p, g in enumerate(groups) for m, t in
+               enumerate(g)]
+    try:
+        result = block(batch.hidden, **batch.kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [g[0].name for p, g in enumerate(groups) if p not in inputs]
+    if missing:
+        raise ConfigError(f"calibration never reached {', '.join(missing)}: cannot compute its input statistics")
+    return BlockBatch(result[0] if isinstance(result, (tuple, list)) else result, batch.kwargs)

@@ -127,8 +127,10 @@ class GPTQ(QuantizationMethod):
     """GPTQ weight quantization, layer by layer on calibration statistics."""
 
     name: ClassVar[str] = "gptq"
-    # 3: the inverse-Hessian factor from one Cholesky and a triangular inverse (float32 rounding differs)
+    # 3: one sequential pass per block (each group of linears on the outputs of the already compressed ones),
+    # the inverse-Hessian factor from one Cholesky and a triangular inverse (float32 rounding differs)
     version: ClassVar[str] = "3"
+    calibration_pass: ClassVar[str] = "sequential"
     params_type: ClassVar[type[MethodParams]] = GPTQParams
     needs_calibration: ClassVar[bool] = True
     params: GPTQParams

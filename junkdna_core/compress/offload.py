@@ -32,21 +32,32 @@ def _block_file(folder: Path, index: int) -> Path:
     return folder / f"block-{index:05d}.safetensors"
 
 
+def _tensors(block: nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter and buffer of ``block`` by name, non-persistent buffers included."""
+    return {**dict(block.named_parameters()), **dict(block.named_buffers())}
+
+
 def offload_block_to_disk(block: nn.Module, folder: Path, index: int) -> None:
     """Write ``block``'s parameters and buffers to ``folder`` and leave the block on the "meta" device."""
     folder.mkdir(parents=True, exist_ok=True)
-    state = {name: t.detach().to("cpu").contiguous() for name, t in block.state_dict(keep_vars=True).items()}
+    state = {name: t.detach().to("cpu").contiguous() for name, t in _tensors(block).items()}
     save_file(state, str(_block_file(folder, index)))
     block.to("meta")
 
 
+@torch.no_grad()
 def load_block_from_disk(block: nn.Module, folder: Path, index: int, device: torch.device | str) -> None:
     """Materialize ``block`` on ``device`` from its file in ``folder`` (written by :func:`offload_block_to_disk`)."""
     path = _block_file(folder, index)
     if not path.is_file():
         raise ConfigError(f"block {index} is on the meta device but {path} does not exist: nothing to load it from")
+    stored = load_file(str(path), device=str(device))
     block.to_empty(device=device)
-    block.load_state_dict(load_file(str(path), device=str(device)), strict=True)
+    tensors = _tensors(block)
+    if set(stored) != set(tensors):
+        raise ConfigError(f"{path} holds {sorted(set(stored) ^ set(tensors))[:3]}..., not the tensors of block {index}")
+    for name, tensor in tensors.items():
+        tensor.copy_(stored[name])
 
 
 def offload_blocks_to_disk(blocks: nn.ModuleList, folder: str | Path) -> None:

@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import Any
 
-from junkdna_core.compress.base import CompressionMethod, declared_statistics
+from junkdna_core.compress.base import CompressionMethod, declared_calibration_pass, declared_statistics
 from junkdna_core.config.errors import ConfigError
 
 ENTRY_POINT_GROUP = "junkdna.methods"
@@ -30,6 +30,7 @@ def _check_method_class(obj: object, origin: str) -> type[CompressionMethod]:
     if not isinstance(obj.version, str) or not obj.version:
         raise ConfigError(f"{origin} ({obj.__name__}) must set a non-empty version string")
     declared_statistics(obj)
+    declared_calibration_pass(obj)
     return obj
 
 

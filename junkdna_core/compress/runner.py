@@ -15,7 +15,7 @@ through fine-tuning later), the measured sparsity and the verified level.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,19 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from junkdna_core.compress.base import CompressionMethod, LayerResult, declared_statistics
+from junkdna_core.compress.base import (
+    CompressionMethod,
+    LayerResult,
+    LayerStats,
+    declared_calibration_pass,
+    declared_statistics,
+)
 from junkdna_core.compress.calibration import (
     catch_block_inputs,
     check_calibration,
     collect_stats,
+    compress_in_one_pass,
+    input_groups,
     run_block,
     send_batches,
 )
@@ -45,7 +53,8 @@ class CompressionReport:
 
     ``measured`` is what :func:`~junkdna_core.compress.verify.verify_level` measured and checked
     (e.g. ``{"unit": "row", "sparsity": 0.5}``); ``device`` where the compression ran and
-    ``onloaded`` whether blocks were moved there one at a time.
+    ``onloaded`` whether blocks were moved there one at a time; ``groups`` the
+    target names of each ``compress`` call, in call order.
     """
 
     method: dict[str, Any]
@@ -56,6 +65,7 @@ class CompressionReport:
     measured: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     onloaded: bool = False
+    groups: tuple[tuple[str, ...], ...] = ()
 
 
 def _label(method: CompressionMethod) -> str:
@@ -220,6 +230,7 @@ def compress_model(
         measured=measured,
         device=str(execution),
         onloaded=onloaded,
+        groups=tuple(tuple(g) for g in meter.groups),
     )
 
 
@@ -232,21 +243,41 @@ def _calibrate(
     batch_size: int,
     progress: bool,
     onloader: BlockOnloader,
-    record,
+    record: Callable[[list[Target], dict[str, LayerResult]], None],
 ) -> None:
-    """Block by block: statistics of the inputs the compressed earlier blocks give, compress, feed the next block."""
+    """Block by block, on the inputs the compressed earlier blocks give: statistics, compress, feed the next block.
+
+    With the "sequential" pass all calibration samples go through a block at once
+    and the block is compressed during that one pass; with the "block" pass the
+    statistics come from one pass over the batches and a second pass feeds the next block.
+    """
     statistics = declared_statistics(method)
-    batches = send_batches(catch_block_inputs(model, blocks[0], calibration, batch_size), onloader.device)
+    sequential = declared_calibration_pass(method) == "sequential"
+    caught = catch_block_inputs(model, blocks[0], calibration, calibration.shape[0] if sequential else batch_size)
+    batches = send_batches(caught, onloader.device)
     last = max(t.block for t in targets)
+    structures: dict[tuple[str, ...], list[list[int]]] = {}  # a block's targets (relative names) -> input groups
+
+    def compress(group: list[Target], stats: dict[str, LayerStats]) -> None:
+        record(group, _results_for(method, group, stats))
+
     for index in tqdm(range(last + 1), desc=f"{method.name}", unit="block", disable=not progress):
         block = onloader.onload(index)
         try:
             group = [t for t in targets if t.block == index]
-            if group:
+            if group and sequential:
+                shape = tuple(t.name.split(f".{index}.", 1)[-1] for t in group)
+                if shape not in structures:  # learnt once per block structure, with one forward of the block
+                    structures[shape] = input_groups(block, group, batches[0])
+                groups = [[group[i] for i in members] for members in structures[shape]]
+                batches = [compress_in_one_pass(block, groups, batches[0], statistics, compress)]
+            elif group:
                 stats = collect_stats(block, group, batches, statistics)
-                record(group, _results_for(method, group, stats))
+                compress(group, stats)
                 del stats
-            if index < last:  # the blocks after the last target need no inputs
+                if index < last:  # the blocks after the last target need no inputs
+                    batches = run_block(block, batches)
+            elif index < last:
                 batches = run_block(block, batches)
         finally:
             onloader.offload(index)

@@ -105,8 +105,10 @@ class SparseGPT(PruningMethod):
     """SparseGPT one-shot pruning (unstructured or N:M), layer by layer on calibration statistics."""
 
     name: ClassVar[str] = "sparsegpt"
-    # 3: the inverse-Hessian factor from one Cholesky and a triangular inverse (float32 rounding differs)
+    # 3: one sequential pass per block (each group of linears on the outputs of the already compressed ones),
+    # the inverse-Hessian factor from one Cholesky and a triangular inverse (float32 rounding differs)
     version: ClassVar[str] = "3"
+    calibration_pass: ClassVar[str] = "sequential"
     params_type: ClassVar[type[MethodParams]] = SparseGPTParams
     needs_calibration: ClassVar[bool] = True
     params: SparseGPTParams

@@ -36,11 +36,13 @@ class Wanda(PruningMethod):
     """Pruning by weight magnitude times input-feature norm over the calibration tokens."""
 
     name: ClassVar[str] = "wanda"
-    # 2: input norms from a sum of squares instead of the Gram diagonal (rounding differs)
+    # 2: one sequential pass per block (o_proj and down_proj see the pruned q/k/v and gate/up), input norms
+    # from a sum of squares over all calibration tokens at once instead of the Gram diagonal
     version: ClassVar[str] = "2"
     params_type: ClassVar[type[MethodParams]] = WandaParams
     needs_calibration: ClassVar[bool] = True
     statistics: ClassVar[tuple[str, ...]] = ("input_norms",)  # no Gram matrices: one sum of squares per layer
+    calibration_pass: ClassVar[str] = "sequential"
     sparsity_unit: ClassVar[str] = "row"  # exact count per output row (for the conformance kit)
     params: WandaParams
 
