@@ -8,7 +8,7 @@ imports ``junkdna_core``. Loads the float32 model folder, runs ``oneshot`` with 
 pre-tokenized calibration ids (a ``(samples, tokens)`` long tensor saved with ``torch.save``;
 no hub, no shuffling, one sample per forward), and saves the weight of every compressed linear
 (GPTQ: the dequantized float32 weight) under its module name plus ``.weight``. ``--meta`` gets
-the wall-clock seconds of ``oneshot``, the recipe and versions, and two checks: the largest
+the wall-clock and CPU seconds of ``oneshot``, the recipe and versions, and two checks: the largest
 change of any tensor that is not a compressed weight (should be 0), and for GPTQ the largest
 difference between the saved weight and llm-compressor's fake-quantization of it (0 when the
 saved weight lies on the grid it stores).
@@ -109,10 +109,10 @@ def main() -> int:
     before = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
     recipe = recipe_for(args.method, args.sparsity, args.bits, args.group_size)
     samples, tokens = len(dataset), len(dataset[0]["input_ids"])
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     oneshot(model=model, processor=tokenizer, dataset=dataset, recipe=recipe, num_calibration_samples=samples,
             max_seq_length=tokens, shuffle_calibration_samples=False, batch_size=1, pipeline="sequential")
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
 
     linears = compressed_linears(model)
     weights = {f"{name}.weight": module.weight.detach().to(torch.float32).contiguous()
@@ -125,6 +125,7 @@ def main() -> int:
     args.meta.write_text(json.dumps({
         "method": args.method,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "recipe": repr(recipe),
         "calibration": [samples, tokens],
         "threads": torch.get_num_threads(),

@@ -7,9 +7,11 @@ the artifact cache) with the same calibration tokens (``calibration_batch``, 32 
 SparseGPT and Wanda at 50% unstructured sparsity, GPTQ at 4 bits with groups of 64 input columns.
 Settings matched on both sides: every linear inside the decoder layers (not the tied head),
 block size 128, damping 0.01 x mean Hessian diagonal, no activation ordering, asymmetric min-max
-grids (our default). One difference stays: llm-compressor fits each GPTQ group's grid on the
+grids (our default). Two differences stay: llm-compressor fits each GPTQ group's grid on the
 original weights before the sweep, ours when the sweep reaches the group (on the updated
-weights, as the GPTQ reference does).
+weights, as the GPTQ reference does); and ours passes each block once, compressing q/k/v, o,
+gate/up and down in turn on the outputs of the ones already compressed ("true sequential"),
+where llm-compressor takes every linear's statistics from one pass over the dense block.
 
 llm-compressor runs in its own virtual environment (it pins an older transformers), created at
 ``--venv`` when missing (``python -m venv``, then this torch version, then
@@ -21,7 +23,9 @@ sampled with seed 0; cloze prompts, log-likelihood), and on held-out perplexity.
 Printed per method: our and their acc / acc_norm and |diff|, the share of items where both
 pick the same option, sparsity, compression seconds, the relative weight difference
 ||W_ours - W_theirs|| / ||W_theirs|| (mean over layers) and, for pruning, the share of their
-pruned weights that we prune too. Exits 1 when any |acc diff| exceeds ``--tolerance``. A JSON
+pruned weights that we prune too; then a line ``<method>/llmcompressor <ratio>`` per method: our
+compression's CPU time over theirs (each process's own, so the other jobs of a shared machine and
+the overlap of the two runs do not enter it; wall time beside it). Exits 1 when any |acc diff| exceeds ``--tolerance``. A JSON
 summary goes to ``--out``.
 """
 
@@ -37,6 +41,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,7 +179,9 @@ def compare_method(name: str, dense: LoadedModel, work: Workload, calibration: C
                    names: list[str], args: argparse.Namespace) -> dict:
     """Compress with our method, load their weights, score both; one row of the summary."""
     ours_model = copy.deepcopy(dense.model)
+    cpu = time.process_time()
     report = compress_model(ours_model, configured(name, args), calibration=calibration.input_ids, progress=False)
+    cpu = time.process_time() - cpu
     logger.info("ours %s done in %.0f s", name, report.seconds)
     ours_eval = work.evaluate(ours_model, dense.tokenizer)
     theirs_model = load_theirs(dense.model, theirs["weights"], names)
@@ -182,14 +189,16 @@ def compare_method(name: str, dense: LoadedModel, work: Workload, calibration: C
     row = {
         "method": name,
         "setting": report.method,
-        "ours": {"seconds": report.seconds, "sparsity": report.sparsity.overall, **ours_eval.accuracy,
+        "ours": {"seconds": report.seconds, "cpu_seconds": cpu, "sparsity": report.sparsity.overall,
+                 "measured": report.measured, **ours_eval.accuracy,
                  "perplexity": ours_eval.perplexity},
-        "theirs": {"seconds": theirs["seconds"], "sparsity": measure_sparsity(theirs_model, names).overall,
+        "theirs": {"seconds": theirs["seconds"], "cpu_seconds": theirs["cpu_seconds"], "sparsity": measure_sparsity(theirs_model, names).overall,
                    **theirs_eval.accuracy, "perplexity": theirs_eval.perplexity, "recipe": theirs["recipe"],
                    "max_change_outside_compressed": theirs["max_change_outside_compressed"],
                    "max_fake_quant_gap": theirs["max_fake_quant_gap"]},
         "abs_diff": {m: abs(ours_eval.accuracy[m] - theirs_eval.accuracy[m]) for m in METRICS},
         "same_pick": same_picks(ours_eval, theirs_eval),
+        "time_ratio": {"cpu": cpu / theirs["cpu_seconds"], "wall": report.seconds / theirs["seconds"]},
         **weight_agreement(ours_model, theirs_model, names),
     }
     if theirs["max_change_outside_compressed"] != 0:
@@ -207,6 +216,7 @@ def print_table(dense_eval: Evaluation, rows: list[dict]) -> None:
     print("| method | acc ours | acc theirs | abs diff | acc_norm ours / theirs | same pick (acc) "
           "| sparsity ours / theirs | seconds ours / theirs | ppl ours / theirs | rel. weight diff | shared zeros |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    time_lines = []
     for r in rows:
         o, t = r["ours"], r["theirs"]
         shared = "-" if r["shared_zero_fraction"] is None else f"{r['shared_zero_fraction']:.3f}"
@@ -215,6 +225,10 @@ def print_table(dense_eval: Evaluation, rows: list[dict]) -> None:
               f"| {o['sparsity']:.3f} / {t['sparsity']:.3f} | {o['seconds']:.0f} / {t['seconds']:.0f} "
               f"| {ppl(o['perplexity'])} / {ppl(t['perplexity'])} | {r['relative_weight_diff_mean']:.4f} "
               f"| {shared} |")
+        time_lines.append(f"{r['method']}/llmcompressor {r['time_ratio']['cpu']:.2f} "
+                          f"(CPU {o['cpu_seconds']:.0f} / {t['cpu_seconds']:.0f} s; wall {r['time_ratio']['wall']:.2f})")
+    print("\ncompression time ours / llm-compressor's (CPU time of each process; target <= 1):")
+    print("\n".join(time_lines))
 
 
 def parse_args() -> argparse.Namespace:
