@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-import textwrap
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 import torch
+from tenpercent_plugin import TenPercent
 
 from junkdna_core import LayerResult, LayerStats, MethodParams, PruningMethod, check_fraction, get_method
 from junkdna_core.compress.base import declared_statistics
@@ -33,16 +34,6 @@ class SparsityParams(MethodParams):
         check_fraction("sparsity", self.sparsity)
 
 
-class TenPercent(PruningMethod):
-    """Ignores its level: always prunes the smallest 10% of each layer."""
-
-    name: ClassVar[str] = "tenpercent"
-    version: ClassVar[str] = "1"
-    params_type: ClassVar[type[MethodParams]] = SparsityParams
-
-    def compress(self, weights, stats):
-        return {n: LayerResult(mask=get_method("magnitude").at_level(0.1).compress({n: w}, None)[n].mask)
-                for n, w in weights.items()}
 
 
 class WrongShape(PruningMethod):
@@ -250,37 +241,6 @@ def test_a_study_records_what_each_configuration_reached(tmp_path):
     assert report["measured"] == {"unit": "row", "sparsity": 0.5}
 
 
-PLUGIN = '''
-from dataclasses import dataclass
-from typing import ClassVar
-
-from junkdna_core import LayerResult, MethodParams, PruningMethod, check_fraction
-
-
-@dataclass(frozen=True)
-class TenPercentParams(MethodParams):
-    sparsity: float
-
-    def __post_init__(self):
-        check_fraction("sparsity", self.sparsity)
-
-
-class TenPercent(PruningMethod):
-    """Always prunes the 10% smallest weights of each layer, whatever sparsity it is given."""
-
-    name: ClassVar[str] = "tenpercent"
-    version: ClassVar[str] = "1"
-    params_type: ClassVar[type[MethodParams]] = TenPercentParams
-
-    def compress(self, weights, stats):
-        results = {}
-        for name, w in weights.items():
-            order = w.detach().abs().flatten().argsort(stable=True)
-            keep = w.new_ones(w.numel(), dtype=bool)
-            keep[order[: round(0.1 * w.numel())]] = False
-            results[name] = LayerResult(mask=keep.reshape(w.shape))
-        return results
-'''
 
 
 def test_a_plugin_that_ignores_its_sparsity_fails_the_benchmark_and_writes_no_record(
@@ -288,7 +248,7 @@ def test_a_plugin_that_ignores_its_sparsity_fails_the_benchmark_and_writes_no_re
 ):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "tenpercent_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    shutil.copy(Path(__file__).with_name("tenpercent_plugin.py"), plugins)
     monkeypatch.setenv("PYTHONPATH", f"{plugins}:{Path(__file__).resolve().parents[1]}")
     results = tmp_path / "results"
     args = [str(BENCHMARKS), "-k", "setting2 and monotonic", "--jd-methods", "tenpercent_plugin:TenPercent",
