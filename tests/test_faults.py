@@ -244,7 +244,8 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, tiny, hooks: Path) -> tup
     run = _run(workdir, hooks, cache)
     assert run.records, run.output[-3000:]
     assert run.events == ["score", "compress 0.2", "score", "compress 0.4", "score", "compress 0.6", "score"]
-    assert _kinds(cache) == {"tokenizer": 1, "items": 1, "choice-scores": 4, "compressed": 3}
+    # one request list per model serves the three option counts; each level keeps its per-item values
+    assert _kinds(cache) == {"tokenizer": 1, "items": 1, "request-scores": 4, "scores": 12, "compressed": 3}
     return run, cache
 
 
@@ -256,11 +257,11 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, tiny, hooks: Path) -> tup
     [
         pytest.param(  # killed in the middle of writing the 0.4 model: masks.npz written, weights not
             "save:2", ["score", "compress 0.2", "score", "compress 0.4"],
-            {"tokenizer": 1, "items": 1, "choice-scores": 2, "compressed": 1}, [0.2],
+            {"tokenizer": 1, "items": 1, "request-scores": 2, "scores": 6, "compressed": 1}, [0.2],
             ["compress 0.4", "score", "compress 0.6", "score"], id="building-a-compressed-model"),
         pytest.param(  # killed halfway through scoring the 0.4 model's items
             "score:3", ["score", "compress 0.2", "score", "compress 0.4", "score"],
-            {"tokenizer": 1, "items": 1, "choice-scores": 2, "compressed": 2}, [0.2, 0.4],
+            {"tokenizer": 1, "items": 1, "request-scores": 2, "scores": 6, "compressed": 2}, [0.2, 0.4],
             ["score", "compress 0.6", "score"], id="scoring-a-level"),
     ],
 )
@@ -272,12 +273,12 @@ def test_sigkilled_run_resumes_reusing_finished_entries_to_the_uninterrupted_res
     killed = _run_until_killed(tmp_path / "killed", hooks, cache, hang)
     assert killed.events == done_before
     assert killed.records is None  # no run record from a dead run
-    # what the kill left: sealed entries that verify, and the unsealed builds in tmp/ (the level's scores, and
-    # the compressed model they were waiting for), never an entry
+    # what the kill left: sealed entries that verify, and the unsealed builds in tmp/ (the level's scores, the
+    # request list's scores they were waiting for, and the compressed model those were waiting for), never an entry
     before = _state(cache)
     assert _kinds(cache) == kinds_before and _sparsities(cache) == sparsities_before
     leftovers = _leftovers(cache)
-    assert len(leftovers) == (2 if hang.startswith("save") else 1)
+    assert len(leftovers) == (3 if hang.startswith("save") else 2)
     assert {p.name.split(".")[0] for p in leftovers}.isdisjoint(key for _, key in before)
     assert sorted(p.name for leftover in leftovers for p in leftover.iterdir()) == (
         ["masks.npz"] if hang.startswith("save") else [])
