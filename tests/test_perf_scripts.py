@@ -102,3 +102,16 @@ def test_parallel_prints_ratios_of_one_run_and_identical_records(env):
     # each of the five pytest runs ran the one selected claim test
     summaries = [line for line in done.stderr.splitlines() if re.match(r"1 (failed|passed)\b", line)]
     assert len(summaries) == 5, done.stderr
+
+
+def run_pytest(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider"], capture_output=True,
+                          text=True, env=env, check=False, timeout=600)
+
+
+def test_scoring_kernels_run_as_benchmarks_only_when_their_directory_is_named(env):
+    collected = run_pytest([str(PERF.parent), "--collect-only", "-q"], env)
+    assert "test_kernels_scoring" not in collected.stdout and "setting2-magnitude" in collected.stdout
+    done = run_pytest([str(PERF / "test_kernels_scoring.py"), "-q", "--benchmark-disable"], env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "2 passed" in done.stdout
