@@ -115,3 +115,16 @@ def test_scoring_kernels_run_as_benchmarks_only_when_their_directory_is_named(en
     done = run_pytest([str(PERF / "test_kernels_scoring.py"), "-q", "--benchmark-disable"], env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "2 passed" in done.stdout
+
+
+def test_request_dedup_counts_each_shared_request_list_once(env):
+    done = run_script("request_dedup.py", ["--items", "3"], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| setting")]
+    scored_by = {(s.strip(), lv.strip()): by.strip() for s, lv, _, _, by in rows[1:]}
+    shared = {("setting2", "options-3"), ("setting2", "options-4"), ("setting4", "shots-0"), ("setting6", "mcq")}
+    assert {key for key, by in scored_by.items() if by != f"{key[0]}/{key[1]}"} == shared
+    assert all(scored_by[key] == "setting2/options-2" for key in shared)
+    match = re.search(r"ask for (\d+) tokens, (\d+) are scored: saving (\d+\.\d)%", done.stdout)
+    asked, scored, saving = int(match[1]), int(match[2]), float(match[3])
+    assert scored < asked and saving == round(100 * (1 - scored / asked), 1)
