@@ -200,3 +200,22 @@ def test_conventions_are_known_without_loading_a_memoised_model(tmp_path):
     assert isinstance(again, LoadedModel) and "not loaded" in repr(again)
     assert again.conventions == first.conventions == tokenizer_conventions(loaded.tokenizer)
     assert "not loaded" in repr(again)
+
+
+def test_the_decision_is_in_the_study_provenance_and_the_baseline_header(tmp_path, capsys):
+    from junkdna_core.cli import main
+    from junkdna_core.compress.registry import get_method
+    from junkdna_core.models.loading import load_model
+    from junkdna_core.results.claims import provenance
+    from junkdna_core.study.sweep import run_study
+
+    cache = ArtifactCache(tmp_path)
+    dense = load_model("random:tiny-llama", device="cpu", cache=cache)
+    configs = [get_method("magnitude").at_level(level) for level in (0.0, 0.5)]
+    study = run_study(dense, get_setting("setting2"), configs, cache=cache, items=3, progress=False, bos="always")
+    expected = input_format(dense.conventions, bos="always").describe()
+    assert study.inputs == expected == provenance(study)["inputs"]
+    assert expected["prefix"] == [dense.tokenizer.bos_token_id] and expected["chat_template"] is False
+    assert main(["baseline", "--model", "random:tiny-llama", "--settings", "setting2", "--items", "3",
+                 "--cache", str(tmp_path), "--bos", "always"]) == 0
+    assert "bos always: prefix ['<|im_start|>']" in capsys.readouterr().out
