@@ -304,3 +304,20 @@ def test_perplexity_rejects_unusable_input(model, tokenizer):
         perplexity(model, tokenizer, ["text"], max_length=1, progress=False)
     with pytest.raises(ConfigError):
         perplexity(model, tokenizer, ["", "a"], progress=False)  # no prefix, one token: nothing to predict
+
+
+def test_a_sliding_window_shorter_than_a_request_is_scored_one_sequence_per_continuation(tokenizer):
+    torch.manual_seed(0)
+    config = transformers.MistralConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                        max_position_embeddings=128, sliding_window=8)
+    windowed = transformers.MistralForCausalLM(config).eval()
+    rows = []
+    handle = windowed.model.embed_tokens.register_forward_hook(lambda _m, args, _o: rows.append(args[0].shape[0]))
+    try:
+        scores = _scores(windowed, tokenizer, REQUESTS[:1], batch_size=8)
+    finally:
+        handle.remove()
+    assert rows == [len(REQUESTS[0][1])]  # one row per continuation: the model's own sliding-window mask applies
+    expected = [_reference(windowed, tokenizer, REQUESTS[0][0], t)[0] for t in REQUESTS[0][1]]
+    assert _logliks(scores) == pytest.approx(expected, abs=1e-4)
