@@ -11,6 +11,8 @@ one method's studies on one worker.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from junkdna_core.config.budgets import get_budget
@@ -25,6 +27,18 @@ EVALUATED = tuple(s for s, setting in SETTINGS.items() if setting.learning == "n
 TABLE2 = ("setting2", "setting3")
 # Fine-tuning settings: data fractions (setting 1) and the fine-tuned task spectrum (setting-5 style).
 FINETUNED = tuple(s for s, setting in SETTINGS.items() if setting.learning == "fine-tuning")
+
+
+PERF = Path(__file__).resolve().parent / "perf"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Keep the pytest-benchmark kernels in benchmarks/perf out of claim runs: they are collected only when
+    that directory (or a file in it) is named, as in ``pytest benchmarks/perf --benchmark-only``."""
+    if collection_path.resolve() != PERF:
+        return None
+    named = [Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args]
+    return not any(path == PERF or PERF in path.parents for path in named)
 
 
 def _case(setting: str, method: str, model: str) -> pytest.param:

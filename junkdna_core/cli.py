@@ -15,6 +15,7 @@ from junkdna_core.config.parsing import parse_budget, parse_device, parse_dtype,
 from junkdna_core.options import (
     add_cache_option,
     add_compare_options,
+    add_input_options,
     add_items_option,
     parse_setting_names,
     type_error,
@@ -97,6 +98,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Score the dense model on every level of the evaluated settings: what can this model measure?"""
     from junkdna_core.data.settings import SETTINGS
+    from junkdna_core.models.conventions import input_format
     from junkdna_core.models.loading import load_model
     from junkdna_core.scoring.levels import cached_level_scores, dense_key, setting_items
     from junkdna_core.stats import bootstrap_ci
@@ -104,9 +106,12 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     cache = ArtifactCache(args.cache)
     dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache)
+    inputs = input_format(dense.conventions, bos=args.bos, chat_template=args.chat_template)
     names = args.settings or [s for s, setting in SETTINGS.items() if setting.learning == "none"]
     budget = args.budget.overridden(items=args.items)
-    print(f"{dense.name} ({dense.fingerprint}), budget {budget.name}, {budget.items} items, seed {args.seed}")
+    chat = f", chat template {inputs.chat_template}" if inputs.chat_template else ""
+    print(f"{dense.name} ({dense.fingerprint}), budget {budget.name}, {budget.items} items, seed {args.seed}, "
+          f"bos {inputs.bos}: prefix {list(inputs.prefix_tokens)}{chat}")
     print("| setting | level | task | metric | items | dense | 95% CI | chance |")
     print("|---|---|---|---|---:|---:|---|---:|")
     for name in names:
@@ -114,7 +119,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         items = setting_items(setting, budget.items, args.seed, cache=cache)
         for level in setting.levels:
             scores = cached_level_scores(cache, dense_key(dense.fingerprint), lambda: (dense.model, dense.tokenizer),
-                                         setting, level, items[level.task], seed=args.seed)
+                                         setting, level, items[level.task], inputs=inputs, seed=args.seed)
             ci = bootstrap_ci(scores.scores, seed=args.seed)
             chance = f"{level.chance:.3f}" if level.chance is not None else "-"
             print(f"| {name} | {level.name} | {level.task} | {level.metric} | {len(scores.scores)} | "
@@ -149,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")
     baseline.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
     baseline.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
+    add_input_options(baseline.add_argument)
     add_cache_option(baseline.add_argument)
     baseline.set_defaults(func=cmd_baseline)
 

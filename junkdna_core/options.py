@@ -18,7 +18,9 @@ from typing import Any
 from junkdna_core.config.budgets import BUDGETS, budgets_help, get_budget
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.config.parsing import (
+    BOS_POLICIES,
     DTYPES,
+    parse_bos_policy,
     parse_budget,
     parse_device,
     parse_directory,
@@ -94,6 +96,17 @@ def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
               help="auto (CUDA when present), cpu, cuda or cuda:N")
     addoption(f"--{prefix}dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE",
               help=", ".join(DTYPES))
+
+
+def add_input_options(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the options that decide how texts are fed to the model: its BOS token, its chat template."""
+    addoption(f"--{prefix}bos", type=type_error(parse_bos_policy), default="auto", metavar="|".join(BOS_POLICIES),
+              help="the token every scoring context, calibration sample, perplexity text and fine-tuning input "
+                   "starts with: auto (the BOS token exactly when the model's tokenizer adds it by default), "
+                   "always (the BOS token), never (no special token); default: auto")
+    addoption(f"--{prefix}chat-template", action="store_true", default=False,
+              help="render every prompt through the model's chat template (one user turn, then the assistant's "
+                   "turn), as lm-evaluation-harness's --apply_chat_template; off by default")
 
 
 def add_items_option(addoption: Callable[..., Any], prefix: str = "") -> None:

@@ -87,7 +87,7 @@ def _run(pytester: pytest.Pytester, root: Path, *extra: str) -> Run:
 
 def _assert_identical(a: Run, b: Run) -> None:
     assert len(a.records) >= 4
-    assert {kind for kind, _ in a.artifacts} >= {"compressed", "choice-scores"}
+    assert {kind for kind, _ in a.artifacts} >= {"compressed", "request-scores", "scores"}
     assert b.options == a.options
     assert b.records == a.records
     assert sorted(b.artifacts) == sorted(a.artifacts)

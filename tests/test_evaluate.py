@@ -11,6 +11,7 @@ import torch
 import transformers
 
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.models.conventions import input_format, tokenizer_conventions
 from junkdna_core.models.synthetic import tiny_llama_config
 from junkdna_core.scoring.engine import ContinuationScore, multiple_choice_predictions, perplexity, score_continuations
 from junkdna_core.scoring.generation import exact_match, f1_score, generate, normalize_answer
@@ -97,16 +98,32 @@ def test_prefix_reuse_equals_separate_sequences(model, tokenizer):
     assert [[s.greedy for s in o] for o in reused] == [[s.greedy for s in o] for o in separate]
 
 
-def test_prefix_reuse_runs_each_context_once(model, tokenizer):
+def _continuation_ids(tokenizer, context: str, continuation: str) -> list[int]:
+    stripped = context.rstrip()
+    whole = _ids(tokenizer, context + continuation)
+    return whole[len(_ids(tokenizer, stripped)):] if stripped else _ids(tokenizer, continuation)
+
+
+def _distinct_prefixes(tokenizer, context: str, continuations: list[str]) -> int:
+    """Distinct (continuation prefix) token runs that the scorer feeds: each continuation but its last token."""
+    ids = [_continuation_ids(tokenizer, context, c) for c in continuations]
+    return len({tuple(t[:i]) for t in ids for i in range(1, len(t))})
+
+
+def test_prefix_reuse_runs_each_context_once_and_each_shared_continuation_prefix_once(model, tokenizer):
     embedded = []
     handle = model.model.embed_tokens.register_forward_hook(lambda _m, args, _o: embedded.append(args[0].numel()))
+    shared = [("Q: name a colour.\nA:", [" light blue", " light green", " dark blue", " red"])]
     try:
-        scores = _scores(model, tokenizer, REQUESTS, batch_size=1, reuse_prefix=True)
+        _scores(model, tokenizer, REQUESTS + shared, batch_size=1, reuse_prefix=True)
     finally:
         handle.remove()
-    contexts = [_ids(tokenizer, context.rstrip()) or [tokenizer.bos_token_id] for context, _ in REQUESTS]
-    expected = sum(len(c) + sum(s.tokens - 1 for s in o) for c, o in zip(contexts, scores))
-    assert len(embedded) == len(REQUESTS) and sum(embedded) == expected
+    contexts = [_ids(tokenizer, context.rstrip()) or [tokenizer.bos_token_id] for context, _ in REQUESTS + shared]
+    expected = sum(len(c) + _distinct_prefixes(tokenizer, context, conts)
+                   for c, (context, conts) in zip(contexts, REQUESTS + shared))
+    assert len(embedded) == len(REQUESTS) + 1 and sum(embedded) == expected
+    assert _distinct_prefixes(tokenizer, *shared[0]) < sum(len(_continuation_ids(tokenizer, shared[0][0], c)) - 1
+                                                           for c in shared[0][1])  # " light" is fed once
 
 
 def test_prefix_reuse_under_eager_attention_equals_hand_computed(model, tokenizer):
@@ -126,7 +143,10 @@ def test_output_layer_sees_only_scored_positions(model, tokenizer, reuse_prefix)
         scores = _scores(model, tokenizer, REQUESTS, batch_size=8, reuse_prefix=reuse_prefix)
     finally:
         handle.remove()
-    assert sum(rows) == sum(s.tokens for options in scores for s in options)
+    if reuse_prefix:  # each predicting position once: the context's last token and each distinct prefix
+        assert sum(rows) == sum(1 + _distinct_prefixes(tokenizer, c, conts) for c, conts in REQUESTS)
+    else:
+        assert sum(rows) == sum(s.tokens for options in scores for s in options)
 
 
 def test_trailing_space_of_context_moves_to_continuation(model, tokenizer):
@@ -257,18 +277,25 @@ def test_generate_rejects_bad_options(model, tokenizer):
     assert generate(model, tokenizer, [], progress=False) == []
 
 
-def test_perplexity_equals_exp_mean_nll(model, tokenizer):
+@pytest.mark.parametrize("bos", ["auto", "always"])
+def test_perplexity_equals_exp_mean_nll(model, tokenizer, bos):
     texts = ["Hello world, this is a test of perplexity over a sentence that is long.", "Short text", "Hi"]
+    inputs = input_format(tokenizer_conventions(tokenizer), bos=bos)
+    prefix = [] if bos == "auto" else [tokenizer.bos_token_id]  # the SmolLM2 tokenizer adds no BOS itself
+    assert list(inputs.prefix) == prefix
     nll, count = 0.0, 0
     with torch.no_grad():
         for text in texts:
-            ids = ([tokenizer.bos_token_id] + _ids(tokenizer, text))[:12]
+            ids = (prefix + _ids(tokenizer, text))[:12]
+            if len(ids) < 2:  # nothing to predict: left out, as perplexity() does
+                continue
             logits = model(torch.tensor([ids])).logits[0, :-1].double()
             nll += torch.nn.functional.cross_entropy(logits, torch.tensor(ids[1:]), reduction="sum").item()
             count += len(ids) - 1
     expected = math.exp(nll / count)
     for batch_size in (1, 4):
-        got = perplexity(model, tokenizer, texts, max_length=12, batch_size=batch_size, progress=False)
+        got = perplexity(model, tokenizer, texts, max_length=12, batch_size=batch_size, progress=False,
+                         inputs=inputs)
         assert got == pytest.approx(expected, rel=1e-4)
 
 
@@ -276,4 +303,21 @@ def test_perplexity_rejects_unusable_input(model, tokenizer):
     with pytest.raises(ConfigError):
         perplexity(model, tokenizer, ["text"], max_length=1, progress=False)
     with pytest.raises(ConfigError):
-        perplexity(model, tokenizer, [""], progress=False)  # BOS alone predicts nothing
+        perplexity(model, tokenizer, ["", "a"], progress=False)  # no prefix, one token: nothing to predict
+
+
+def test_a_sliding_window_shorter_than_a_request_is_scored_one_sequence_per_continuation(tokenizer):
+    torch.manual_seed(0)
+    config = transformers.MistralConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                        max_position_embeddings=128, sliding_window=8)
+    windowed = transformers.MistralForCausalLM(config).eval()
+    rows = []
+    handle = windowed.model.embed_tokens.register_forward_hook(lambda _m, args, _o: rows.append(args[0].shape[0]))
+    try:
+        scores = _scores(windowed, tokenizer, REQUESTS[:1], batch_size=8)
+    finally:
+        handle.remove()
+    assert rows == [len(REQUESTS[0][1])]  # one row per continuation: the model's own sliding-window mask applies
+    expected = [_reference(windowed, tokenizer, REQUESTS[0][0], t)[0] for t in REQUESTS[0][1]]
+    assert _logliks(scores) == pytest.approx(expected, abs=1e-4)

@@ -104,6 +104,11 @@ def test_parallel_prints_ratios_of_one_run_and_identical_records(env):
     assert len(summaries) == 5, done.stderr
 
 
+def run_pytest(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider"], capture_output=True,
+                          text=True, env=env, check=False, timeout=600)
+
+
 def test_compress_methods_prints_each_calibrated_method_against_one_forward(tmp_path, env):
     out = tmp_path / "compress.json"
     done = run_script("compress_methods.py", ["--model", "random:tiny-llama", "--methods", "magnitude,wanda,gptq",
@@ -123,12 +128,9 @@ def test_compress_methods_prints_each_calibrated_method_against_one_forward(tmp_
 
 def test_compress_kernels_run_as_pytest_benchmarks(tmp_path, env):
     saved = tmp_path / "kernels.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(PERF / "test_kernels_compress.py"), "--benchmark-only", "-q",
-         "-p", "no:cacheprovider", "--benchmark-max-time=0.001", "--benchmark-min-rounds=1",
-         f"--benchmark-json={saved}"],
-        capture_output=True, text=True, env={**env, "JUNKDNA_PERF_SIZE": "tiny"}, check=False, timeout=600,
-    )
+    done = run_pytest([str(PERF / "test_kernels_compress.py"), "--benchmark-only", "-q",
+                       "--benchmark-max-time=0.001", "--benchmark-min-rounds=1", f"--benchmark-json={saved}"],
+                      {**env, "JUNKDNA_PERF_SIZE": "tiny"})
     assert done.returncode == 0, done.stdout[-3000:]
     names = {b["name"] for b in json.loads(saved.read_text())["benchmarks"]}
     layers = {f"test_one_calibrated_layer[{shape}-{method}]" for shape in ("mlp_up", "mlp_down")
@@ -139,9 +141,26 @@ def test_compress_kernels_run_as_pytest_benchmarks(tmp_path, env):
 
 
 def test_a_claim_run_of_the_benchmark_directory_does_not_collect_the_kernels(env):
-    done = subprocess.run([sys.executable, "-m", "pytest", str(PERF.parent), "--collect-only", "-q",
-                           "-p", "no:cacheprovider"], capture_output=True, text=True, env=env, check=False,
-                          timeout=600)
+    done = run_pytest([str(PERF.parent), "--collect-only", "-q"], env)
     assert done.returncode == 0, done.stdout[-3000:]
     collected = [line for line in done.stdout.splitlines() if "::" in line]
     assert collected and not [line for line in collected if "perf/" in line]
+
+
+def test_scoring_kernels_run_as_pytest_benchmarks(env):
+    done = run_pytest([str(PERF / "test_kernels_scoring.py"), "-q", "--benchmark-disable"], env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "2 passed" in done.stdout
+
+
+def test_request_dedup_counts_each_shared_request_list_once(env):
+    done = run_script("request_dedup.py", ["--items", "3"], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| setting")]
+    scored_by = {(s.strip(), lv.strip()): by.strip() for s, lv, _, _, by in rows[1:]}
+    shared = {("setting2", "options-3"), ("setting2", "options-4"), ("setting4", "shots-0"), ("setting6", "mcq")}
+    assert {key for key, by in scored_by.items() if by != f"{key[0]}/{key[1]}"} == shared
+    assert all(scored_by[key] == "setting2/options-2" for key in shared)
+    match = re.search(r"ask for (\d+) tokens, (\d+) are scored: saving (\d+\.\d)%", done.stdout)
+    asked, scored, saving = int(match[1]), int(match[2]), float(match[3])
+    assert scored < asked and saving == round(100 * (1 - scored / asked), 1)

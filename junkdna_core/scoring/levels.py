@@ -1,17 +1,35 @@
-"""Scoring one difficulty level of a setting on one model: per-item scores, cached.
+"""Scoring one difficulty level of a setting on one model: per-item scores, cached at two levels.
 
 The items of a setting are chosen once for all its levels (the same questions
 at every difficulty, where the levels share a task), so level-to-level
-comparisons are paired. Per-item scores are stored in the artifact cache under
-the model's key, the level's description, the items' fingerprint, the scorer
-version and the batch size: at real model sizes the last bits of a score depend
-on the batch (BLAS picks kernels by row count, attention rounds with the padded
-width), so a cache entry is only reused by a run that would compute the same bits.
+comparisons are paired.
+
+A level is planned as a list of scorer requests (``(context, continuations)``)
+and a rule turning their log-likelihoods into per-item values
+(:func:`level_requests`). Two caches, both keyed by the model's key, the
+model's :class:`~junkdna_core.models.conventions.InputFormat`, the scorer
+version and the batch size:
+
+- ``request-scores``: the log-likelihoods of one request list, keyed by its
+  content. A list asked for by several levels or settings is scored once per
+  model: the options-2/3/4 levels of setting 2, zero-shot ARC-Easy in settings
+  4 (shots-0) and 6 (mcq) are one list (options-k levels read k of the
+  options of every item: a cloze option's log-likelihood does not depend on
+  which other options exist).
+- ``scores``: a level's per-item values, keyed by the level and the items'
+  fingerprint, so a warm run reads them without rendering a prompt.
+
+The batch size is in both keys: at real model sizes the last bits of a score
+depend on the batch (BLAS picks kernels by row count, attention rounds with the
+padded width), so an entry is only reused by a run that would compute the same
+bits; a whole request list is one entry for the same reason (a request scored
+among other requests may differ in its last bits).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,10 +50,14 @@ from junkdna_core.data.prompts import (
 )
 from junkdna_core.data.settings import Level, Setting
 from junkdna_core.data.tasks import load_task, split_identity
+from junkdna_core.models.conventions import InputFormat
 from junkdna_core.scoring.engine import ContinuationScore, multiple_choice_predictions, score_continuations
 from junkdna_core.storage.cache import ArtifactCache
 
-SCORER_VERSION = 2  # 2: options packed with the shared prompt in one sequence (block attention mask)
+# 2: options packed with the shared prompt in one sequence (block attention mask)
+# 3: continuations as a token tree (shared leading tokens run once), each predicting position projected once,
+#    every context led by the model's decided prefix (the BOS token when its tokenizer adds one by default)
+SCORER_VERSION = 3
 ITEMS_VERSION = 1  # bump when the rule choosing a setting's items (sampling, eligibility) changes
 DEMO_SPLIT = "train"
 
@@ -122,58 +144,93 @@ def _prepare(level: Level, items: Sequence[Item], seed: int) -> list[tuple[Item,
     return out
 
 
-def score_level(
-    model: Any, tokenizer: Any, level: Level, items: Sequence[Item], *, seed: int = 0, batch_size: int = 8,
-    progress: bool = True,
-) -> LevelScores:
-    """Score every item of one level on one model."""
+Request = tuple[str, list[str]]
+
+
+@dataclass(frozen=True)
+class LevelPlan:
+    """What scoring a level asks the scorer for, and how its per-item values follow from the answers."""
+
+    item_ids: tuple[str, ...]
+    requests: list[Request]
+    values: Callable[[list[list[ContinuationScore]]], list[float]]
+
+
+def _options_only(level: Level) -> bool:
+    return level.format == "cloze" and set(level.transform) == {"options"}
+
+
+def level_requests(level: Level, items: Sequence[Item], *, seed: int = 0) -> LevelPlan:
+    """The requests one level of ``items`` is scored by, and the rule that turns their scores into values.
+
+    A cloze level that only drops options asks for all the options of every item and reads the kept
+    ones, so every option count shares one request list.
+    """
+    if _options_only(level):
+        requests = [render_cloze(level.task, item, []) for item in items]
+
+        def subset_values(scores: list[list[ContinuationScore]]) -> list[float]:
+            values = []
+            for item, row in zip(items, scores):
+                kept = kept_options(item, level.transform["options"])
+                predicted = multiple_choice_predictions([[row[i] for i in kept]])[level.metric][0]
+                values.append(float(kept[predicted] == item.gold))
+            return values
+
+        return LevelPlan(tuple(item.id for item in items), requests, subset_values)
     prepared = _prepare(level, items, seed)
     if level.format in ("cloze", "letter"):
         render = render_cloze if level.format == "cloze" else render_letter
+        metric = level.metric if level.format == "cloze" else "acc"
+
+        def choice_values(scores: list[list[ContinuationScore]]) -> list[float]:
+            predicted = multiple_choice_predictions(scores)[metric]
+            return [float(p == item.gold) for p, (item, _) in zip(predicted, prepared)]
+
         requests = [render(level.task, item, demos) for item, demos in prepared]
-        scores = score_continuations(model, tokenizer, requests, batch_size=batch_size, progress=progress)
-        predicted = multiple_choice_predictions(scores)[level.metric if level.format == "cloze" else "acc"]
-        values = [float(p == item.gold) for p, (item, _) in zip(predicted, prepared)]
-    elif level.format == "gold":
-        requests = [render_gold(item) for item, _ in prepared]
-        scores = score_continuations(model, tokenizer, requests, batch_size=batch_size, progress=progress)
-        # per-byte likelihood of the gold answer, 2^-bits-per-byte, in (0, 1]
-        values = [math.exp(s[0].loglik / s[0].bytes) for s in scores]
-    else:
-        raise ConfigError(f"level {level.name}: format {level.format!r} is not scored by this engine")
-    return LevelScores(level.name, level.metric, tuple(it.id for it, _ in prepared), tuple(values))
+        return LevelPlan(tuple(it.id for it, _ in prepared), requests, choice_values)
+    if level.format == "gold":
+        def gold_values(scores: list[list[ContinuationScore]]) -> list[float]:
+            # per-byte likelihood of the gold answer, 2^-bits-per-byte, in (0, 1]
+            return [math.exp(s[0].loglik / s[0].bytes) for s in scores]
+
+        return LevelPlan(tuple(it.id for it, _ in prepared), [render_gold(item) for item, _ in prepared], gold_values)
+    raise ConfigError(f"level {level.name}: format {level.format!r} is not scored by this engine")
 
 
-def _all_options_scores(
-    cache: ArtifactCache, model_key: str, load: Callable[[], tuple[Any, Any]], setting: Setting, level: Level,
-    items: ItemSet, *, seed: int, batch_size: int, progress: bool,
+def score_level(
+    model: Any, tokenizer: Any, level: Level, items: Sequence[Item], *, seed: int = 0, batch_size: int = 8,
+    progress: bool = True, inputs: InputFormat | None = None,
 ) -> LevelScores:
-    """Scores of a cloze level that only drops options, derived from one scoring of all the options.
+    """Score every item of one level on one model (``inputs``: the model's input format, by default its
+    tokenizer's own conventions)."""
+    plan = level_requests(level, items, seed=seed)
+    scores = score_continuations(model, tokenizer, plan.requests, batch_size=batch_size, progress=progress,
+                                 inputs=inputs)
+    return LevelScores(level.name, level.metric, plan.item_ids, tuple(plan.values(scores)))
 
-    In the cloze format an option's log-likelihood does not depend on which
-    other options exist, so the 2-, 3- and 4-option levels share one pass.
-    """
-    base = dataclasses.replace(level, name="all-options", difficulty=0.0, chance=None,
-                               transform={k: v for k, v in level.transform.items() if k != "options"})
-    parts = {
-        "model": model_key, "setting": setting.id, "setting_version": setting.version, "level": base.describe(),
-        "items": items.fingerprint, "seed": seed, "scorer": SCORER_VERSION, "batch_size": batch_size,
-    }
+
+def requests_digest(requests: Sequence[Request]) -> str:
+    """A content digest of a request list (the ``request-scores`` cache key)."""
+    return hashlib.sha256(json.dumps(list(requests), ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def cached_request_scores(
+    cache: ArtifactCache, model_key: str, load: Callable[[], tuple[Any, Any]], requests: Sequence[Request], *,
+    inputs: InputFormat, batch_size: int = 8, progress: bool = True,
+) -> list[list[ContinuationScore]]:
+    """:func:`~junkdna_core.scoring.engine.score_continuations` of ``requests``, computed once per (model,
+    request list, input format, scorer version, batch size) and then read from the cache."""
+    parts = {"model": model_key, "requests": requests_digest(requests), "count": len(requests),
+             "inputs": inputs.describe(), "scorer": SCORER_VERSION, "batch_size": batch_size}
 
     def compute() -> list[list[list[Any]]]:
         model, tokenizer = load()
-        requests = [render_cloze(level.task, item, demos) for item, demos in _prepare(base, items.items, seed)]
-        scores = score_continuations(model, tokenizer, requests, batch_size=batch_size, progress=progress)
+        scores = score_continuations(model, tokenizer, requests, batch_size=batch_size, progress=progress,
+                                     inputs=inputs)
         return [[[c.loglik, c.tokens, c.bytes, c.greedy, c.norm_chars] for c in row] for row in scores]
 
-    rows = cache.get_or_compute_json("choice-scores", parts, compute)
-    values = []
-    for item, row in zip(items.items, rows):
-        kept = kept_options(item, level.transform["options"])
-        subset = [ContinuationScore(*row[i]) for i in kept]
-        predicted = multiple_choice_predictions([subset])[level.metric][0]
-        values.append(float(kept[predicted] == item.gold))
-    return LevelScores(level.name, level.metric, items.ids, tuple(values))
+    return [[ContinuationScore(*c) for c in row] for row in cache.get_or_compute_json("request-scores", parts, compute)]
 
 
 def dense_key(fingerprint: str) -> str:
@@ -183,25 +240,26 @@ def dense_key(fingerprint: str) -> str:
 
 def cached_level_scores(
     cache: ArtifactCache, model_key: str, load: Callable[[], tuple[Any, Any]], setting: Setting, level: Level,
-    items: ItemSet, *, seed: int = 0, batch_size: int = 8, progress: bool = True,
+    items: ItemSet, *, inputs: InputFormat, seed: int = 0, batch_size: int = 8, progress: bool = True,
 ) -> LevelScores:
-    """:func:`score_level`, computed once per (model, level, items, scorer) and then read from the cache.
+    """:func:`score_level`, computed once per (model, level, items, input format, scorer) and then read from
+    the cache; its requests are scored through :func:`cached_request_scores`, so a request list another
+    level or setting asked for is not scored again.
 
     ``load`` returns ``(model, tokenizer)``; it is called only when the scores are not cached yet.
     """
-    if level.format == "cloze" and set(level.transform) == {"options"}:
-        return _all_options_scores(cache, model_key, load, setting, level, items, seed=seed, batch_size=batch_size,
-                                   progress=progress)
     parts = {
         "model": model_key, "setting": setting.id, "setting_version": setting.version,
-        "level": level.describe(), "items": items.fingerprint, "seed": seed, "scorer": SCORER_VERSION,
-        "batch_size": batch_size,
+        "level": level.describe(), "items": items.fingerprint, "seed": seed, "inputs": inputs.describe(),
+        "scorer": SCORER_VERSION, "batch_size": batch_size,
     }
 
     def compute() -> dict[str, Any]:
-        model, tokenizer = load()
-        s = score_level(model, tokenizer, level, items.items, seed=seed, batch_size=batch_size, progress=progress)
-        return {"level": s.level, "metric": s.metric, "item_ids": list(s.item_ids), "scores": list(s.scores)}
+        plan = level_requests(level, items.items, seed=seed)
+        scores = cached_request_scores(cache, model_key, load, plan.requests, inputs=inputs, batch_size=batch_size,
+                                       progress=progress)
+        return {"level": level.name, "metric": level.metric, "item_ids": list(plan.item_ids),
+                "scores": plan.values(scores)}
 
     body = cache.get_or_compute_json("scores", parts, compute)
     return LevelScores(body["level"], body["metric"], tuple(body["item_ids"]), tuple(body["scores"]))

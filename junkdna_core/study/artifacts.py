@@ -28,6 +28,7 @@ from junkdna_core.compress.masks import pack_mask, unpack_mask
 from junkdna_core.compress.runner import compress_model
 from junkdna_core.compress.targets import find_targets
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.models.conventions import InputFormat, input_format, tokenizer_conventions
 from junkdna_core.models.loading import LoadedModel
 from junkdna_core.storage.cache import ArtifactCache
 
@@ -44,15 +45,25 @@ class Calibration:
     source: str
 
 
-def calibration_batch(tokenizer: Any, *, samples: int = 32, tokens: int = 256, seed: int = 0) -> Calibration:
-    """``samples`` windows of ``tokens`` token ids cut from the offline calibration texts."""
+def calibration_batch(tokenizer: Any, *, samples: int = 32, tokens: int = 256, seed: int = 0,
+                      inputs: InputFormat | None = None) -> Calibration:
+    """``samples`` windows of ``tokens`` token ids cut from the offline calibration texts.
+
+    Every window starts with the model's decided prefix (``inputs``; by default the tokenizer's own
+    conventions: its BOS token exactly when it adds one by default), followed by the next tokens of
+    the texts, each text ended by the EOS token. The chat template never applies (the texts are not
+    prompts).
+    """
     from junkdna_core.data.texts import calibration_texts
 
-    if samples < 1 or tokens < 2:
-        raise ConfigError(f"calibration needs samples >= 1 and tokens >= 2; got {samples} x {tokens}")
+    prefix = list((inputs or input_format(tokenizer_conventions(tokenizer))).prefix)
+    if samples < 1 or tokens < len(prefix) + 2:
+        raise ConfigError(f"calibration needs samples >= 1 and tokens >= {len(prefix) + 2} (2 after the prefix "
+                          f"{prefix}); got {samples} x {tokens}")
+    width = tokens - len(prefix)
     ids: list[int] = []
     n_texts = samples
-    while len(ids) < samples * tokens:
+    while len(ids) < samples * width:
         texts, text_fingerprint = calibration_texts(n_texts, seed=seed)  # ConfigError past the pool's size
         ids = []
         for text in texts:
@@ -60,7 +71,8 @@ def calibration_batch(tokenizer: Any, *, samples: int = 32, tokens: int = 256, s
             if tokenizer.eos_token_id is not None:
                 ids.append(tokenizer.eos_token_id)
         n_texts *= 2
-    batch = torch.tensor(ids[: samples * tokens], dtype=torch.long).reshape(samples, tokens)
+    body = torch.tensor(ids[: samples * width], dtype=torch.long).reshape(samples, width)
+    batch = torch.cat([torch.tensor([prefix] * samples, dtype=torch.long).reshape(samples, len(prefix)), body], dim=1)
     digest = hashlib.sha256(batch.numpy().tobytes()).hexdigest()[:16]
     return Calibration(batch, f"{text_fingerprint[:16]}-{digest}", f"calibration_texts(seed={seed})")
 

@@ -16,6 +16,12 @@ A classifier is the model's backbone with a fresh sequence-classification head
 sequence-classification head (encoders and causal LMs) can be fine-tuned for
 both. Everything that differs between two runs of the same configuration comes
 from the seed: head initialisation, dropout and data order.
+
+Inputs are encoded the tokenizer's own way (an encoder's CLS and SEP, which its
+classifier reads; a Llama-style tokenizer's BOS). A decided
+:class:`~junkdna_core.models.conventions.InputFormat` whose prefix differs from
+the tokenizer's (``--jd-bos always`` or ``never`` on a causal LM) replaces the
+tokenizer's prefix in every input.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from junkdna_core.compress.runner import compress_model
 from junkdna_core.config.budgets import FinetuneConfig
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.data.items import ClassificationItem, Item, MultipleChoiceItem
+from junkdna_core.models.conventions import InputFormat, tokenizer_conventions
 from junkdna_core.models.loading import LoadedModel
 
 TransferMode = Literal["dense", "dense-frozen", "sparse", "sparse-to-dense"]
@@ -124,12 +131,33 @@ class _FrozenWeights:
             weight[frozen] = values
 
 
-def _logits(model: nn.Module, tokenizer: Any, batch: Sequence[Example], max_length: int) -> torch.Tensor:
+def encode_inputs(tokenizer: Any, texts: list[str], pairs: list[str | None], max_length: int,
+                  inputs: InputFormat | None = None) -> Any:
+    """The padded batch encoding of (text, pair) inputs: the tokenizer's own special tokens, its prefix
+    replaced by ``inputs.prefix`` when that differs (see the module docstring)."""
+    pair_texts = pairs if any(p is not None for p in pairs) else None
+    own = tokenizer_conventions(tokenizer).prefix
+    if inputs is None or inputs.prefix == own:
+        return tokenizer(texts, pair_texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    prefix = list(inputs.prefix)
+    encoded = tokenizer(texts, pair_texts, truncation=True, max_length=max(2, max_length - len(prefix) + len(own)))
+    rows = []
+    for index, ids in enumerate(encoded["input_ids"]):
+        cut = len(own) if tuple(ids[: len(own)]) == own else 0
+        row = {}
+        for key, values in encoded.items():
+            lead = prefix if key == "input_ids" else [1 if key == "attention_mask" else values[index][0]] * len(prefix)
+            row[key] = (lead + list(values[index][cut:]))[:max_length]
+        rows.append(row)
+    return tokenizer.pad(rows, padding=True, return_tensors="pt")
+
+
+def _logits(model: nn.Module, tokenizer: Any, batch: Sequence[Example], max_length: int,
+            inputs: InputFormat | None = None) -> torch.Tensor:
     """(batch, classes) logits; for multiple choice, one column per option."""
     texts = [text for e in batch for text, _ in e.inputs]
     pairs = [pair for e in batch for _, pair in e.inputs]
-    encoded = tokenizer(texts, pairs if any(p is not None for p in pairs) else None, truncation=True,
-                        max_length=max_length, padding=True, return_tensors="pt")
+    encoded = encode_inputs(tokenizer, texts, pairs, max_length, inputs)
     device = next(model.parameters()).device
     logits = model(**{k: v.to(device) for k, v in encoded.items()}).logits
     options = len(batch[0].inputs)
@@ -143,12 +171,14 @@ def _labels(batch: Sequence[Example], device: torch.device) -> torch.Tensor:
 def finetune(
     model: nn.Module, tokenizer: Any, train: Sequence[Example], config: FinetuneConfig, *, mode: TransferMode,
     masks: Mapping[str, torch.Tensor] | None = None, seed: int = 0, on_step: Callable[[int, float], None] | None = None,
+    inputs: InputFormat | None = None,
 ) -> list[float]:
     """Train ``model`` in place on ``train`` in transfer ``mode``; returns the training loss of every step.
 
     ``masks`` (module name -> bool keep-mask, from :func:`transfer_masks`) are
     required by every mode but ``dense``. After a ``sparse`` run the held masks
     are squashed into the weights, so the returned model is a plain module.
+    ``inputs``: the model's decided input format (None: the tokenizer's own; see the module docstring).
     """
     if mode not in TRANSFER_MODES:
         raise ConfigError(f"transfer mode must be one of {', '.join(TRANSFER_MODES)}; got {mode!r}")
@@ -181,7 +211,8 @@ def finetune(
                 queue += torch.randperm(len(train), generator=order).tolist()
             batch = [train[i] for i in queue[: config.batch_size]]
             del queue[: config.batch_size]
-            loss = F.cross_entropy(_logits(model, tokenizer, batch, config.max_length), _labels(batch, device))
+            loss = F.cross_entropy(_logits(model, tokenizer, batch, config.max_length, inputs),
+                                   _labels(batch, device))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
@@ -219,8 +250,8 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, tokenizer: Any, examples: Sequence[Example], *, batch_size: int = 32,
-             max_length: int = 128) -> Evaluation:
-    """Accuracy and loss of ``model`` on every example (eval mode, no dropout)."""
+             max_length: int = 128, inputs: InputFormat | None = None) -> Evaluation:
+    """Accuracy and loss of ``model`` on every example (eval mode, no dropout; ``inputs`` as :func:`finetune`)."""
     if not examples:
         raise ConfigError("evaluation needs at least one example")
     was_training = model.training
@@ -229,7 +260,7 @@ def evaluate(model: nn.Module, tokenizer: Any, examples: Sequence[Example], *, b
     correct, losses = [], []
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
-        logits = _logits(model, tokenizer, batch, max_length).float()
+        logits = _logits(model, tokenizer, batch, max_length, inputs).float()
         labels = _labels(batch, device)
         losses += F.cross_entropy(logits, labels, reduction="none").tolist()
         correct += (logits.argmax(dim=-1) == labels).float().tolist()

@@ -13,7 +13,9 @@ from typing import Any
 
 from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.strength import strength
+from junkdna_core.config.parsing import BosPolicy
 from junkdna_core.data.settings import Level, Setting
+from junkdna_core.models.conventions import input_format
 from junkdna_core.models.loading import LoadedModel
 from junkdna_core.scoring.levels import LevelScores, cached_level_scores, dense_key, setting_items
 from junkdna_core.storage.cache import ArtifactCache
@@ -46,7 +48,11 @@ class Curve:
 
 @dataclass(frozen=True)
 class Study:
-    """Everything measured for one (model, setting, method), with its provenance."""
+    """Everything measured for one (model, setting, method), with its provenance.
+
+    ``inputs``: how texts were fed to the model (:meth:`InputFormat.describe`: the BOS policy, the
+    prefix ids and tokens, the chat template on or off).
+    """
 
     model: str
     model_fingerprint: str
@@ -56,8 +62,7 @@ class Study:
     items: dict[str, dict[str, Any]]
     calibration: str | None
     curves: tuple[Curve, ...]
-
-
+    inputs: dict[str, Any] | None = None
 
 
 def run_study(
@@ -70,6 +75,8 @@ def run_study(
     seed: int = 0,
     batch_size: int = 8,
     progress: bool = True,
+    bos: BosPolicy = "auto",
+    chat_template: bool = False,
 ) -> Study:
     """Score the dense model and every configuration in ``methods`` on every level of ``setting``.
 
@@ -79,11 +86,15 @@ def run_study(
     Each configuration records, under ``measured``, the level its compression
     verifiably reached (``{"dense": True}`` at strength 0); a method that misses
     its declared level raises MethodError before anything is scored.
+    ``bos`` and ``chat_template`` decide how texts are fed to the model (``--jd-bos``,
+    ``--jd-chat-template``; see :func:`~junkdna_core.models.conventions.input_format`): every
+    scoring context and calibration sample starts with the decided prefix.
     """
+    inputs = input_format(dense.conventions, bos=bos, chat_template=chat_template)
     chosen = setting_items(setting, items, seed, cache=cache)
     calibration: Calibration | None = None
     if any(m.needs_calibration for m in methods):
-        calibration = calibration_batch(dense.tokenizer, seed=seed)
+        calibration = calibration_batch(dense.tokenizer, seed=seed, inputs=inputs)
 
     def dense_model() -> tuple[Any, Any]:
         return dense.model, dense.tokenizer
@@ -94,7 +105,7 @@ def run_study(
         return compressed.model, dense.tokenizer
 
     def scores(key: str, load, level: Level) -> LevelScores:
-        return cached_level_scores(cache, key, load, setting, level, chosen[level.task], seed=seed,
+        return cached_level_scores(cache, key, load, setting, level, chosen[level.task], inputs=inputs, seed=seed,
                                    batch_size=batch_size, progress=progress)
 
     # every configuration's level is verified (built if need be) before anything is scored
@@ -124,4 +135,5 @@ def run_study(
                for task, s in chosen.items()},
         calibration=calibration.fingerprint if calibration else None,
         curves=tuple(curves),
+        inputs=inputs.describe(),
     )

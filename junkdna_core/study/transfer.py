@@ -35,9 +35,11 @@ from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.registry import get_method
 from junkdna_core.config.budgets import FinetuneBudget
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.config.parsing import BosPolicy
 from junkdna_core.data.items import ItemSet, sample_items
 from junkdna_core.data.settings import Level, Setting, get_setting, level_difficulty
 from junkdna_core.data.tasks import available_tasks, load_task
+from junkdna_core.models.conventions import InputFormat, input_format
 from junkdna_core.models.loading import LoadedModel
 from junkdna_core.scoring.levels import LevelScores
 from junkdna_core.storage.cache import ArtifactCache
@@ -93,38 +95,56 @@ def fraction_of(train: ItemSet, fraction: float, seed: int = 0) -> ItemSet:
     return sample_items(train, count, 0, keep=lambda item: item.id in chosen)
 
 
+def finetune_inputs(dense: LoadedModel, bos: BosPolicy = "auto") -> InputFormat | None:
+    """How a fine-tuned model's inputs start: ``bos`` decides it for a causal LM; an encoder always takes
+    its tokenizer's own special tokens (None), which its classifier reads (CLS)."""
+    return input_format(dense.conventions, bos=bos) if dense.kind == "causal" else None
+
+
+def _inputs_record(dense: LoadedModel, inputs: InputFormat | None) -> dict[str, Any]:
+    """The input format a study's records carry: the decided one, or the tokenizer's own."""
+    return (inputs or input_format(dense.conventions)).describe()
+
+
 def _run_parts(dense: LoadedModel, task: str, data: TaskData, fraction: float, mode: TransferMode,
-               method: CompressionMethod | None, budget: FinetuneBudget, seed: int) -> dict[str, Any]:
+               method: CompressionMethod | None, budget: FinetuneBudget, seed: int,
+               inputs: InputFormat | None) -> dict[str, Any]:
     return {
         "model": dense.fingerprint, "task": task, "train": data.train.fingerprint, "test": data.test.fingerprint,
         "fraction": fraction, "mode": mode, "method": method.describe() if method else None,
         "config": budget.config.describe(), "seed": seed, "version": FINETUNE_VERSION,
+        **({"inputs": inputs.describe()} if inputs else {}),  # an encoder's inputs never vary with options
     }
 
 
 def _trained(dense: LoadedModel, data: TaskData, fraction: float, mode: TransferMode,
-             method: CompressionMethod | None, budget: FinetuneBudget, seed: int):
+             method: CompressionMethod | None, budget: FinetuneBudget, seed: int, inputs: InputFormat | None):
     """A classifier fine-tuned in ``mode`` (not cached: the caller caches what it measures)."""
     train = [to_example(item) for item in fraction_of(data.train, fraction, seed).items]
     test_examples = [to_example(item) for item in data.test.items]
     classifier = build_classifier(dense, head_size(train + test_examples), seed=seed)
     masks = transfer_masks(classifier, method) if method is not None and mode != "dense" else None
-    losses = finetune(classifier, dense.tokenizer, train, budget.config, mode=mode, masks=masks, seed=seed)
+    losses = finetune(classifier, dense.tokenizer, train, budget.config, mode=mode, masks=masks, seed=seed,
+                      inputs=inputs)
     return classifier, test_examples, losses, len(train)
 
 
 def run(cache: ArtifactCache, dense: LoadedModel, task: str, fraction: float, mode: TransferMode,
-        method: CompressionMethod | None, budget: FinetuneBudget, seed: int, *, data_seed: int = 0) -> Evaluation:
-    """One fine-tuning run, scored on the test set; computed once, then read from the cache."""
+        method: CompressionMethod | None, budget: FinetuneBudget, seed: int, *, data_seed: int = 0,
+        inputs: InputFormat | None = None) -> Evaluation:
+    """One fine-tuning run, scored on the test set; computed once, then read from the cache.
+
+    ``inputs``: :func:`finetune_inputs` of the model (None: its tokenizer's own).
+    """
     if mode != "dense" and method is None:
         raise ConfigError(f"transfer mode {mode!r} needs a pruning method")
     data = task_data(task, budget, data_seed)
-    parts = _run_parts(dense, task, data, fraction, mode, method if mode != "dense" else None, budget, seed)
+    parts = _run_parts(dense, task, data, fraction, mode, method if mode != "dense" else None, budget, seed, inputs)
 
     def compute() -> dict[str, Any]:
         start = time.perf_counter()
-        classifier, test, losses, n_train = _trained(dense, data, fraction, mode, method, budget, seed)
-        scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length)
+        classifier, test, losses, n_train = _trained(dense, data, fraction, mode, method, budget, seed, inputs)
+        scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length, inputs=inputs)
         return {"item_ids": list(scored.item_ids), "correct": list(scored.correct), "losses": list(scored.losses),
                 "train_items": n_train, "steps": len(losses), "final_train_loss": losses[-1],
                 "seconds": time.perf_counter() - start}
@@ -144,7 +164,7 @@ def _seed_mean(evaluations: Sequence[Evaluation], level: str) -> LevelScores:
 
 
 def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, methods: Sequence[CompressionMethod],
-                   budget: FinetuneBudget, *, data_seed: int = 0) -> Study:
+                   budget: FinetuneBudget, *, data_seed: int = 0, inputs: InputFormat | None = None) -> Study:
     """Sparse transfer at each configuration in ``methods`` against dense transfer, at every level of ``setting``.
 
     ``methods`` are configurations of one pruning method at increasing sparsity;
@@ -159,8 +179,8 @@ def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, m
     for level in setting.levels:
         def scores(method: CompressionMethod | None, level: Level = level) -> LevelScores:
             mode = "dense" if method is None or method.level == 0 else "sparse"
-            runs = [run(cache, dense, level.task, _fraction(level), mode, method, budget, seed, data_seed=data_seed)
-                    for seed in budget.seeds]
+            runs = [run(cache, dense, level.task, _fraction(level), mode, method, budget, seed, data_seed=data_seed,
+                        inputs=inputs) for seed in budget.seeds]
             return _seed_mean(runs, level.name)
 
         dense_scores = scores(None)
@@ -176,7 +196,7 @@ def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, m
         model=dense.name, model_fingerprint=dense.fingerprint, setting=setting, method=methods[0].name,
         configurations=tuple({**m.describe(), "finetune": budget.config.describe(), "seeds": list(budget.seeds),
                               "measured": level} for m, level in zip(methods, measured)),
-        items=items, calibration=None, curves=tuple(curves),
+        items=items, calibration=None, curves=tuple(curves), inputs=_inputs_record(dense, inputs),
     )
 
 
@@ -192,6 +212,7 @@ class ModeComparison:
     seeds: tuple[int, ...]
     accuracy: dict[str, dict[str, tuple[float, ...]]]  # level -> mode -> accuracy per seed
     items: dict[str, dict[str, Any]]
+    inputs: dict[str, Any] | None = None  # how inputs started (InputFormat.describe)
 
     def difficulty(self) -> dict[str, float]:
         """Each level's difficulty (human-gap settings use the mean dense-transfer accuracy)."""
@@ -200,21 +221,21 @@ class ModeComparison:
 
 
 def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, method: CompressionMethod,
-                  budget: FinetuneBudget, *, data_seed: int = 0) -> ModeComparison:
+                  budget: FinetuneBudget, *, data_seed: int = 0, inputs: InputFormat | None = None) -> ModeComparison:
     """Every transfer mode of ``method`` (at its configured sparsity) at every level, for every seed."""
     accuracy: dict[str, dict[str, tuple[float, ...]]] = {}
     items = {}
     for level in setting.levels:
         accuracy[level.name] = {
             mode: tuple(run(cache, dense, level.task, _fraction(level), mode, method, budget, seed,
-                            data_seed=data_seed).accuracy for seed in budget.seeds)
+                            data_seed=data_seed, inputs=inputs).accuracy for seed in budget.seeds)
             for mode in ("dense", "dense-frozen", "sparse", "sparse-to-dense")
         }
         data = task_data(level.task, budget, data_seed)
         items[level.task] = {"test_fingerprint": data.test.fingerprint, "test_items": len(data.test),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
     return ModeComparison(setting, dense.name, dense.fingerprint, method.describe(), method.level, budget.seeds,
-                          accuracy, items)
+                          accuracy, items, _inputs_record(dense, inputs))
 
 
 @dataclass(frozen=True)
@@ -234,21 +255,22 @@ class InterpolationPath:
 
 
 def interpolation_path(cache: ArtifactCache, dense: LoadedModel, level: Level, method: CompressionMethod,
-                       budget: FinetuneBudget, seed: int, *, data_seed: int = 0) -> InterpolationPath:
+                       budget: FinetuneBudget, seed: int, *, data_seed: int = 0, inputs: InputFormat | None = None
+                       ) -> InterpolationPath:
     """Fine-tune dense and sparse transfer from one initialisation and score the straight path between them."""
     data = task_data(level.task, budget, data_seed)
-    parts = {**_run_parts(dense, level.task, data, _fraction(level), "sparse", method, budget, seed),
+    parts = {**_run_parts(dense, level.task, data, _fraction(level), "sparse", method, budget, seed, inputs),
              "alphas": list(budget.alphas)}
 
     def compute() -> dict[str, Any]:
         solutions = {}
         for mode in ("dense", "sparse"):
-            classifier, test, _, _ = _trained(dense, data, _fraction(level), mode, method, budget, seed)
+            classifier, test, _, _ = _trained(dense, data, _fraction(level), mode, method, budget, seed, inputs)
             solutions[mode] = {k: v.detach().clone() for k, v in classifier.state_dict().items()}
         losses, accuracies = [], []
         for alpha in budget.alphas:
             classifier.load_state_dict(interpolate(solutions["dense"], solutions["sparse"], alpha))
-            scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length)
+            scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length, inputs=inputs)
             losses.append(scored.loss)
             accuracies.append(scored.accuracy)
         return {"losses": losses, "accuracies": accuracies}
@@ -261,8 +283,10 @@ class TransferBench:
     """The fine-tuning measurements of one model under one budget, memoised (the benchmarks' fixture)."""
 
     def __init__(self, dense: LoadedModel, cache: ArtifactCache, budget: FinetuneBudget,
-                 method_levels: Callable[[type[CompressionMethod]], tuple[float, ...]]) -> None:
+                 method_levels: Callable[[type[CompressionMethod]], tuple[float, ...]], *,
+                 bos: BosPolicy = "auto") -> None:
         self.dense, self.cache, self.budget, self.method_levels = dense, cache, budget, method_levels
+        self.inputs = finetune_inputs(dense, bos)
         self._memo: dict[tuple[str, str, str], Any] = {}
 
     def _memoised(self, kind: str, setting: str, method: str, compute) -> Any:
@@ -278,13 +302,13 @@ class TransferBench:
         levels = self.method_levels(get_method(method))
         return self._memoised("study", setting, method, lambda: transfer_study(
             self.cache, self.dense, get_setting(setting), [self._configured(method, lv) for lv in levels],
-            self.budget))
+            self.budget, inputs=self.inputs))
 
     def modes(self, setting: str, method: str) -> ModeComparison:
         """The four transfer modes at the budget's comparison sparsity."""
         return self._memoised("modes", setting, method, lambda: compare_modes(
             self.cache, self.dense, get_setting(setting),
-            self._configured(method, self.budget.comparison_sparsity), self.budget))
+            self._configured(method, self.budget.comparison_sparsity), self.budget, inputs=self.inputs))
 
     def paths(self, setting: str, method: str) -> list[InterpolationPath]:
         """Interpolation paths at the easiest and the hardest level (by difficulty), for every seed."""
@@ -292,7 +316,8 @@ class TransferBench:
             difficulty = self.modes(setting, method).difficulty()
             ordered = sorted(get_setting(setting).levels, key=lambda lv: difficulty[lv.name])
             configured = self._configured(method, self.budget.comparison_sparsity)
-            return [interpolation_path(self.cache, self.dense, level, configured, self.budget, seed)
+            return [interpolation_path(self.cache, self.dense, level, configured, self.budget, seed,
+                                       inputs=self.inputs)
                     for level in (ordered[0], ordered[-1]) for seed in self.budget.seeds]
 
         return self._memoised("paths", setting, method, compute)
