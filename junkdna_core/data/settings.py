@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 
 from junkdna_core.config.errors import ConfigError
 
-Format = Literal["cloze", "letter", "gold", "generate", "classifier"]
+Format = Literal["cloze", "partial", "letter", "gold", "generate", "classifier"]
 Metric = Literal["acc", "acc_norm", "gold_likelihood", "em", "f1"]
 DifficultySource = Literal["rank", "human_gap"]
 Learning = Literal["none", "fine-tuning"]
@@ -77,6 +77,10 @@ class Level:
 
     ``difficulty``: larger is harder. For ``human_gap`` settings it is filled in
     at run time from the dense model's score; the value here is only an order.
+    ``format``: how an item becomes scorer requests: ``cloze`` (each option continues
+    the question), ``partial`` (each option fills a blank, the shared rest of the
+    sentence is scored: WinoGrande), ``letter`` (options listed, the letter scored),
+    ``gold`` (the gold answer's likelihood), ``classifier`` (a fine-tuned head).
     ``transform``: how the level's items are prepared, keys of :data:`TRANSFORMS`
     (``options``, ``context_fraction``, ``closed_book``, ``shots``, ``train_fraction``).
     ``chance``: score of random guessing for this level's metric, None when it
@@ -178,8 +182,8 @@ def _shots(k: int) -> Level:
     return Level(f"shots-{k}", "arc_easy", float(5 - k), "cloze", "acc", {"shots": k}, chance=0.25)
 
 
-def _human(task: str, metric: Metric, chance: float) -> Level:
-    return Level(task, task, 0.0, "cloze", metric, {}, chance=chance)
+def _human(task: str, metric: Metric, chance: float, format: Format = "cloze") -> Level:
+    return Level(task, task, 0.0, format, metric, {}, chance=chance)
 
 
 def _fraction(f: float) -> Level:
@@ -269,7 +273,7 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
         paper="Section 3.2.1, Figure 5, Table 3 (PIQA, HellaSwag, OpenBookQA, Vicuna-13B)",
         levels=(
             _human("piqa", "acc_norm", 0.5),
-            _human("winogrande", "acc", 0.5),
+            _human("winogrande", "acc", 0.5, "partial"),
             _human("hellaswag", "acc_norm", 0.25),
             _human("csqa", "acc", 0.2),
             _human("openbookqa", "acc_norm", 0.25),
@@ -279,9 +283,10 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
         substitution=(
             "Same three tasks offline, plus WinoGrande and CommonsenseQA (published human scores in "
             "HUMAN_ACCURACY) for more points on the difficulty axis; difficulty is computed from the "
-            "dense model under test, as in the paper."
+            "dense model under test, as in the paper. WinoGrande is scored by partial evaluation, as "
+            "lm-evaluation-harness does: each option fills the blank and the rest of the sentence is scored."
         ),
-        version=1,
+        version=2,  # 2: WinoGrande by partial evaluation (was the option and the rest of the sentence as a cloze)
     ),
     Setting(
         id="setting6",

@@ -35,6 +35,7 @@ from typing import Any, Literal
 from junkdna_core.config.checks import check_count, check_seed
 from junkdna_core.config.errors import ConfigError, CorruptResourceError, MissingResourceError
 from junkdna_core.data.items import (
+    BLANK,
     ClassificationItem,
     GenerativeItem,
     Item,
@@ -192,16 +193,12 @@ def _piqa(record: Mapping[str, Any], item_id: str) -> Item:
 
 
 def _winogrande(record: Mapping[str, Any], item_id: str) -> Item:
-    """The sentence up to the blank, and each option followed by the rest of the sentence."""
+    """The sentence with its one blank, and the two options that fill it."""
     sentence = record["sentence"]
-    if sentence.count("_") != 1:
-        raise ValueError(f"WinoGrande sentence without exactly one blank: {sentence!r}")
-    before, after = sentence.split("_")
+    if sentence.count(BLANK) != 1:
+        raise ValueError(f"WinoGrande sentence without exactly one blank {BLANK!r}: {sentence!r}")
     return MultipleChoiceItem(
-        id=item_id,
-        question=before.rstrip(),
-        choices=(f"{record['option1']}{after}", f"{record['option2']}{after}"),
-        gold=int(record["answer"]) - 1,
+        id=item_id, question=sentence, choices=(record["option1"], record["option2"]), gold=int(record["answer"]) - 1
     )
 
 
@@ -317,7 +314,7 @@ def _nq_open(record: Mapping[str, Any], item_id: str) -> Item:
 
 
 # Bump when a converter turns the same record into a different item: split_identity keys cached items with it.
-CONVERTERS_VERSION = 2  # 2: SciQ options ordered by data.items.stable_order
+CONVERTERS_VERSION = 3  # 2: SciQ options ordered by data.items.stable_order; 3: WinoGrande sentence kept whole
 _CONVERTERS: Mapping[str, Converter] = MappingProxyType(
     {
         "arc_hf": _arc_hf,
@@ -415,7 +412,7 @@ _TASKS: tuple[TaskSource, ...] = (
     TaskSource(
         "winogrande",
         "multiple_choice",
-        "WinoGrande (xl) pronoun resolution as a 2-option cloze",
+        "WinoGrande (xl) pronoun resolution: a sentence with a blank and the 2 options that fill it",
         {
             "train": _train("winogrande", "winogrande"),
             "validation": _hf("winogrande/winogrande_xl/validation", "winogrande"),

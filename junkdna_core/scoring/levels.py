@@ -29,6 +29,7 @@ from junkdna_core.data.prompts import (
     render_cloze,
     render_gold,
     render_letter,
+    render_partial,
 )
 from junkdna_core.data.settings import Level, Setting
 from junkdna_core.data.tasks import load_task, split_identity
@@ -133,6 +134,13 @@ def score_level(
         requests = [render(level.task, item, demos) for item, demos in prepared]
         scores = score_continuations(model, tokenizer, requests, batch_size=batch_size, progress=progress)
         predicted = multiple_choice_predictions(scores)[level.metric if level.format == "cloze" else "acc"]
+        values = [float(p == item.gold) for p, (item, _) in zip(predicted, prepared)]
+    elif level.format == "partial":
+        per_item = [render_partial(level.task, item, demos) for item, demos in prepared]
+        flat = iter(score_continuations(model, tokenizer, [r for requests in per_item for r in requests],
+                                        batch_size=batch_size, progress=progress))
+        options = [[next(flat)[0] for _ in requests] for requests in per_item]  # one request per option
+        predicted = multiple_choice_predictions(options)[level.metric]
         values = [float(p == item.gold) for p, (item, _) in zip(predicted, prepared)]
     elif level.format == "gold":
         requests = [render_gold(item) for item, _ in prepared]
