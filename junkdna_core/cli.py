@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from junkdna_core.options import (
     add_cache_option,
     add_compare_options,
     add_items_option,
+    add_metric_option,
     parse_setting_names,
     type_error,
 )
@@ -114,11 +116,13 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         items = setting_items(setting, budget.items, args.seed, cache=cache)
         for level in setting.levels:
             scores = cached_level_scores(cache, dense_key(dense.fingerprint), lambda: (dense.model, dense.tokenizer),
-                                         setting, level, items[level.task], seed=args.seed)
-            ci = bootstrap_ci(scores.scores, seed=args.seed)
+                                         setting, level, items[level.task], seed=args.seed, metrics=args.metric)
             chance = f"{level.chance:.3f}" if level.chance is not None else "-"
-            print(f"| {name} | {level.name} | {level.task} | {level.metric} | {len(scores.scores)} | "
-                  f"{scores.mean:.3f} | [{ci.low:.3f}, {ci.high:.3f}] | {chance} |", flush=True)
+            for metric, values in {level.metric: scores.scores, **scores.extra}.items():
+                ci = bootstrap_ci(values, seed=args.seed)
+                print(f"| {name} | {level.name} | {level.task} | {metric} | {len(values)} | "
+                      f"{math.fsum(values) / len(values):.3f} | [{ci.low:.3f}, {ci.high:.3f}] | "
+                      f"{chance if metric == level.metric else '-'} |", flush=True)
     return 0
 
 
@@ -144,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--model", default="smollm2", metavar="SPEC", help="model spec, as --jd-model")
     baseline.add_argument("--budget", type=type_error(parse_budget), default="smoke", metavar="NAME")
     add_items_option(baseline.add_argument)
+    add_metric_option(baseline.add_argument)
     baseline.add_argument("--settings", type=type_error(parse_setting_names), default=None, metavar="NAMES",
                           help="comma-separated settings (default: every evaluated setting)")
     baseline.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")

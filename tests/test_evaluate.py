@@ -204,9 +204,9 @@ def test_f1_is_token_overlap_best_answer():
     assert f1_score("the", ["a"]) == 1.0 and f1_score("the", ["cat"]) == 0.0  # both normalise to no tokens
 
 
-def _hand_greedy(model, tokenizer, prompt: str, steps: int, banned: list[int]) -> str:
-    """Greedy decoding by full forwards, never choosing a banned token."""
-    ids = _ids(tokenizer, prompt)
+def _hand_greedy(model, tokenizer, prompt: str, steps: int, banned: list[int], prefix: tuple[int, ...] = ()) -> str:
+    """Greedy decoding by full forwards of ``prefix`` + the prompt's tokens, never choosing a banned token."""
+    ids = [*prefix, *_ids(tokenizer, prompt)]
     new: list[int] = []
     with torch.no_grad():
         for _ in range(steps):
@@ -217,20 +217,28 @@ def _hand_greedy(model, tokenizer, prompt: str, steps: int, banned: list[int]) -
 
 
 def test_generate_is_greedy_and_independent_of_batching(model, tokenizer):
-    kwargs = {"max_new_tokens": 6, "min_new_tokens": 6, "stop": (), "progress": False}
+    kwargs = {"max_new_tokens": 6, "min_new_tokens": 6, "stop": (), "progress": False, "prefix": ()}
     single = generate(model, tokenizer, PROMPTS, batch_size=1, **kwargs)
     assert generate(model, tokenizer, PROMPTS, batch_size=3, **kwargs) == single
     assert generate(model, tokenizer, PROMPTS, batch_size=3, **kwargs) == single
     assert single == [_hand_greedy(model, tokenizer, p, 6, [tokenizer.eos_token_id]) for p in PROMPTS]
 
 
+def test_generate_starts_every_prompt_with_the_given_prefix(model, tokenizer):
+    kwargs = {"max_new_tokens": 5, "min_new_tokens": 5, "stop": (), "progress": False, "batch_size": 2}
+    bos = (tokenizer.bos_token_id,)
+    with_bos = generate(model, tokenizer, PROMPTS, prefix=bos, **kwargs)
+    assert with_bos == [_hand_greedy(model, tokenizer, p, 5, [tokenizer.eos_token_id], prefix=bos) for p in PROMPTS]
+    assert with_bos != generate(model, tokenizer, PROMPTS, prefix=(), **kwargs)  # the prefix changes the answers
+
+
 def test_generate_cuts_at_the_first_stop_string(model, tokenizer):
-    fixed_length = {"max_new_tokens": 8, "min_new_tokens": 8, "progress": False}
+    fixed_length = {"max_new_tokens": 8, "min_new_tokens": 8, "progress": False, "prefix": ()}
     [full] = generate(model, tokenizer, [PROMPTS[0]], stop=(), **fixed_length)
     stop = full[len(full) // 2]
     [cut] = generate(model, tokenizer, [PROMPTS[0]], stop=("@@", stop), **fixed_length)
     assert cut == full[: full.index(stop)]
-    for text in generate(model, tokenizer, PROMPTS, max_new_tokens=12, progress=False):
+    for text in generate(model, tokenizer, PROMPTS, prefix=(), max_new_tokens=12, progress=False):
         assert "\n" not in text
 
 
@@ -243,18 +251,21 @@ def test_min_new_tokens_keeps_end_token_from_ending_empty_answer(model, tokenize
         head.bias[tokenizer.eos_token_id] = 100.0  # the model wants to stop at every step
     eager.lm_head = head
     prompt = [PROMPTS[2]]
-    assert generate(eager, tokenizer, prompt, min_new_tokens=0, stop=(), progress=False) == [""]
-    [answer] = generate(eager, tokenizer, prompt, min_new_tokens=3, stop=(), progress=False)
+    assert generate(eager, tokenizer, prompt, prefix=(), min_new_tokens=0, stop=(), progress=False) == [""]
+    [answer] = generate(eager, tokenizer, prompt, prefix=(), min_new_tokens=3, stop=(), progress=False)
     assert answer == _hand_greedy(eager, tokenizer, PROMPTS[2], 3, [tokenizer.eos_token_id]) != ""
 
 
 def test_generate_rejects_bad_options(model, tokenizer):
-    for kwargs in ({"max_new_tokens": 0}, {"min_new_tokens": 40}, {"stop": [""]}, {"batch_size": -1}):
+    for kwargs in ({"max_new_tokens": 0}, {"min_new_tokens": 40}, {"stop": [""]}, {"batch_size": -1},
+                   {"prefix": "1"}, {"prefix": (1, -2)}, {"prefix": (True,)}):
         with pytest.raises(ConfigError):
-            generate(model, tokenizer, PROMPTS, progress=False, **kwargs)
+            generate(model, tokenizer, PROMPTS, progress=False, **{"prefix": (), **kwargs})
     with pytest.raises(ConfigError):
-        generate(model, tokenizer, ["ok", ""], progress=False)
-    assert generate(model, tokenizer, [], progress=False) == []
+        generate(model, tokenizer, ["ok", ""], prefix=(), progress=False)
+    with pytest.raises(ConfigError, match="more than the model's 128 positions"):
+        generate(model, tokenizer, ["word " * 120], prefix=(), max_new_tokens=16, progress=False)
+    assert generate(model, tokenizer, [], prefix=(), progress=False) == []
 
 
 def test_perplexity_equals_exp_mean_nll(model, tokenizer):

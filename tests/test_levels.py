@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from junkdna_core.data.prompts import render_partial
-from junkdna_core.data.settings import get_setting
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.prompts import qa_prompt, render_partial
+from junkdna_core.data.settings import ANSWER_METRICS, get_setting
 from junkdna_core.data.tasks import load_task
 from junkdna_core.models.loading import load_model
 from junkdna_core.scoring.engine import score_continuations
-from junkdna_core.scoring.levels import score_level
+from junkdna_core.scoring.generation import METRIC_FUNCTIONS, answer_metrics, generate
+from junkdna_core.scoring.levels import cached_level_scores, score_level, setting_items
 from junkdna_core.storage.cache import ArtifactCache
 
 
@@ -30,3 +32,73 @@ def test_winogrande_level_picks_the_option_whose_prefix_makes_the_rest_likelier(
         expected.append(float(max(range(len(suffix)), key=suffix.__getitem__) == item.gold))
     assert scores.scores == tuple(expected) and scores.item_ids == tuple(it.id for it in items)
     assert 0 < sum(expected) < len(expected)  # both outcomes occur, so the comparison can fail
+
+
+# ---------------------------------------------------------------- answer metrics beside the likelihood (--jd-metric)
+
+def _factoid(tiny, cache: ArtifactCache):
+    setting = get_setting("setting6")
+    return setting, setting.level("factoid"), setting_items(setting, 6, 0, cache=cache)["triviaqa"]
+
+
+def _loader(tiny, calls: list[int]):
+    def load():
+        calls.append(1)
+        return tiny.model, tiny.tokenizer
+
+    return load
+
+
+def test_answer_metrics_are_the_greedy_answers_em_and_f1_cached_once(tiny, tmp_path):
+    cache = ArtifactCache(tmp_path)
+    setting, level, items = _factoid(tiny, cache)
+    calls: list[int] = []
+    scores = cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, metrics=("em", "f1"),
+                                 progress=False)
+    assert set(scores.extra) == {"em", "f1"} and len(calls) == 2  # once for the likelihood, once for the answers
+    prompts = [qa_prompt(item) for item in items.items]
+    answers = generate(tiny.model, tiny.tokenizer, prompts, prefix=(), stop=("\n", ".", ","), progress=False)
+    assert scores.extra == answer_metrics(answers, [item.answers for item in items.items], ("em", "f1"))
+    assert all(len(values) == len(items) for values in scores.extra.values())
+
+    only_f1 = cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, metrics=("f1",),
+                                  progress=False)
+    assert only_f1.extra == {"f1": scores.extra["f1"]} and only_f1.scores == scores.scores
+    assert len(calls) == 2  # the answers and the likelihoods come from the cache
+    plain = cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, progress=False)
+    assert plain.extra == {} and len(calls) == 2
+
+
+def test_the_bos_prefix_is_part_of_the_answers_cache_key(tiny, tmp_path):
+    cache = ArtifactCache(tmp_path)
+    setting, level, items = _factoid(tiny, cache)
+    calls: list[int] = []
+    for prefix in ((), (tiny.tokenizer.bos_token_id,)):
+        cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, metrics=("em",),
+                            prefix=prefix, progress=False)
+    assert len(calls) == 3  # likelihoods once, answers once per prefix
+    assert len([e for e in cache.entries() if e.kind == "answers"]) == 2
+
+
+def test_levels_without_generative_items_record_no_answer_metrics(tiny, tmp_path):
+    cache = ArtifactCache(tmp_path)
+    setting = get_setting("setting6")
+    level = setting.level("mcq")
+    assert level.answer_metrics(("em", "f1")) == () and setting.level("factoid").answer_metrics(["f1"]) == ("f1",)
+    items = setting_items(setting, 6, 0, cache=cache)["arc_easy"]
+    scores = cached_level_scores(cache, "tiny", lambda: (tiny.model, tiny.tokenizer), setting, level, items,
+                                 metrics=("em", "f1"), progress=False)
+    assert scores.extra == {} and not [e for e in cache.entries() if e.kind == "answers"]
+
+
+def test_answer_metric_names_agree_between_the_settings_and_the_scorer():
+    assert tuple(METRIC_FUNCTIONS) == ANSWER_METRICS
+
+
+def test_answer_metrics_per_item():
+    values = answer_metrics(["Paris", "the Seine river", ""], [["Paris"], ["Seine"], ["Rome"]], ("em", "f1"))
+    assert values == {"em": (1.0, 0.0, 0.0), "f1": (1.0, pytest.approx(2 / 3), 0.0)}
+    with pytest.raises(ConfigError, match="unknown answer metric 'bleu'; known: em, f1"):
+        answer_metrics(["a"], [["a"]], ("bleu",))
+    with pytest.raises(ConfigError, match="2 predictions for 1 items"):
+        answer_metrics(["a", "b"], [["a"]], ("em",))

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from junkdna_core.config.errors import ConfigError
 
-Format = Literal["cloze", "partial", "letter", "gold", "generate", "classifier"]
+Format = Literal["cloze", "partial", "letter", "gold", "classifier"]
 Metric = Literal["acc", "acc_norm", "gold_likelihood", "em", "f1"]
+# Metrics of a greedy answer that a level with generative items (format "gold") records beside its own
+# when asked (--jd-metric): exact match and token F1, SQuAD-normalised (scoring.generation).
+ANSWER_METRICS: tuple[Metric, ...] = ("em", "f1")
 DifficultySource = Literal["rank", "human_gap"]
 Learning = Literal["none", "fine-tuning"]
 
@@ -116,6 +119,11 @@ class Level:
                 raise ConfigError(f"{owner}: transform {key} must be {what}; got {value!r}")
         if self.chance is not None and not (_is_number(self.chance) and 0 <= self.chance < 1):
             raise ConfigError(f"{owner}: chance must be None or a number in [0, 1); got {self.chance!r}")
+
+    def answer_metrics(self, requested: Sequence[str]) -> tuple[str, ...]:
+        """Those of ``requested`` (:data:`ANSWER_METRICS`) this level records beside its own: all for
+        generative items (format ``gold``), none for the others."""
+        return tuple(m for m in requested if m in ANSWER_METRICS) if self.format == "gold" else ()
 
     def describe(self) -> dict[str, Any]:
         """The level as JSON-ready data (part of score cache keys and records)."""
@@ -250,7 +258,8 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
             "Offline: SQuAD v1.1 validation passages (TriviaQA evidence does not ship); the passage is cut "
             "to whole sentences around the answer span covering at least x% of its words, the answer "
             "always inside. Metric: per-byte likelihood of the gold answer (2^-bits-per-byte), because a "
-            "135M model scores ~0 exact match; exact match is recorded beside it."
+            "135M model scores ~0 exact match; with --jd-metric em,f1 the exact match and token F1 of the "
+            "greedy answer are recorded beside it."
         ),
         version=1,
     ),
@@ -300,8 +309,8 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
         paper_choice="FreebaseQA (generative, exact match) vs MMLU (5-shot letter)",
         substitution=(
             "Offline: TriviaQA (rc.wikipedia.nocontext) closed-book factoid answers vs ARC-Easy multiple "
-            "choice; FreebaseQA does not ship. Factoid metric: per-byte likelihood of the gold answer "
-            "(exact match recorded beside it)."
+            "choice; FreebaseQA does not ship. Factoid metric: per-byte likelihood of the gold answer; with "
+            "--jd-metric em,f1 the exact match and token F1 of the greedy answer are recorded beside it."
         ),
         version=1,
     ),

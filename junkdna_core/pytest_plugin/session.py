@@ -18,6 +18,7 @@ class JunkdnaSession:
     """Every --jd-* option, parsed once, plus the records this process collected.
 
     ``budget`` is the run's budget with ``--jd-items`` applied: what sizes the work.
+    ``metrics``: answer metrics recorded beside the likelihood (``--jd-metric``), empty for none.
     """
 
     model: str
@@ -31,6 +32,7 @@ class JunkdnaSession:
     cache_dir: Path | None
     results_dir: Path
     thresholds: dict[str, float]
+    metrics: tuple[str, ...]
     records: list[dict[str, Any]] = field(default_factory=list)
     worker_environment: dict[str, Any] | None = None
 
@@ -76,6 +78,7 @@ class JunkdnaSession:
             "device": self.device,
             "dtype": self.dtype,
             "thresholds": self.thresholds,
+            "metrics": list(self.metrics),
         }
 
     @classmethod
@@ -94,6 +97,7 @@ class JunkdnaSession:
             cache_dir=opt("jd_cache"),
             results_dir=opt("jd_results") or Path(config.rootpath, "jd-results"),
             thresholds={**PAPER_THRESHOLDS, **dict(opt("jd_threshold"))},
+            metrics=opt("jd_metric"),
         )
 
 

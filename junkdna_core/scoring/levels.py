@@ -26,14 +26,16 @@ from junkdna_core.data.prompts import (
     cut_passage,
     keep_options,
     kept_options,
+    qa_prompt,
     render_cloze,
     render_gold,
     render_letter,
     render_partial,
 )
 from junkdna_core.data.settings import Level, Setting
-from junkdna_core.data.tasks import load_task, split_identity
+from junkdna_core.data.tasks import available_tasks, load_task, split_identity
 from junkdna_core.scoring.engine import ContinuationScore, multiple_choice_predictions, score_continuations
+from junkdna_core.scoring.generation import GenerationSettings, answer_metrics, generate
 from junkdna_core.storage.cache import ArtifactCache
 
 SCORER_VERSION = 2  # 2: options packed with the shared prompt in one sequence (block attention mask)
@@ -189,13 +191,45 @@ def dense_key(fingerprint: str) -> str:
     return f"dense:{fingerprint}"
 
 
+def _answer_metrics(
+    cache: ArtifactCache, parts: Mapping[str, Any], load: Callable[[], tuple[Any, Any]], level: Level, items: ItemSet,
+    metrics: Sequence[str], *, prefix: Sequence[int], seed: int, batch_size: int, progress: bool,
+) -> dict[str, tuple[float, ...]]:
+    """Per-item values of the answer metrics (``em``, ``f1``) the level records beside its own; {} when none apply.
+
+    The greedy answers are generated once per (model, level, items, seed, batch size, generation
+    settings, BOS prefix) and cached, so every metric of them is computed from the same answers.
+    """
+    wanted = level.answer_metrics(metrics)
+    if not wanted:
+        return {}
+    prepared = [item for item, _ in _prepare(level, items.items, seed)]
+    settings = GenerationSettings(stop=available_tasks()[level.task].stop)
+    key = {**{k: v for k, v in parts.items() if k != "scorer"}, "generation": settings.describe(),
+           "prefix": list(prefix)}
+
+    def compute() -> dict[str, Any]:
+        model, tokenizer = load()
+        answers = generate(model, tokenizer, [qa_prompt(item) for item in prepared], prefix=prefix,
+                           batch_size=batch_size, progress=progress, stop=settings.stop,
+                           max_new_tokens=settings.max_new_tokens, min_new_tokens=settings.min_new_tokens)
+        return {"item_ids": [item.id for item in prepared], "answers": answers}
+
+    body = cache.get_or_compute_json("answers", key, compute)
+    return answer_metrics(body["answers"], [item.answers for item in prepared], wanted)
+
+
 def cached_level_scores(
     cache: ArtifactCache, model_key: str, load: Callable[[], tuple[Any, Any]], setting: Setting, level: Level,
-    items: ItemSet, *, seed: int = 0, batch_size: int = 8, progress: bool = True,
+    items: ItemSet, *, seed: int = 0, batch_size: int = 8, progress: bool = True, metrics: Sequence[str] = (),
+    prefix: Sequence[int] = (),
 ) -> LevelScores:
     """:func:`score_level`, computed once per (model, level, items, scorer) and then read from the cache.
 
     ``load`` returns ``(model, tokenizer)``; it is called only when the scores are not cached yet.
+    ``metrics``: answer metrics (``em``, ``f1``) to record in ``extra`` where the level takes them
+    (generative items); ``prefix``: the token ids generation prompts start with (the model's BOS
+    decision, :func:`~junkdna_core.models.conventions.context_prefix`).
     """
     if level.format == "cloze" and set(level.transform) == {"options"}:
         return _all_options_scores(cache, model_key, load, setting, level, items, seed=seed, batch_size=batch_size,
@@ -212,4 +246,6 @@ def cached_level_scores(
         return {"level": s.level, "metric": s.metric, "item_ids": list(s.item_ids), "scores": list(s.scores)}
 
     body = cache.get_or_compute_json("scores", parts, compute)
-    return LevelScores(body["level"], body["metric"], tuple(body["item_ids"]), tuple(body["scores"]))
+    extra = _answer_metrics(cache, parts, load, level, items, metrics, prefix=prefix, seed=seed, batch_size=batch_size,
+                            progress=progress)
+    return LevelScores(body["level"], body["metric"], tuple(body["item_ids"]), tuple(body["scores"]), extra)

@@ -8,6 +8,7 @@ the cache already holds, so a warm rerun only reads JSON.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +67,12 @@ def run_study(
     seed: int = 0,
     batch_size: int = 8,
     progress: bool = True,
+    metrics: Sequence[str] = (),
 ) -> Study:
     """Score the dense model and every configuration in ``methods`` on every level of ``setting``.
 
-    ``items`` is the number of items per level.
+    ``items`` is the number of items per level. ``metrics``: answer metrics (``em``, ``f1``)
+    recorded beside the likelihood on the levels with generative items (``LevelScores.extra``).
     ``methods`` are configurations of one method at increasing strength; a
     configuration of strength 0 is the dense model itself and is not rebuilt.
     """
@@ -88,7 +91,7 @@ def run_study(
 
     def scores(key: str, load, level: Level) -> LevelScores:
         return cached_level_scores(cache, key, load, setting, level, chosen[level.task], seed=seed,
-                                   batch_size=batch_size, progress=progress)
+                                   batch_size=batch_size, progress=progress, metrics=metrics)
 
     keys = [compressed_key(cache, dense, m, calibration) for m in methods]
     dense_scores = [scores(dense_key(dense.fingerprint), dense_model, level) for level in setting.levels]
