@@ -125,33 +125,41 @@ def _prepare(level: Level, items: Sequence[Item], seed: int) -> list[tuple[Item,
     return out
 
 
+def level_requests(
+    level: Level, items: Sequence[Item], *, seed: int = 0
+) -> list[tuple[Item, list[tuple[str, list[str]]]]]:
+    """Each item as the level prepares it (fewer options, a cut passage, demonstrations) with its scorer requests.
+
+    An item makes one ``(context, continuations)`` request (``cloze``, ``letter``, ``gold``), or one
+    request per option (``partial``); its options are the continuations of its requests, in order.
+    """
+    renderers: dict[str, Callable[[Item, Sequence[MultipleChoiceItem]], list[tuple[str, list[str]]]]] = {
+        "cloze": lambda item, demos: [render_cloze(level.task, item, demos)],
+        "letter": lambda item, demos: [render_letter(level.task, item, demos)],
+        "partial": lambda item, demos: render_partial(level.task, item, demos),
+        "gold": lambda item, _demos: [render_gold(item)],
+    }
+    if level.format not in renderers:
+        raise ConfigError(f"level {level.name}: format {level.format!r} is not scored by this engine")
+    render = renderers[level.format]
+    return [(item, render(item, demos)) for item, demos in _prepare(level, items, seed)]
+
+
 def score_level(
     model: Any, tokenizer: Any, level: Level, items: Sequence[Item], *, seed: int = 0, batch_size: int = 8,
     progress: bool = True,
 ) -> LevelScores:
     """Score every item of one level on one model."""
-    prepared = _prepare(level, items, seed)
-    if level.format in ("cloze", "letter"):
-        render = render_cloze if level.format == "cloze" else render_letter
-        requests = [render(level.task, item, demos) for item, demos in prepared]
-        scores = score_continuations(model, tokenizer, requests, batch_size=batch_size, progress=progress)
-        predicted = multiple_choice_predictions(scores)[level.metric if level.format == "cloze" else "acc"]
+    prepared = level_requests(level, items, seed=seed)
+    flat = iter(score_continuations(model, tokenizer, [r for _, requests in prepared for r in requests],
+                                    batch_size=batch_size, progress=progress))
+    options = [[score for _ in requests for score in next(flat)] for _, requests in prepared]
+    if level.format == "gold":  # per-byte likelihood of the gold answer, 2^-bits-per-byte, in (0, 1]
+        values = [math.exp(scores[0].loglik / scores[0].bytes) for scores in options]
+    else:  # the letter format scores one token per option: its raw log-likelihood decides
+        predicted = multiple_choice_predictions(options)["acc" if level.format == "letter" else level.metric]
         values = [float(p == item.gold) for p, (item, _) in zip(predicted, prepared)]
-    elif level.format == "partial":
-        per_item = [render_partial(level.task, item, demos) for item, demos in prepared]
-        flat = iter(score_continuations(model, tokenizer, [r for requests in per_item for r in requests],
-                                        batch_size=batch_size, progress=progress))
-        options = [[next(flat)[0] for _ in requests] for requests in per_item]  # one request per option
-        predicted = multiple_choice_predictions(options)[level.metric]
-        values = [float(p == item.gold) for p, (item, _) in zip(predicted, prepared)]
-    elif level.format == "gold":
-        requests = [render_gold(item) for item, _ in prepared]
-        scores = score_continuations(model, tokenizer, requests, batch_size=batch_size, progress=progress)
-        # per-byte likelihood of the gold answer, 2^-bits-per-byte, in (0, 1]
-        values = [math.exp(s[0].loglik / s[0].bytes) for s in scores]
-    else:
-        raise ConfigError(f"level {level.name}: format {level.format!r} is not scored by this engine")
-    return LevelScores(level.name, level.metric, tuple(it.id for it, _ in prepared), tuple(values))
+    return LevelScores(level.name, level.metric, tuple(item.id for item, _ in prepared), tuple(values))
 
 
 def _all_options_scores(
