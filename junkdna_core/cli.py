@@ -1,4 +1,4 @@
-"""The ``junkdna`` command line: methods, dense baselines, the cache, the leaderboard."""
+"""The ``junkdna`` command line: methods, dense baselines, model checks, the cache, the leaderboard."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from junkdna_core import __version__
 from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.errors import JunkdnaError
-from junkdna_core.config.parsing import parse_budget, parse_device, parse_dtype, parse_seed
+from junkdna_core.config.parsing import parse_bos_policy, parse_budget, parse_device, parse_dtype, parse_seed
 from junkdna_core.options import (
     add_cache_option,
     add_compare_options,
@@ -126,6 +126,39 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_model(args: argparse.Namespace) -> int:
+    """Load a model and check that the suite scores it right; exit 1 when a check fails."""
+    import json
+
+    from junkdna_core.data.settings import SETTINGS
+    from junkdna_core.models.loading import load_model
+    from junkdna_core.scoring.model_checks import check_model
+    from junkdna_core.storage.cache import ArtifactCache
+
+    cache = ArtifactCache(args.cache)
+    loaded = load_model(args.spec, device=args.device, dtype=args.dtype, cache=cache)
+    settings = args.settings or [s for s, setting in SETTINGS.items() if setting.learning == "none"]
+    items = args.budget.overridden(items=args.items).items
+    report = check_model(loaded, policy=args.bos, settings=settings, items=items, seed=args.seed, cache=cache)
+    print(report.render(), end="")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report.describe(), indent=2) + "\n")
+    return 0 if report.passed else 1
+
+
+def _add_items_arguments(parser: argparse.ArgumentParser, settings_help: str) -> None:
+    """The arguments choosing which items of which settings are scored, on which device, in which dtype."""
+    parser.add_argument("--budget", type=type_error(parse_budget), default="smoke", metavar="NAME")
+    add_items_option(parser.add_argument)
+    parser.add_argument("--settings", type=type_error(parse_setting_names), default=None, metavar="NAMES",
+                        help=settings_help)
+    parser.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")
+    parser.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
+    parser.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
+    add_cache_option(parser.add_argument)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``junkdna`` command."""
     parser = argparse.ArgumentParser(
@@ -146,16 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     baseline = sub.add_parser("baseline", help="score the dense model on every difficulty level (with chance)")
     baseline.add_argument("--model", default="smollm2", metavar="SPEC", help="model spec, as --jd-model")
-    baseline.add_argument("--budget", type=type_error(parse_budget), default="smoke", metavar="NAME")
-    add_items_option(baseline.add_argument)
     add_metric_option(baseline.add_argument)
-    baseline.add_argument("--settings", type=type_error(parse_setting_names), default=None, metavar="NAMES",
-                          help="comma-separated settings (default: every evaluated setting)")
-    baseline.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")
-    baseline.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
-    baseline.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
-    add_cache_option(baseline.add_argument)
+    _add_items_arguments(baseline, "comma-separated settings (default: every evaluated setting)")
     baseline.set_defaults(func=cmd_baseline)
+
+    check = sub.add_parser("check-model", help="check that the suite scores a model right: its tokenizer's "
+                                                "conventions, packed and batched scoring, prompt lengths")
+    check.add_argument("spec", metavar="SPEC", help="model spec, as --jd-model")
+    check.add_argument("--bos", type=type_error(parse_bos_policy), default="auto", metavar="POLICY",
+                       help="the BOS decision to check, as --jd-bos: auto, always or never (default: auto)")
+    check.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the report as JSON")
+    _add_items_arguments(check, "comma-separated settings whose prompts must fit the model (default: every "
+                                "evaluated setting; the budget's or --items items per level)")
+    check.set_defaults(func=cmd_check_model)
 
     board = sub.add_parser("leaderboard", help="export claim tables, method rankings and plots from run records")
     board.add_argument("inputs", nargs="*", type=Path, metavar="RECORDS_OR_DIRS",

@@ -304,7 +304,7 @@ def _score_packed(
         bar.update(len(keys))
 
 
-def _accepts_block_mask(model: PreTrainedModel) -> bool:
+def accepts_block_mask(model: PreTrainedModel) -> bool:
     """True if the model's attention takes a custom 4-D additive mask (eager and SDPA do)."""
     return getattr(model.config, "_attn_implementation", None) in _MASKABLE_ATTENTION
 
@@ -330,7 +330,7 @@ def score_continuations(
     """
     check_count("batch_size", batch_size)
     encoded = _encode_requests(tokenizer, requests, getattr(model.config, "max_position_embeddings", None))
-    scorer = _score_packed if reuse_prefix and _accepts_block_mask(model) else _score_full_sequences
+    scorer = _score_packed if reuse_prefix and accepts_block_mask(model) else _score_full_sequences
     raw: dict[_Key, tuple[float, bool]] = {}
     total = sum(len(req.continuations) for req in encoded)
     with evaluating(model), tqdm(total=total, desc="scoring", disable=not progress) as bar:
