@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from unittest import mock
 
 import pytest
@@ -31,7 +31,7 @@ from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.checks import SEED_LIMIT
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.config.thresholds import PAPER_THRESHOLDS
-from junkdna_core.data.settings import ANSWER_METRICS, SETTINGS, TRANSFORMS, Level, Setting
+from junkdna_core.data.settings import ANSWER_METRICS, SETTINGS, TRANSFORMS, Format, Level, Metric, Setting
 from junkdna_core.results.compare import parse_tolerance
 from junkdna_core.results.leaderboard import FORMATS, parse_formats
 
@@ -273,8 +273,8 @@ BAD_LEVEL_VALUES = {
     "task": st.one_of(st.just(""), st.none(), st.floats()),
     "difficulty": st.one_of(st.just(math.nan), st.just(math.inf), st.just(-math.inf), st.none(), st.text(),
                             st.booleans()),
-    "format": st.text().filter(lambda t: t not in ("cloze", "letter", "gold", "generate", "classifier")),
-    "metric": st.one_of(st.text().filter(lambda t: t not in ("acc", "acc_norm", "gold_likelihood", "em", "f1")),
+    "format": st.one_of(st.text().filter(lambda t: t not in get_args(Format)), st.just("generate")),
+    "metric": st.one_of(st.text().filter(lambda t: t not in get_args(Metric)), st.sampled_from(ANSWER_METRICS),
                         st.none()),
     "transform": st.one_of(
         st.dictionaries(st.text().filter(lambda k: k not in TRANSFORMS), st.integers(), min_size=1),

@@ -4,7 +4,9 @@ Pure functions of items. The transforms make a level harder or easier without
 changing what is asked: fewer answer options (gold kept), a passage cut to a
 window around the answer (answer kept), no passage (closed book), or k
 demonstrations in front. The renderers produce ``(context, continuations)``
-pairs for :func:`junkdna_core.scoring.engine.score_continuations`.
+pairs for :func:`junkdna_core.scoring.engine.score_continuations`: one per item
+whose options continue a shared prompt, one per option for a fill-in-the-blank
+item (:func:`render_partial`), whose options share the text after the blank.
 """
 
 from __future__ import annotations

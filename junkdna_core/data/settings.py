@@ -23,10 +23,11 @@ from typing import Any, Literal, get_args
 from junkdna_core.config.errors import ConfigError
 
 Format = Literal["cloze", "partial", "letter", "gold", "classifier"]
-Metric = Literal["acc", "acc_norm", "gold_likelihood", "em", "f1"]
+Metric = Literal["acc", "acc_norm", "gold_likelihood"]
 # Metrics of a greedy answer that a level with generative items (format "gold") records beside its own
 # when asked (--jd-metric): exact match and token F1, SQuAD-normalised (scoring.generation).
-ANSWER_METRICS: tuple[Metric, ...] = ("em", "f1")
+AnswerMetric = Literal["em", "f1"]
+ANSWER_METRICS: tuple[AnswerMetric, ...] = get_args(AnswerMetric)
 DifficultySource = Literal["rank", "human_gap"]
 Learning = Literal["none", "fine-tuning"]
 
