@@ -1,9 +1,10 @@
-"""The ``junkdna`` command line: methods, dense baselines, the cache, the leaderboard."""
+"""The ``junkdna`` command line: methods, dense baselines, model checks, the cache, the leaderboard."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from junkdna_core.options import (
     add_compare_options,
     add_input_options,
     add_items_option,
+    add_metric_option,
     parse_setting_names,
     type_error,
 )
@@ -119,12 +121,51 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         items = setting_items(setting, budget.items, args.seed, cache=cache)
         for level in setting.levels:
             scores = cached_level_scores(cache, dense_key(dense.fingerprint), lambda: (dense.model, dense.tokenizer),
-                                         setting, level, items[level.task], inputs=inputs, seed=args.seed)
-            ci = bootstrap_ci(scores.scores, seed=args.seed)
+                                         setting, level, items[level.task], inputs=inputs, seed=args.seed,
+                                         metrics=args.metric)
             chance = f"{level.chance:.3f}" if level.chance is not None else "-"
-            print(f"| {name} | {level.name} | {level.task} | {level.metric} | {len(scores.scores)} | "
-                  f"{scores.mean:.3f} | [{ci.low:.3f}, {ci.high:.3f}] | {chance} |", flush=True)
+            for metric, values in {level.metric: scores.scores, **scores.extra}.items():
+                ci = bootstrap_ci(values, seed=args.seed)
+                print(f"| {name} | {level.name} | {level.task} | {metric} | {len(values)} | "
+                      f"{math.fsum(values) / len(values):.3f} | [{ci.low:.3f}, {ci.high:.3f}] | "
+                      f"{chance if metric == level.metric else '-'} |", flush=True)
     return 0
+
+
+def cmd_check_model(args: argparse.Namespace) -> int:
+    """Load a model and check that the suite scores it right; exit 1 when a check fails."""
+    import json
+
+    from junkdna_core.data.settings import SETTINGS
+    from junkdna_core.models.loading import load_model
+    from junkdna_core.scoring.model_checks import check_model
+    from junkdna_core.storage.cache import ArtifactCache
+
+    cache = ArtifactCache(args.cache)
+    loaded = load_model(args.spec, device=args.device, dtype=args.dtype, cache=cache)
+    settings = args.settings or [s for s, setting in SETTINGS.items() if setting.learning == "none"]
+    items = args.budget.overridden(items=args.items).items
+    report = check_model(loaded, bos=args.bos, chat_template=args.chat_template, settings=settings, items=items,
+                         seed=args.seed, cache=cache)
+    print(report.render(), end="")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report.describe(), indent=2) + "\n")
+    return 0 if report.passed else 1
+
+
+def _add_items_arguments(parser: argparse.ArgumentParser, settings_help: str) -> None:
+    """The arguments choosing which items of which settings are scored, on which device, in which dtype, and how
+    texts are fed to the model (--bos, --chat-template, as --jd-bos and --jd-chat-template)."""
+    parser.add_argument("--budget", type=type_error(parse_budget), default="smoke", metavar="NAME")
+    add_items_option(parser.add_argument)
+    parser.add_argument("--settings", type=type_error(parse_setting_names), default=None, metavar="NAMES",
+                        help=settings_help)
+    parser.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")
+    parser.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
+    parser.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
+    add_input_options(parser.add_argument)
+    add_cache_option(parser.add_argument)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,16 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     baseline = sub.add_parser("baseline", help="score the dense model on every difficulty level (with chance)")
     baseline.add_argument("--model", default="smollm2", metavar="SPEC", help="model spec, as --jd-model")
-    baseline.add_argument("--budget", type=type_error(parse_budget), default="smoke", metavar="NAME")
-    add_items_option(baseline.add_argument)
-    baseline.add_argument("--settings", type=type_error(parse_setting_names), default=None, metavar="NAMES",
-                          help="comma-separated settings (default: every evaluated setting)")
-    baseline.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")
-    baseline.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
-    baseline.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
-    add_input_options(baseline.add_argument)
-    add_cache_option(baseline.add_argument)
+    add_metric_option(baseline.add_argument)
+    _add_items_arguments(baseline, "comma-separated settings (default: every evaluated setting)")
     baseline.set_defaults(func=cmd_baseline)
+
+    check = sub.add_parser("check-model", help="check that the suite scores a model right: its tokenizer's "
+                                                "conventions, packed and batched scoring, prompt lengths")
+    check.add_argument("spec", metavar="SPEC", help="model spec, as --jd-model")
+    check.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the report as JSON")
+    _add_items_arguments(check, "comma-separated settings whose prompts must fit the model (default: every "
+                                "evaluated setting; the budget's or --items items per level)")
+    check.set_defaults(func=cmd_check_model)
 
     board = sub.add_parser("leaderboard", help="export claim tables, method rankings and plots from run records")
     board.add_argument("inputs", nargs="*", type=Path, metavar="RECORDS_OR_DIRS",

@@ -30,7 +30,7 @@ from junkdna_core.config.parsing import (
     parse_sparsities,
     parse_threshold,
 )
-from junkdna_core.data.settings import get_setting
+from junkdna_core.data.settings import ANSWER_METRICS, get_setting
 from junkdna_core.results.compare import DEFAULT_TOLERANCE, parse_tolerance
 
 
@@ -64,6 +64,17 @@ def parse_setting_names(text: str) -> tuple[str, ...]:
     with _naming_the_list(text):
         for name in names:
             get_setting(name)
+    return names
+
+
+def parse_metric_names(text: str) -> tuple[str, ...]:
+    """Comma-separated answer metrics recorded beside the likelihood (``em``, ``f1``), or ``none``."""
+    names = tuple(dict.fromkeys(p.strip().lower() for p in str(text).split(",") if p.strip()))
+    if names == ("none",):
+        return ()
+    unknown = [name for name in names if name not in ANSWER_METRICS]
+    if not names or unknown:
+        raise ConfigError(f"expected none or a comma-separated list of {', '.join(ANSWER_METRICS)}; got {text!r}")
     return names
 
 
@@ -113,6 +124,13 @@ def add_items_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that overrides the budget's number of items per difficulty level."""
     addoption(f"--{prefix}items", type=type_error(parse_positive_int), default=None, metavar="N",
               help=f"items scored per difficulty level (default: the budget's: {budgets_help('items')})")
+
+
+def add_metric_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that records answer metrics beside the likelihood on generative levels."""
+    addoption(f"--{prefix}metric", type=type_error(parse_metric_names), default=(), metavar="NAMES",
+              help="answer metrics of the greedy answer recorded beside the gold-answer likelihood on the levels "
+                   f"with generative items (settings 3 and 6): {', '.join(ANSWER_METRICS)} or none (default: none)")
 
 
 def add_threshold_option(addoption: Callable[..., Any], prefix: str = "") -> None:

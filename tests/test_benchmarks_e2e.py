@@ -43,6 +43,24 @@ def test_setting2_on_a_tiny_random_model_runs_records_and_reuses_the_cache(pytes
     assert canonical(again) == canonical(records)  # identical statistics, to the last digit
 
 
+def test_answer_metrics_asked_for_reach_the_records_beside_the_likelihood(pytester: pytest.Pytester, tmp_path):
+    args = [str(BENCHMARKS), "-k", "test_monotonic and setting6-magnitude", "--jd-methods", "magnitude",
+            "--jd-model", "random:tiny-llama", "--jd-sparsities", "0.2,0.4,0.6", "--jd-items", "4",
+            "--jd-metric", "em,f1", "--jd-cache", str(tmp_path / "cache"), "--jd-results", str(tmp_path / "results"),
+            "-p", "no:cacheprovider", "-p", "no:randomly"]
+    result = pytester.runpytest_subprocess(*args)
+    assert result.parseoutcomes().get("error", 0) == 0, result.stdout.str()
+    body = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())
+    assert body["options"]["metrics"] == ["em", "f1"]
+    [record] = body["records"]
+    [study] = record["provenance"]["studies"]
+    assert set(study["extra_metrics"]) == {"factoid"}  # the generative level only, not the multiple-choice one
+    for metric in ("em", "f1"):
+        measured = study["extra_metrics"]["factoid"][metric]
+        assert measured["strengths"] == [0.2, 0.4, 0.6] and len(measured["means"]) == 3
+        assert all(0.0 <= v <= 1.0 for v in (measured["dense"], *measured["means"]))
+
+
 def test_finetuning_benchmarks_on_a_tiny_random_encoder_run_as_claims(pytester: pytest.Pytester, tmp_path):
     args = [str(BENCHMARKS), "-k", "setting1 or irreversible or lmc", "--jd-encoder", "random:tiny-bert",
             "--jd-budget", "smoke", "--jd-cache", str(tmp_path / "cache"), "--jd-results", str(tmp_path / "results"),

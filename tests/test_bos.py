@@ -10,6 +10,7 @@ import torch
 import transformers
 
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.prompts import qa_prompt
 from junkdna_core.data.settings import get_setting
 from junkdna_core.models.conventions import input_format, tokenizer_conventions
 from junkdna_core.models.loading import LoadedModel
@@ -186,6 +187,32 @@ def test_the_decision_is_in_the_score_cache_key(tmp_path, model, bos_tokenizer):
     assert len(calls) == 2  # auto and never are scored apart; the second auto is read from the cache
     kinds = [entry.kind for entry in cache.entries()]
     assert kinds.count("request-scores") == 2 and kinds.count("scores") == 2
+
+
+def test_generated_answers_start_with_the_decided_prefix(tmp_path, model, bos_tokenizer):
+    """--jd-metric's greedy answers are generated under the model's input format, as its scores are."""
+    cache = ArtifactCache(tmp_path)
+    setting = get_setting("setting6")
+    level = setting.level("factoid")
+    items = setting_items(setting, 3, 0, cache=cache)["triviaqa"]
+    inputs = input_format(tokenizer_conventions(bos_tokenizer))
+    assert inputs.prefix == (bos_tokenizer.bos_token_id,)
+
+    def score(metrics):
+        return cached_level_scores(cache, dense_key("b" * 16), lambda: (model, bos_tokenizer), setting, level, items,
+                                   inputs=inputs, metrics=metrics, batch_size=1, progress=False)
+
+    score(())  # the likelihoods are cached first: only generation runs the decoder below
+    seen = []
+    handle = model.model.embed_tokens.register_forward_hook(lambda _m, args, _o: seen.extend(args[0].tolist()))
+    try:
+        answered = score(("em",))
+    finally:
+        handle.remove()
+    prompts = [row for row in seen if len(row) > 1]  # batch size 1: each prompt unpadded, then one token a step
+    expected = prompt_ids(bos_tokenizer, [qa_prompt(item) for item in items.items], inputs)
+    assert sorted(prompts) == sorted(expected) and all(row[0] == inputs.prefix[0] != row[1] for row in prompts)
+    assert len(answered.extra["em"]) == len(items)
 
 
 def test_conventions_are_known_without_loading_a_memoised_model(tmp_path):

@@ -224,9 +224,9 @@ def test_f1_is_token_overlap_best_answer():
     assert f1_score("the", ["a"]) == 1.0 and f1_score("the", ["cat"]) == 0.0  # both normalise to no tokens
 
 
-def _hand_greedy(model, tokenizer, prompt: str, steps: int, banned: list[int]) -> str:
-    """Greedy decoding by full forwards, never choosing a banned token."""
-    ids = _ids(tokenizer, prompt)
+def _hand_greedy(model, tokenizer, prompt: str, steps: int, banned: list[int], prefix: tuple[int, ...] = ()) -> str:
+    """Greedy decoding by full forwards of ``prefix`` + the prompt's tokens, never choosing a banned token."""
+    ids = [*prefix, *_ids(tokenizer, prompt)]
     new: list[int] = []
     with torch.no_grad():
         for _ in range(steps):
@@ -242,6 +242,16 @@ def test_generate_is_greedy_and_independent_of_batching(model, tokenizer):
     assert generate(model, tokenizer, PROMPTS, batch_size=3, **kwargs) == single
     assert generate(model, tokenizer, PROMPTS, batch_size=3, **kwargs) == single
     assert single == [_hand_greedy(model, tokenizer, p, 6, [tokenizer.eos_token_id]) for p in PROMPTS]
+
+
+def test_generate_starts_every_prompt_with_the_decided_prefix(model, tokenizer):
+    kwargs = {"max_new_tokens": 5, "min_new_tokens": 5, "stop": (), "progress": False, "batch_size": 2}
+    bos = (tokenizer.bos_token_id,)
+    conventions = tokenizer_conventions(tokenizer)
+    with_bos = generate(model, tokenizer, PROMPTS, inputs=input_format(conventions, bos="always"), **kwargs)
+    assert with_bos == [_hand_greedy(model, tokenizer, p, 5, [tokenizer.eos_token_id], prefix=bos) for p in PROMPTS]
+    without = generate(model, tokenizer, PROMPTS, inputs=input_format(conventions, bos="never"), **kwargs)
+    assert with_bos != without == generate(model, tokenizer, PROMPTS, **kwargs)  # SmolLM2's own: no prefix
 
 
 def test_generate_cuts_at_the_first_stop_string(model, tokenizer):
@@ -274,6 +284,8 @@ def test_generate_rejects_bad_options(model, tokenizer):
             generate(model, tokenizer, PROMPTS, progress=False, **kwargs)
     with pytest.raises(ConfigError):
         generate(model, tokenizer, ["ok", ""], progress=False)
+    with pytest.raises(ConfigError, match="more than the model's 128 positions"):
+        generate(model, tokenizer, ["word " * 120], max_new_tokens=16, progress=False)
     assert generate(model, tokenizer, [], progress=False) == []
 
 

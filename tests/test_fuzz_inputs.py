@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from unittest import mock
 
 import pytest
@@ -31,7 +31,7 @@ from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.checks import SEED_LIMIT
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.config.thresholds import PAPER_THRESHOLDS
-from junkdna_core.data.settings import SETTINGS, TRANSFORMS, Level, Setting
+from junkdna_core.data.settings import ANSWER_METRICS, SETTINGS, TRANSFORMS, Format, Level, Metric, Setting
 from junkdna_core.results.compare import parse_tolerance
 from junkdna_core.results.leaderboard import FORMATS, parse_formats
 
@@ -42,8 +42,8 @@ METHODS = tuple(available_methods())
 NUMBERS = st.one_of(st.integers().map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
                     st.sampled_from(["1e400", "-0", "1_000", "0x10", "٣", "²", "", " ", "nan", "+7", "2**70",
                                      str(2**64), str(2**64 - 1), "9" * 5000]))
-WORDS = st.sampled_from([*METHODS, *SETTINGS, *PAPER_THRESHOLDS, *FORMATS, *BUDGETS, "auto", "cpu",
-                         "cuda", "cuda:0", "cuda:²", "cuda:٣", "mps", "float32", "bfloat16", "FLOAT16", "~",
+WORDS = st.sampled_from([*METHODS, *SETTINGS, *PAPER_THRESHOLDS, *FORMATS, *BUDGETS, *ANSWER_METRICS, "none",
+                         "auto", "cpu", "cuda", "cuda:0", "cuda:²", "cuda:٣", "mps", "float32", "bfloat16", "FLOAT16", "~",
                          "/", ".", "..", "\x00", "a" * 300, ":", "::", ".x:y", "x:", "=", "monotonic=",
                          "monotonic=0.9", " , ", ",,"])
 # ``module:Class`` specs import modules; fuzzing them would import arbitrary code, so the list
@@ -81,6 +81,8 @@ PARSERS: dict[str, tuple[Callable[[str], Any], st.SearchStrategy[str], Callable[
                      lambda v: isinstance(v, tuple) and v and all(n in METHODS for n in v)),
     "setting_names": (options.parse_setting_names, LIST_TEXT,
                       lambda v: isinstance(v, tuple) and v and all(n in SETTINGS for n in v)),
+    "metric_names": (options.parse_metric_names, LIST_TEXT,
+                     lambda v: isinstance(v, tuple) and set(v) <= set(ANSWER_METRICS) and len(set(v)) == len(v)),
     "positive_int": (parsing.parse_positive_int, TEXT, lambda v: _is_int(v) and v >= 1),
     "seed": (parsing.parse_seed, TEXT, lambda v: _is_int(v) and 0 <= v < SEED_LIMIT),
     "device": (parsing.parse_device, TEXT,
@@ -271,8 +273,8 @@ BAD_LEVEL_VALUES = {
     "task": st.one_of(st.just(""), st.none(), st.floats()),
     "difficulty": st.one_of(st.just(math.nan), st.just(math.inf), st.just(-math.inf), st.none(), st.text(),
                             st.booleans()),
-    "format": st.text().filter(lambda t: t not in ("cloze", "letter", "gold", "generate", "classifier")),
-    "metric": st.one_of(st.text().filter(lambda t: t not in ("acc", "acc_norm", "gold_likelihood", "em", "f1")),
+    "format": st.one_of(st.text().filter(lambda t: t not in get_args(Format)), st.just("generate")),
+    "metric": st.one_of(st.text().filter(lambda t: t not in get_args(Metric)), st.sampled_from(ANSWER_METRICS),
                         st.none()),
     "transform": st.one_of(
         st.dictionaries(st.text().filter(lambda k: k not in TRANSFORMS), st.integers(), min_size=1),

@@ -9,6 +9,7 @@ import pytest
 
 from junkdna_core.cli import main
 from junkdna_core.compress.registry import available_methods
+from junkdna_core.options import parse_metric_names
 from junkdna_core.pytest_plugin.plugin import MARKERS
 
 
@@ -33,6 +34,7 @@ def test_markers_and_options_are_registered(pytester: pytest.Pytester):
         (["--jd-items", "0"], "*expected a whole number >= 1; got 0*"),
         (["--jd-device", "gpu"], "*device must be auto, cpu, cuda, cuda:N or mps; got 'gpu'*"),
         (["--jd-bos", "sometimes"], "*BOS policy must be one of auto, always, never; got 'sometimes'*"),
+        (["--jd-metric", "em,bleu"], "*expected none or a comma-separated list of em, f1; got 'em,bleu'*"),
     ],
 )
 def test_bad_options_are_usage_errors_before_any_test_runs(pytester: pytest.Pytester, args, message):
@@ -91,6 +93,20 @@ def test_cli_baseline_scores_each_level_with_chance(tmp_path, capsys):
     assert [row.split("|")[2].strip() for row in rows] == ["options-2", "options-3", "options-4"]
     assert [row.split("|")[-2].strip() for row in rows] == ["0.500", "0.333", "0.250"]
     assert all(row.split("|")[5].strip() == "6" for row in rows)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("none", ()), ("em", ("em",)), (" F1 , em,f1", ("f1", "em"))])
+def test_metric_option_takes_none_or_answer_metrics(text, expected):
+    assert parse_metric_names(text) == expected
+
+
+def test_cli_baseline_shows_answer_metrics_beside_the_likelihood(tmp_path, capsys):
+    assert main(["baseline", "--model", "random:tiny-llama", "--settings", "setting6", "--items", "4",
+                 "--metric", "em,f1", "--cache", str(tmp_path)]) == 0
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| setting6 |")]
+    assert [(row[2].strip(), row[4].strip()) for row in rows] == [
+        ("mcq", "acc"), ("factoid", "gold_likelihood"), ("factoid", "em"), ("factoid", "f1")]
+    assert all(row[5].strip() == "4" for row in rows) and rows[2][-2].strip() == "-"
 
 
 def test_cli_rejects_an_unknown_setting_before_loading_anything(capsys):

@@ -18,7 +18,10 @@ from junkdna_core.data.prompts import (
     render_cloze,
     render_gold,
     render_letter,
+    render_partial,
+    split_blank,
 )
+from junkdna_core.data.tasks import load_task
 
 ITEM = MultipleChoiceItem("arc/x/1", "Which is a gas?", ("rock", "steam", "ice", "wood"), gold=1)
 
@@ -106,3 +109,64 @@ def test_demos_are_seeded_and_distinct():
     assert choose_demos("item-1", pool, 3, seed=0) == first[:3]  # fewer shots are a prefix of more
     with pytest.raises(ConfigError, match="pool holds 20"):
         choose_demos("item-1", pool, 21, seed=0)
+
+
+WINO = MultipleChoiceItem("winogrande/x/0", "Sarah was a much better surgeon than Maria so _ always got the easier cases.",
+                          ("Sarah", "Maria"), gold=1)
+
+
+def test_partial_requests_fill_the_blank_and_share_the_rest():
+    assert render_partial("winogrande", WINO) == [
+        ("Sarah was a much better surgeon than Maria so Sarah", [" always got the easier cases."]),
+        ("Sarah was a much better surgeon than Maria so Maria", [" always got the easier cases."]),
+    ]
+
+
+def test_partial_demos_are_whole_gold_sentences():
+    demo = MultipleChoiceItem("winogrande/t/3", "The cup fell off the shelf because _ was tilted.",
+                              ("the cup", "the shelf"), gold=1)
+    (context, _), _ = render_partial("winogrande", WINO, [demo])
+    assert context == ("The cup fell off the shelf because the shelf was tilted.\n\n"
+                       "Sarah was a much better surgeon than Maria so Sarah")
+
+
+def _lmeval_requests(sentence: str, options: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """lm-evaluation-harness's WinoGrande (preprocess_winogrande.py): doc_to_choice contexts, " " + doc_to_target."""
+    idx = sentence.index("_")
+    return [(sentence[:idx] + option, [" " + sentence[idx + 1 :].strip()]) for option in options]
+
+
+@given(st.text(st.characters(blacklist_characters="_"), max_size=20),
+       st.text(st.characters(blacklist_characters="_"), max_size=20).filter(str.strip),
+       st.lists(st.text(min_size=1, max_size=6), min_size=2, max_size=4))
+def test_partial_requests_are_lm_evals(before, after, options):
+    item = MultipleChoiceItem("w", f"{before}_{after}", tuple(options), gold=0)
+    assert render_partial("winogrande", item) == _lmeval_requests(item.question, item.choices)
+
+
+def test_shipped_winogrande_renders_as_lm_eval_does():
+    items = load_task("winogrande").items
+    assert all(render_partial("winogrande", it) == _lmeval_requests(it.question, it.choices) for it in items)
+
+
+@pytest.mark.parametrize("question, message", [
+    ("no blank here.", "exactly one '_'"),
+    ("two _ blanks _ here.", "exactly one '_'"),
+    ("nothing after the _  ", "nothing follows the blank"),
+])
+def test_partial_rejects_items_without_one_blank_and_a_rest(question, message):
+    with pytest.raises(ConfigError, match=message):
+        render_partial("winogrande", MultipleChoiceItem("w/1", question, ("a", "b"), 0))
+    if "exactly" in message:
+        with pytest.raises(ConfigError, match=message):
+            split_blank(MultipleChoiceItem("w/1", question, ("a", "b"), 0))
+
+
+def test_partial_and_cloze_each_refuse_the_other_kind_of_task():
+    with pytest.raises(ConfigError, match="fill-in-the-blank tasks \\(winogrande\\); got task 'arc_easy'"):
+        render_partial("arc_easy", ITEM)
+    with pytest.raises(ConfigError, match="score them with format 'partial'"):
+        render_cloze("winogrande", WINO)
+    context, letters = render_letter("winogrande", WINO)  # the letter format shows the blank as it is
+    assert letters == [" A", " B"]
+    assert context.endswith("Maria so _ always got the easier cases.\nA. Sarah\nB. Maria\nAnswer:")

@@ -48,9 +48,9 @@ def main() -> int:
         items = setting_items(setting, count, args.seed, cache=cache)
         for level in setting.levels:
             plan = level_requests(level, items[level.task].items, seed=args.seed)
-            encoded, _ = _encode_requests(tokenizer, plan.requests, None, inputs)
+            encoded, _ = _encode_requests(tokenizer, plan.flat_requests, None, inputs)
             tokens = sum(len(pack(r.context, r.continuations)) for r in encoded)
-            digest = requests_digest(plan.requests)
+            digest = requests_digest(plan.flat_requests)
             requested += tokens
             first = seen.setdefault(digest, f"{name}/{level.name}")
             scored += tokens if first == f"{name}/{level.name}" else 0

@@ -19,6 +19,8 @@ import numpy as np
 from junkdna_core.config.checks import check_count, check_seed
 from junkdna_core.config.errors import ConfigError, CorruptResourceError
 
+BLANK = "_"  # the gap a fill-in-the-blank item's choices fill (WinoGrande's own marker)
+
 
 @dataclass(frozen=True)
 class MultipleChoiceItem:
@@ -26,8 +28,8 @@ class MultipleChoiceItem:
 
     ``context`` is supporting text shown before the question (a BoolQ or SciQ
     passage), empty when there is none. ``subject`` is the MMLU subject.
-    WinoGrande is stored as a cloze: ``question`` is the sentence up to the
-    blank and each choice is one option followed by the rest of the sentence.
+    A fill-in-the-blank task (WinoGrande) keeps its sentence whole: ``question``
+    holds it with one :data:`BLANK` and each choice is a word that fills it.
     """
 
     id: str

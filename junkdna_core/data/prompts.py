@@ -4,7 +4,9 @@ Pure functions of items. The transforms make a level harder or easier without
 changing what is asked: fewer answer options (gold kept), a passage cut to a
 window around the answer (answer kept), no passage (closed book), or k
 demonstrations in front. The renderers produce ``(context, continuations)``
-pairs for :func:`junkdna_core.scoring.engine.score_continuations`.
+pairs for :func:`junkdna_core.scoring.engine.score_continuations`: one per item
+whose options continue a shared prompt, one per option for a fill-in-the-blank
+item (:func:`render_partial`), whose options share the text after the blank.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import re
 from collections.abc import Sequence
 
 from junkdna_core.config.errors import ConfigError
-from junkdna_core.data.items import GenerativeItem, MultipleChoiceItem, stable_order
+from junkdna_core.data.items import BLANK, GenerativeItem, MultipleChoiceItem, stable_order
 
 LETTERS = "ABCDEFGHIJ"
 # Tasks whose "question" is the start of a sentence the options complete, scored without a Q/A frame
-# (as lm-evaluation-harness does for HellaSwag and WinoGrande).
-SENTENCE_COMPLETION_TASKS = frozenset({"hellaswag", "winogrande"})
+# (as lm-evaluation-harness does for HellaSwag).
+SENTENCE_COMPLETION_TASKS = frozenset({"hellaswag"})
+# Tasks whose "question" is a sentence with one BLANK that each option fills (scored by render_partial).
+BLANK_TASKS = frozenset({"winogrande"})
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -117,8 +121,46 @@ def render_cloze(
     task: str, item: MultipleChoiceItem, demos: Sequence[MultipleChoiceItem] = ()
 ) -> tuple[str, list[str]]:
     """Cloze request: each option is scored as the continuation of the question."""
+    if task in BLANK_TASKS:
+        raise ConfigError(f"{task} items are sentences with a blank: score them with format 'partial' (or 'letter'), "
+                          "not 'cloze'")
     shots = "".join(f"{_mc_stem(task, d)} {d.choices[d.gold]}\n\n" for d in demos)
     return shots + _mc_stem(task, item), [f" {c}" for c in item.choices]
+
+
+def split_blank(item: MultipleChoiceItem) -> tuple[str, str]:
+    """The text of a fill-in-the-blank item before and after its one blank; ConfigError unless there is one."""
+    if item.question.count(BLANK) != 1:
+        raise ConfigError(f"{item.id}: a fill-in-the-blank item needs exactly one {BLANK!r} in its question; "
+                          f"got {item.question!r}")
+    before, after = item.question.split(BLANK)
+    return before, after
+
+
+def _filled(item: MultipleChoiceItem, option: int) -> tuple[str, str]:
+    """(the text up to the blank with ``option`` in it, the rest of the text after a single space)."""
+    before, after = split_blank(item)
+    if not after.strip():
+        raise ConfigError(f"{item.id}: nothing follows the blank, so partial scoring has no shared text to score")
+    return before + item.choices[option], f" {after.strip()}"
+
+
+def render_partial(
+    task: str, item: MultipleChoiceItem, demos: Sequence[MultipleChoiceItem] = ()
+) -> list[tuple[str, list[str]]]:
+    """Partial-evaluation requests of a fill-in-the-blank item, one per option (lm-evaluation-harness's WinoGrande).
+
+    Request ``i``'s context is the text up to the blank with option ``i`` filled
+    in; its one continuation is the rest of the text, the same for every option.
+    The option whose context gives that shared suffix the higher likelihood is
+    chosen (Trinh & Le 2018). Demonstrations are whole sentences, their blank
+    filled with the gold option, each followed by a blank line.
+    """
+    if task not in BLANK_TASKS:
+        raise ConfigError(f"format 'partial' scores fill-in-the-blank tasks ({', '.join(sorted(BLANK_TASKS))}); "
+                          f"got task {task!r}")
+    shots = "".join("".join(_filled(d, d.gold)) + "\n\n" for d in demos)
+    return [(shots + context, [suffix]) for context, suffix in (_filled(item, i) for i in range(len(item.choices)))]
 
 
 def _lettered(item: MultipleChoiceItem) -> str:

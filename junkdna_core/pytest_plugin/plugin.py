@@ -25,6 +25,7 @@ from junkdna_core.options import (
     add_compare_options,
     add_input_options,
     add_items_option,
+    add_metric_option,
     add_results_option,
     add_run_options,
     add_threshold_option,
@@ -51,6 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_run_options(group.addoption, "jd-")
     add_items_option(group.addoption, "jd-")
     add_input_options(group.addoption, "jd-")
+    add_metric_option(group.addoption, "jd-")
     group.addoption("--jd-encoder", default="minilm", metavar="SPEC",
                     help="model fine-tuned by the setting1, irreversible and lmc benchmarks (default: the embedded "
                          "MiniLM encoder; any spec --jd-model takes)")

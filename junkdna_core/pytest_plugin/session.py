@@ -19,6 +19,7 @@ class JunkdnaSession:
     """Every --jd-* option, parsed once, plus the records this process collected.
 
     ``budget`` is the run's budget with ``--jd-items`` applied: what sizes the work.
+    ``metrics``: answer metrics recorded beside the likelihood (``--jd-metric``), empty for none.
     """
 
     model: str
@@ -34,6 +35,7 @@ class JunkdnaSession:
     thresholds: dict[str, float]
     bos: BosPolicy = "auto"
     chat_template: bool = False
+    metrics: tuple[str, ...] = ()
     records: list[dict[str, Any]] = field(default_factory=list)
     worker_environment: dict[str, Any] | None = None
 
@@ -81,6 +83,7 @@ class JunkdnaSession:
             "thresholds": self.thresholds,
             "bos": self.bos,
             "chat_template": self.chat_template,
+            "metrics": list(self.metrics),
         }
 
     @classmethod
@@ -101,6 +104,7 @@ class JunkdnaSession:
             thresholds={**PAPER_THRESHOLDS, **dict(opt("jd_threshold"))},
             bos=opt("jd_bos"),
             chat_template=opt("jd_chat_template"),
+            metrics=opt("jd_metric"),
         )
 
 

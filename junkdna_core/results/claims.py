@@ -100,16 +100,30 @@ def difficulty_of(study: Study) -> dict[str, float]:
     return level_difficulty(study.setting, _dense_summary(study))
 
 
+def extra_metrics(study: Study) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per level, the mean of each metric recorded beside the level's own (``--jd-metric``): dense and at each
+    strength of the sweep (in order); levels without such metrics are left out."""
+    return {
+        c.level.name: {
+            metric: {"dense": float(np.mean(values)), "strengths": list(c.strengths),
+                     "means": [float(np.mean(s.extra[metric])) for s in c.compressed]}
+            for metric, values in c.dense.extra.items()
+        }
+        for c in study.curves if c.dense.extra
+    }
+
+
 def provenance(*studies: Study) -> dict[str, Any]:
     """What the measurement rests on: model fingerprint, how texts were fed to it, configurations, items
-    (with ids), calibration."""
+    (with ids), calibration, and the metrics recorded beside the levels' own (:func:`extra_metrics` of each
+    study)."""
     return {
         "model_fingerprint": studies[0].model_fingerprint,
         "inputs": studies[0].inputs,
         "setting_version": studies[0].setting.version,
         "levels": [c.level.describe() for c in studies[0].curves],
-        "studies": [{"method": s.method, "configurations": list(s.configurations), "calibration": s.calibration}
-                    for s in studies],
+        "studies": [{"method": s.method, "configurations": list(s.configurations), "calibration": s.calibration,
+                     "extra_metrics": extra_metrics(s)} for s in studies],
         "items": studies[0].items,
     }
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
-import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,12 +42,12 @@ __all__ = [
     "perplexity",
     "prompt_ids",
     "score_continuations",
+    "scores_packed",
+    "sequence_lengths",
 ]
 
 _HEAD_ROWS = 256  # hidden states projected to the vocabulary at once (bounds logits memory)
 _MASKABLE_ATTENTION = frozenset({"eager", "sdpa"})  # attention implementations that take a 4-D mask
-_PUNCTUATION = frozenset(string.punctuation)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 @dataclass(frozen=True)
@@ -340,8 +338,33 @@ def _accepts_block_mask(model: PreTrainedModel, requests: list[_Request]) -> boo
     window = getattr(config, "sliding_window", None)
     if not window or not getattr(config, "use_sliding_window", True):
         return True
-    longest = max((len(r.context) + max(len(c) for c in r.continuations) for r in requests), default=0)
-    return longest <= window
+    return max(map(_sequence_length, requests), default=0) <= window
+
+
+def _sequence_length(request: _Request) -> int:
+    """Tokens of the longest sequence a request scores: its context and its longest continuation."""
+    return len(request.context) + max(len(c) for c in request.continuations)
+
+
+def sequence_lengths(
+    tokenizer: PreTrainedTokenizerBase, requests: Sequence[tuple[str, Sequence[str]]], *,
+    inputs: InputFormat | None = None,
+) -> list[int]:
+    """Per request, the tokens of the longest sequence :func:`score_continuations` feeds for it (the decided
+    prefix, the context, the longest continuation), tokenised exactly as the scorer does."""
+    encoded, _ = _encode_requests(tokenizer, requests, None, inputs or default_inputs(tokenizer))
+    return [_sequence_length(r) for r in encoded]
+
+
+def scores_packed(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, requests: Sequence[tuple[str, Sequence[str]]], *,
+    inputs: InputFormat | None = None,
+) -> bool:
+    """True when :func:`score_continuations` (``reuse_prefix=True``) packs these requests' continuations after
+    their context; False when it falls back to one sequence per continuation (an attention implementation
+    without custom masks, or a sliding window shorter than a request)."""
+    encoded, _ = _encode_requests(tokenizer, requests, None, inputs or default_inputs(tokenizer))
+    return _accepts_block_mask(model, encoded)
 
 
 def score_continuations(

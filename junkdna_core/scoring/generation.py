@@ -1,31 +1,58 @@
 """Greedy generation and the SQuAD answer metrics (exact match, token F1) of generated answers.
 
-Prompts are encoded like the scorer's contexts (:mod:`junkdna_core.scoring.engine`);
-generation runs the decoder with a KV cache and applies the output layer to the
-last position only.
+Prompts are fed as the scorer feeds its contexts (:func:`junkdna_core.scoring.engine.prompt_ids`):
+through the chat template when the model's :class:`~junkdna_core.models.conventions.InputFormat`
+says so, then led by its decided prefix (the BOS token exactly when the tokenizer adds it by
+default, unless ``--jd-bos`` says otherwise). Generation runs the decoder with a KV cache and
+applies the output layer to the last position only.
+
+An instruct model often emits its end token right after "Answer:"; the end token is kept from
+ending an empty answer (``min_new_tokens=1``), so every answer is the model's best non-empty one.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
 
 from junkdna_core.config.checks import check_count
 from junkdna_core.config.errors import ConfigError
-from junkdna_core.scoring.engine import check_strings, chunks, decoder_and_head, encode, evaluating, pad
+from junkdna_core.models.conventions import InputFormat
+from junkdna_core.scoring.engine import check_strings, chunks, decoder_and_head, evaluating, pad, prompt_ids
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+GENERATION_VERSION = 1  # bump when the same prompts and settings give other answers (part of the cache key)
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How answers are generated: greedy, at most ``max_new_tokens``, cut before the first ``stop`` string.
+
+    The end-of-sequence token cannot end an answer before ``min_new_tokens`` tokens.
+    """
+
+    stop: tuple[str, ...] = ("\n",)
+    max_new_tokens: int = 32
+    min_new_tokens: int = 1
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as JSON-ready data (part of the cache key of generated answers)."""
+        return {"stop": list(self.stop), "max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens,
+                "decoding": "greedy", "version": GENERATION_VERSION}
 
 
 def _end_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -57,12 +84,14 @@ def _greedy_batch(
     decoder, head = decoder_and_head(model)
     ids, mask = pad(prompts, model.device, left=True)
     positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
-    cache = DynamicCache(config=model.config)
+    # transformers 5 names the KV cache argument `cache` (`past_key_values` is deprecated); 4.x knows only the latter
+    cache_argument = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+    kv = {cache_argument: DynamicCache(config=model.config)}
     generated: list[list[int]] = [[] for _ in prompts]
     active = set(range(len(prompts)))
     for step in range(max_new_tokens):
         out = decoder(
-            input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **kv
         )
         logits = head(out.last_hidden_state[:, -1]).float()
         if step < min_new_tokens and end_ids:
@@ -89,6 +118,7 @@ def generate(
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
     *,
+    inputs: InputFormat | None = None,
     max_new_tokens: int = 32,
     batch_size: int = 8,
     stop: Sequence[str] = ("\n",),
@@ -97,11 +127,13 @@ def generate(
 ) -> list[str]:
     """Greedy completion of each prompt, cut before the first stop string.
 
-    Prompts are tokenised without special tokens (as lm-eval's ``generate_until``). For the first
-    ``min_new_tokens`` steps the end-of-sequence tokens are excluded from the argmax, so a model that
-    would stop at once (an instruct model right after "Answer:") gives its best non-empty answer
-    instead of "". A stop string is still honoured from the first token: a completion that starts
-    with a stop string is "". The end-of-sequence token itself is never part of the returned text.
+    Each prompt is fed as :func:`~junkdna_core.scoring.engine.prompt_ids` encodes it under ``inputs``
+    (the model's decided input format; by default its tokenizer's own conventions). For the first ``min_new_tokens`` steps the end-of-sequence tokens are
+    excluded from the argmax, so a model that would stop at once (an instruct model right after
+    "Answer:") gives its best non-empty answer instead of "". A stop string is still honoured from
+    the first token: a completion that starts with a stop string is "". The end-of-sequence token
+    itself is never part of the returned text. ConfigError when a prompt and ``max_new_tokens``
+    exceed the model's positions.
     """
     check_count("max_new_tokens", max_new_tokens)
     check_count("batch_size", batch_size)
@@ -116,7 +148,12 @@ def generate(
     check_strings("prompts", prompts, allow_empty_strings=False)
     if not prompts:
         return []
-    encoded = encode(tokenizer, list(prompts))
+    encoded = prompt_ids(tokenizer, prompts, inputs)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    longest = max(range(len(encoded)), key=lambda i: len(encoded[i]))
+    if limit is not None and len(encoded[longest]) + max_new_tokens > limit:
+        raise ConfigError(f"prompts[{longest}] has {len(encoded[longest])} tokens; with max_new_tokens="
+                          f"{max_new_tokens} it needs more than the model's {limit} positions")
     end_ids = _end_token_ids(model, tokenizer)
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     texts = [""] * len(encoded)
@@ -130,7 +167,6 @@ def generate(
                 texts[i] = _cut_at_stop(tokenizer.decode(ids, skip_special_tokens=True), stop)
             bar.update(len(chunk))
     return texts
-
 
 
 def normalize_answer(text: str) -> str:
@@ -171,3 +207,19 @@ def f1_score(prediction: str, answers: Sequence[str]) -> float:
     return max(_token_f1(tokens, normalize_answer(answer).split()) for answer in answers)
 
 
+# The answer metrics a level can record beside its own (their names: data.settings.ANSWER_METRICS).
+METRIC_FUNCTIONS: Mapping[str, Callable[[str, Sequence[str]], float]] = MappingProxyType(
+    {"em": exact_match, "f1": f1_score}
+)
+
+
+def answer_metrics(
+    predictions: Sequence[str], answers: Sequence[Sequence[str]], metrics: Sequence[str]
+) -> dict[str, tuple[float, ...]]:
+    """Per-item values of each of ``metrics`` (``em``, ``f1``) of ``predictions`` against each item's gold answers."""
+    if len(predictions) != len(answers):
+        raise ConfigError(f"{len(predictions)} predictions for {len(answers)} items; one per item is required")
+    unknown = [m for m in metrics if m not in METRIC_FUNCTIONS]
+    if unknown:
+        raise ConfigError(f"unknown answer metric {unknown[0]!r}; known: {', '.join(METRIC_FUNCTIONS)}")
+    return {m: tuple(METRIC_FUNCTIONS[m](p, a) for p, a in zip(predictions, answers)) for m in metrics}

@@ -4,11 +4,11 @@ The items of a setting are chosen once for all its levels (the same questions
 at every difficulty, where the levels share a task), so level-to-level
 comparisons are paired.
 
-A level is planned as a list of scorer requests (``(context, continuations)``)
-and a rule turning their log-likelihoods into per-item values
-(:func:`level_requests`). Two caches, both keyed by the model's key, the
-model's :class:`~junkdna_core.models.conventions.InputFormat`, the scorer
-version and the batch size:
+A level is planned as each item's scorer requests (``(context, continuations)``:
+one per item whose options continue a shared prompt, one per option for a
+fill-in-the-blank item) and a rule turning their log-likelihoods into per-item
+values (:func:`level_requests`). Three caches, all keyed by the model's key, the
+model's :class:`~junkdna_core.models.conventions.InputFormat` and the batch size:
 
 - ``request-scores``: the log-likelihoods of one request list, keyed by its
   content. A list asked for by several levels or settings is scored once per
@@ -16,6 +16,9 @@ version and the batch size:
   4 (shots-0) and 6 (mcq) are one list (options-k levels read k of the
   options of every item: a cloze option's log-likelihood does not depend on
   which other options exist).
+- ``answers``: the greedy answers to one list of generation prompts (``--jd-metric``
+  em/f1 on generative levels), keyed by its content and the generation settings,
+  so every level or setting asking the same questions shares them.
 - ``scores``: a level's per-item values, keyed by the level and the items'
   fingerprint, so a warm run reads them without rendering a prompt.
 
@@ -44,14 +47,17 @@ from junkdna_core.data.prompts import (
     cut_passage,
     keep_options,
     kept_options,
+    qa_prompt,
     render_cloze,
     render_gold,
     render_letter,
+    render_partial,
 )
 from junkdna_core.data.settings import Level, Setting
-from junkdna_core.data.tasks import load_task, split_identity
+from junkdna_core.data.tasks import available_tasks, load_task, split_identity
 from junkdna_core.models.conventions import InputFormat
 from junkdna_core.scoring.engine import ContinuationScore, multiple_choice_predictions, score_continuations
+from junkdna_core.scoring.generation import GenerationSettings, answer_metrics, generate
 from junkdna_core.storage.cache import ArtifactCache
 
 # 2: options packed with the shared prompt in one sequence (block attention mask)
@@ -149,26 +155,56 @@ Request = tuple[str, list[str]]
 
 @dataclass(frozen=True)
 class LevelPlan:
-    """What scoring a level asks the scorer for, and how its per-item values follow from the answers."""
+    """What scoring a level asks the scorer for, and how its per-item values follow from the answers.
 
-    item_ids: tuple[str, ...]
-    requests: list[Request]
+    ``items``: the items whose requests are scored, as the level prepares them (fewer options, a cut
+    passage), except that a level which only drops options scores all of them and reads the kept ones;
+    ``requests``: per item, its requests (its options are their continuations, in order);
+    ``values``: per-item values from per-item option scores.
+    """
+
+    items: tuple[Item, ...]
+    requests: tuple[tuple[Request, ...], ...]
     values: Callable[[list[list[ContinuationScore]]], list[float]]
+
+    @property
+    def item_ids(self) -> tuple[str, ...]:
+        """The ids of the items, in order."""
+        return tuple(item.id for item in self.items)
+
+    @property
+    def flat_requests(self) -> list[Request]:
+        """Every item's requests, one list (what the scorer and the ``request-scores`` cache take)."""
+        return [request for requests in self.requests for request in requests]
+
+    def item_values(self, scores: Sequence[Sequence[ContinuationScore]]) -> list[float]:
+        """The per-item values of the scores of :attr:`flat_requests`, in order."""
+        rows = iter(scores)
+        return self.values([[score for _ in requests for score in next(rows)] for requests in self.requests])
 
 
 def _options_only(level: Level) -> bool:
     return level.format == "cloze" and set(level.transform) == {"options"}
 
 
+_RENDERERS: Mapping[str, Callable[[str, Item, Sequence[MultipleChoiceItem]], list[Request]]] = {
+    "cloze": lambda task, item, demos: [render_cloze(task, item, demos)],
+    "letter": lambda task, item, demos: [render_letter(task, item, demos)],
+    "partial": render_partial,
+    "gold": lambda _task, item, _demos: [render_gold(item)],
+}
+
+
 def level_requests(level: Level, items: Sequence[Item], *, seed: int = 0) -> LevelPlan:
     """The requests one level of ``items`` is scored by, and the rule that turns their scores into values.
 
-    A cloze level that only drops options asks for all the options of every item and reads the kept
-    ones, so every option count shares one request list.
+    An item makes one request (``cloze``, ``letter``, ``gold``) or one per option (``partial``). A cloze
+    level that only drops options asks for all the options of every item and reads the kept ones, so every
+    option count shares one request list.
     """
+    if level.format not in _RENDERERS:
+        raise ConfigError(f"level {level.name}: format {level.format!r} is not scored by this engine")
     if _options_only(level):
-        requests = [render_cloze(level.task, item, []) for item in items]
-
         def subset_values(scores: list[list[ContinuationScore]]) -> list[float]:
             values = []
             for item, row in zip(items, scores):
@@ -177,25 +213,24 @@ def level_requests(level: Level, items: Sequence[Item], *, seed: int = 0) -> Lev
                 values.append(float(kept[predicted] == item.gold))
             return values
 
-        return LevelPlan(tuple(item.id for item in items), requests, subset_values)
+        return LevelPlan(tuple(items), tuple((render_cloze(level.task, item, []),) for item in items), subset_values)
     prepared = _prepare(level, items, seed)
-    if level.format in ("cloze", "letter"):
-        render = render_cloze if level.format == "cloze" else render_letter
-        metric = level.metric if level.format == "cloze" else "acc"
-
-        def choice_values(scores: list[list[ContinuationScore]]) -> list[float]:
-            predicted = multiple_choice_predictions(scores)[metric]
-            return [float(p == item.gold) for p, (item, _) in zip(predicted, prepared)]
-
-        requests = [render(level.task, item, demos) for item, demos in prepared]
-        return LevelPlan(tuple(it.id for it, _ in prepared), requests, choice_values)
+    render = _RENDERERS[level.format]
+    requests = tuple(tuple(render(level.task, item, demos)) for item, demos in prepared)
+    chosen = tuple(item for item, _ in prepared)
     if level.format == "gold":
         def gold_values(scores: list[list[ContinuationScore]]) -> list[float]:
             # per-byte likelihood of the gold answer, 2^-bits-per-byte, in (0, 1]
             return [math.exp(s[0].loglik / s[0].bytes) for s in scores]
 
-        return LevelPlan(tuple(it.id for it, _ in prepared), [render_gold(item) for item, _ in prepared], gold_values)
-    raise ConfigError(f"level {level.name}: format {level.format!r} is not scored by this engine")
+        return LevelPlan(chosen, requests, gold_values)
+    metric = "acc" if level.format == "letter" else level.metric  # a letter is one token: its raw log-likelihood
+
+    def choice_values(scores: list[list[ContinuationScore]]) -> list[float]:
+        predicted = multiple_choice_predictions(scores)[metric]
+        return [float(p == item.gold) for p, item in zip(predicted, chosen)]
+
+    return LevelPlan(chosen, requests, choice_values)
 
 
 def score_level(
@@ -205,14 +240,18 @@ def score_level(
     """Score every item of one level on one model (``inputs``: the model's input format, by default its
     tokenizer's own conventions)."""
     plan = level_requests(level, items, seed=seed)
-    scores = score_continuations(model, tokenizer, plan.requests, batch_size=batch_size, progress=progress,
+    scores = score_continuations(model, tokenizer, plan.flat_requests, batch_size=batch_size, progress=progress,
                                  inputs=inputs)
-    return LevelScores(level.name, level.metric, plan.item_ids, tuple(plan.values(scores)))
+    return LevelScores(level.name, level.metric, plan.item_ids, tuple(plan.item_values(scores)))
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def requests_digest(requests: Sequence[Request]) -> str:
     """A content digest of a request list (the ``request-scores`` cache key)."""
-    return hashlib.sha256(json.dumps(list(requests), ensure_ascii=False).encode("utf-8")).hexdigest()
+    return _digest(list(requests))
 
 
 def cached_request_scores(
@@ -238,15 +277,53 @@ def dense_key(fingerprint: str) -> str:
     return f"dense:{fingerprint}"
 
 
+def cached_answers(
+    cache: ArtifactCache, model_key: str, load: Callable[[], tuple[Any, Any]], prompts: Sequence[str],
+    settings: GenerationSettings, *, inputs: InputFormat, batch_size: int = 8, progress: bool = True,
+) -> list[str]:
+    """:func:`~junkdna_core.scoring.generation.generate` of ``prompts`` (fed under ``inputs``, the model's
+    input format), computed once per (model, prompt list, input format, generation settings, batch size)
+    and then read from the cache."""
+    parts = {"model": model_key, "prompts": _digest(list(prompts)), "count": len(prompts),
+             "inputs": inputs.describe(), "generation": settings.describe(), "batch_size": batch_size}
+
+    def compute() -> list[str]:
+        model, tokenizer = load()
+        return generate(model, tokenizer, prompts, inputs=inputs, batch_size=batch_size, progress=progress,
+                        stop=settings.stop, max_new_tokens=settings.max_new_tokens,
+                        min_new_tokens=settings.min_new_tokens)
+
+    return cache.get_or_compute_json("answers", parts, compute)
+
+
+def _answer_metrics(
+    cache: ArtifactCache, model_key: str, load: Callable[[], tuple[Any, Any]], level: Level, items: ItemSet,
+    metrics: Sequence[str], *, inputs: InputFormat, seed: int, batch_size: int, progress: bool,
+) -> dict[str, tuple[float, ...]]:
+    """Per-item values of the answer metrics (``em``, ``f1``) the level records beside its own; {} when none
+    apply. Every metric is computed from the same cached greedy answers (:func:`cached_answers`)."""
+    wanted = level.answer_metrics(metrics)
+    if not wanted:
+        return {}
+    prepared = [item for item, _ in _prepare(level, items.items, seed)]
+    settings = GenerationSettings(stop=available_tasks()[level.task].stop)
+    answers = cached_answers(cache, model_key, load, [qa_prompt(item) for item in prepared], settings,
+                             inputs=inputs, batch_size=batch_size, progress=progress)
+    return answer_metrics(answers, [item.answers for item in prepared], wanted)
+
+
 def cached_level_scores(
     cache: ArtifactCache, model_key: str, load: Callable[[], tuple[Any, Any]], setting: Setting, level: Level,
     items: ItemSet, *, inputs: InputFormat, seed: int = 0, batch_size: int = 8, progress: bool = True,
+    metrics: Sequence[str] = (),
 ) -> LevelScores:
     """:func:`score_level`, computed once per (model, level, items, input format, scorer) and then read from
     the cache; its requests are scored through :func:`cached_request_scores`, so a request list another
     level or setting asked for is not scored again.
 
     ``load`` returns ``(model, tokenizer)``; it is called only when the scores are not cached yet.
+    ``metrics``: answer metrics (``em``, ``f1``) to record in ``extra`` where the level takes them
+    (generative items), from greedy answers generated under the same ``inputs``.
     """
     parts = {
         "model": model_key, "setting": setting.id, "setting_version": setting.version,
@@ -256,10 +333,12 @@ def cached_level_scores(
 
     def compute() -> dict[str, Any]:
         plan = level_requests(level, items.items, seed=seed)
-        scores = cached_request_scores(cache, model_key, load, plan.requests, inputs=inputs, batch_size=batch_size,
-                                       progress=progress)
+        scores = cached_request_scores(cache, model_key, load, plan.flat_requests, inputs=inputs,
+                                       batch_size=batch_size, progress=progress)
         return {"level": level.name, "metric": level.metric, "item_ids": list(plan.item_ids),
-                "scores": plan.values(scores)}
+                "scores": plan.item_values(scores)}
 
     body = cache.get_or_compute_json("scores", parts, compute)
-    return LevelScores(body["level"], body["metric"], tuple(body["item_ids"]), tuple(body["scores"]))
+    extra = _answer_metrics(cache, model_key, load, level, items, metrics, inputs=inputs, seed=seed,
+                            batch_size=batch_size, progress=progress)
+    return LevelScores(body["level"], body["metric"], tuple(body["item_ids"]), tuple(body["scores"]), extra)

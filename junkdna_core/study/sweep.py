@@ -8,6 +8,7 @@ the cache already holds, so a warm rerun only reads JSON.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,10 +78,12 @@ def run_study(
     progress: bool = True,
     bos: BosPolicy = "auto",
     chat_template: bool = False,
+    metrics: Sequence[str] = (),
 ) -> Study:
     """Score the dense model and every configuration in ``methods`` on every level of ``setting``.
 
-    ``items`` is the number of items per level.
+    ``items`` is the number of items per level. ``metrics``: answer metrics (``em``, ``f1``)
+    recorded beside the likelihood on the levels with generative items (``LevelScores.extra``).
     ``methods`` are configurations of one method at increasing strength; a
     configuration of strength 0 is the dense model itself and is not rebuilt.
     Each configuration records, under ``measured``, the level its compression
@@ -106,7 +109,7 @@ def run_study(
 
     def scores(key: str, load, level: Level) -> LevelScores:
         return cached_level_scores(cache, key, load, setting, level, chosen[level.task], inputs=inputs, seed=seed,
-                                   batch_size=batch_size, progress=progress)
+                                   batch_size=batch_size, progress=progress, metrics=metrics)
 
     # every configuration's level is verified (built if need be) before anything is scored
     measured = [DENSE_MEASURED if compression_strength(m) == 0

@@ -1,0 +1,107 @@
+"""Levels scored on a tiny random Llama: WinoGrande by partial evaluation, answer metrics beside the likelihood."""
+
+from __future__ import annotations
+
+import pytest
+
+from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.prompts import qa_prompt, render_partial
+from junkdna_core.data.settings import ANSWER_METRICS, get_setting
+from junkdna_core.data.tasks import load_task
+from junkdna_core.models.conventions import input_format
+from junkdna_core.models.loading import load_model
+from junkdna_core.scoring.engine import score_continuations
+from junkdna_core.scoring.generation import METRIC_FUNCTIONS, answer_metrics, generate
+from junkdna_core.scoring.levels import cached_level_scores, score_level, setting_items
+from junkdna_core.storage.cache import ArtifactCache
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return load_model("random:tiny-llama", device="cpu", cache=ArtifactCache(tmp_path_factory.mktemp("cache")))
+
+
+def test_winogrande_level_picks_the_option_whose_prefix_makes_the_rest_likelier(tiny):
+    level = get_setting("setting5").level("winogrande")
+    assert level.format == "partial"
+    items = load_task("winogrande", limit=12).items
+    scores = score_level(tiny.model, tiny.tokenizer, level, items, batch_size=3, progress=False)
+    expected = []
+    for item in items:  # each option's request scored on its own, one sequence per request
+        suffix = [score_continuations(tiny.model, tiny.tokenizer, [request], reuse_prefix=False,
+                                      progress=False)[0][0].loglik for request in render_partial(level.task, item)]
+        expected.append(float(max(range(len(suffix)), key=suffix.__getitem__) == item.gold))
+    assert scores.scores == tuple(expected) and scores.item_ids == tuple(it.id for it in items)
+    assert 0 < sum(expected) < len(expected)  # both outcomes occur, so the comparison can fail
+
+
+# ---------------------------------------------------------------- answer metrics beside the likelihood (--jd-metric)
+
+def _factoid(tiny, cache: ArtifactCache):
+    setting = get_setting("setting6")
+    return setting, setting.level("factoid"), setting_items(setting, 6, 0, cache=cache)["triviaqa"]
+
+
+def _loader(tiny, calls: list[int]):
+    def load():
+        calls.append(1)
+        return tiny.model, tiny.tokenizer
+
+    return load
+
+
+def test_answer_metrics_are_the_greedy_answers_em_and_f1_cached_once(tiny, tmp_path):
+    cache = ArtifactCache(tmp_path)
+    setting, level, items = _factoid(tiny, cache)
+    calls: list[int] = []
+    inputs = input_format(tiny.conventions)
+    scores = cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, metrics=("em", "f1"),
+                                 inputs=inputs, progress=False)
+    assert set(scores.extra) == {"em", "f1"} and len(calls) == 2  # once for the likelihood, once for the answers
+    prompts = [qa_prompt(item) for item in items.items]
+    answers = generate(tiny.model, tiny.tokenizer, prompts, inputs=inputs, stop=("\n", ".", ","), progress=False)
+    assert scores.extra == answer_metrics(answers, [item.answers for item in items.items], ("em", "f1"))
+    assert all(len(values) == len(items) for values in scores.extra.values())
+
+    only_f1 = cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, metrics=("f1",),
+                                  inputs=inputs, progress=False)
+    assert only_f1.extra == {"f1": scores.extra["f1"]} and only_f1.scores == scores.scores
+    assert len(calls) == 2  # the answers and the likelihoods come from the cache
+    plain = cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, inputs=inputs,
+                                progress=False)
+    assert plain.extra == {} and len(calls) == 2
+
+
+def test_the_input_format_is_part_of_the_answers_cache_key(tiny, tmp_path):
+    cache = ArtifactCache(tmp_path)
+    setting, level, items = _factoid(tiny, cache)
+    calls: list[int] = []
+    for bos in ("never", "always"):
+        cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, metrics=("em",),
+                            inputs=input_format(tiny.conventions, bos=bos), progress=False)
+    assert len(calls) == 4  # likelihoods and answers once per input format
+    assert len([e for e in cache.entries() if e.kind == "answers"]) == 2
+
+
+def test_levels_without_generative_items_record_no_answer_metrics(tiny, tmp_path):
+    cache = ArtifactCache(tmp_path)
+    setting = get_setting("setting6")
+    level = setting.level("mcq")
+    assert level.answer_metrics(("em", "f1")) == () and setting.level("factoid").answer_metrics(["f1"]) == ("f1",)
+    items = setting_items(setting, 6, 0, cache=cache)["arc_easy"]
+    scores = cached_level_scores(cache, "tiny", lambda: (tiny.model, tiny.tokenizer), setting, level, items,
+                                 metrics=("em", "f1"), inputs=input_format(tiny.conventions), progress=False)
+    assert scores.extra == {} and not [e for e in cache.entries() if e.kind == "answers"]
+
+
+def test_answer_metric_names_agree_between_the_settings_and_the_scorer():
+    assert tuple(METRIC_FUNCTIONS) == ANSWER_METRICS
+
+
+def test_answer_metrics_per_item():
+    values = answer_metrics(["Paris", "the Seine river", ""], [["Paris"], ["Seine"], ["Rome"]], ("em", "f1"))
+    assert values == {"em": (1.0, 0.0, 0.0), "f1": (1.0, pytest.approx(2 / 3), 0.0)}
+    with pytest.raises(ConfigError, match="unknown answer metric 'bleu'; known: em, f1"):
+        answer_metrics(["a"], [["a"]], ("bleu",))
+    with pytest.raises(ConfigError, match="2 predictions for 1 items"):
+        answer_metrics(["a", "b"], [["a"]], ("em",))
