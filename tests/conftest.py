@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import transformers
@@ -22,6 +24,24 @@ def tiny_llama() -> transformers.LlamaForCausalLM:
 def calibration_ids() -> torch.Tensor:
     """Eight sequences of 16 random token ids for the tiny models (seed 1)."""
     return torch.randint(0, 128, (8, 16), generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer(tmp_path_factory: pytest.TempPathFactory):
+    """The embedded SmolLM2 tokenizer (it adds no special token by default)."""
+    from junkdna_core.models.readers import _smollm2_tokenizer
+    from junkdna_core.storage.cache import ArtifactCache
+
+    return _smollm2_tokenizer(ArtifactCache(tmp_path_factory.mktemp("tokenizer-cache")))
+
+
+@pytest.fixture(scope="session")
+def bos_tokenizer(smollm2_tokenizer):
+    """The SmolLM2 tokenizer made to add its BOS token by default, as Llama-style tokenizers do."""
+    tokenizer = copy.deepcopy(smollm2_tokenizer)
+    tokenizer.add_bos_token = True
+    assert tokenizer("Hi")["input_ids"][0] == tokenizer.bos_token_id
+    return tokenizer
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from junkdna_core.data.prompts import qa_prompt
 from junkdna_core.data.settings import get_setting
 from junkdna_core.models.conventions import input_format, tokenizer_conventions
 from junkdna_core.models.loading import LoadedModel
-from junkdna_core.models.readers import _minilm_tokenizer, _smollm2_tokenizer
+from junkdna_core.models.readers import _minilm_tokenizer
 from junkdna_core.models.synthetic import tiny_llama_config
 from junkdna_core.scoring.engine import perplexity, prompt_ids, score_continuations
 from junkdna_core.scoring.levels import cached_level_scores, dense_key, setting_items
@@ -27,20 +27,6 @@ REQUESTS = [
     ("The cat sat on the ", ["mat", "hat and more"]),
     ("", ["Hello there", "x"]),
 ]
-
-
-@pytest.fixture(scope="module")
-def smollm2_tokenizer(tmp_path_factory):
-    return _smollm2_tokenizer(ArtifactCache(tmp_path_factory.mktemp("cache")))
-
-
-@pytest.fixture(scope="module")
-def bos_tokenizer(smollm2_tokenizer):
-    """The SmolLM2 tokenizer made to add its BOS token by default, as Llama-style tokenizers do."""
-    tokenizer = copy.deepcopy(smollm2_tokenizer)
-    tokenizer.add_bos_token = True
-    assert tokenizer("Hi")["input_ids"][0] == tokenizer.bos_token_id
-    return tokenizer
 
 
 @pytest.fixture(scope="module")

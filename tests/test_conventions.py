@@ -9,22 +9,7 @@ import pytest
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.config.parsing import parse_bos_policy
 from junkdna_core.models.conventions import context_prefix, tokenizer_conventions
-from junkdna_core.models.readers import _minilm_tokenizer, _smollm2_tokenizer
-from junkdna_core.storage.cache import ArtifactCache
-
-
-@pytest.fixture(scope="module")
-def smollm2_tokenizer(tmp_path_factory):
-    return _smollm2_tokenizer(ArtifactCache(tmp_path_factory.mktemp("cache")))
-
-
-@pytest.fixture(scope="module")
-def bos_tokenizer(smollm2_tokenizer):
-    """The SmolLM2 tokenizer made to add its BOS token by default, as Llama-style tokenizers do."""
-    tokenizer = copy.deepcopy(smollm2_tokenizer)
-    tokenizer.add_bos_token = True
-    assert tokenizer("Hi")["input_ids"][0] == tokenizer.bos_token_id
-    return tokenizer
+from junkdna_core.models.readers import _minilm_tokenizer
 
 
 def test_smollm2_adds_nothing(smollm2_tokenizer):
