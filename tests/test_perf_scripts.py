@@ -18,8 +18,11 @@ PERF = Path(__file__).resolve().parents[1] / "benchmarks" / "perf"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
-    """The environment of a script run: an artifact cache of its own, shared by this module's tests."""
-    return {**os.environ, "JUNKDNA_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    """The environment of a script run: an artifact cache of its own, shared by this module's tests, and none of
+    the PYTEST_XDIST_* variables of a worker this suite may run in (a pytest started with them takes itself for
+    an xdist worker, and pytest-benchmark then refuses --benchmark-only)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    return {**inherited, "JUNKDNA_CACHE": str(tmp_path_factory.mktemp("cache"))}
 
 
 def run_script(name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
