@@ -10,7 +10,7 @@ next one. The model is modified in place; the returned report carries the masks
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -24,20 +24,43 @@ from junkdna_core.compress.calibration import (
     collect_stats,
     run_block,
 )
+from junkdna_core.compress.encodings import LowRankFactors, QuantizedWeight, WeightEncoding
 from junkdna_core.compress.masks import SparsityReport, enforce_mask, measure_sparsity
 from junkdna_core.compress.targets import Target, find_blocks, find_targets
-from junkdna_core.config.errors import ConfigError
+from junkdna_core.config.errors import ConfigError, MethodError
 
 
 @dataclass(frozen=True)
 class CompressionReport:
-    """What one compression run did: the configuration, the masks, the measured sparsity, the time."""
+    """What one compression run did: the configuration, the masks, the measured sparsity, the time.
+
+    ``masks`` are in each module's stored weight layout; ``encodings`` (codes and grids, low-rank
+    factors: the compact forms methods returned, each checked to decode to its weight) are in
+    ``(out_features, in_features)`` layout, as methods see weights.
+    """
 
     method: dict[str, Any]
     targets: tuple[str, ...]
     masks: dict[str, torch.Tensor]
     sparsity: SparsityReport
     seconds: float
+    encodings: dict[str, WeightEncoding] = field(default_factory=dict)
+
+
+def _check_encoding(method: CompressionMethod, target: Target, result: LayerResult) -> None:
+    """MethodError unless the result's encoding decodes exactly to its weight."""
+    if result.weight is None:
+        raise MethodError(f"{method.name} returned an encoding without the weight it encodes for {target.name}")
+    if not isinstance(result.encoding, (QuantizedWeight, LowRankFactors)):
+        raise MethodError(f"{method.name} returned an encoding of type {type(result.encoding).__name__} for "
+                          f"{target.name}; allowed: QuantizedWeight, LowRankFactors")
+    if tuple(result.encoding.shape) != tuple(result.weight.shape):
+        raise MethodError(f"{method.name}'s encoding of {target.name} has shape {tuple(result.encoding.shape)}, "
+                          f"its weight {tuple(result.weight.shape)}")
+    decoded = result.encoding.decode(result.weight.dtype)
+    if not torch.equal(decoded, result.weight.to(decoded.device)):
+        raise MethodError(f"{method.name}'s encoding of {target.name} does not decode to the weight it returned "
+                          f"(max difference {float((decoded - result.weight.to(decoded.device)).abs().max()):.3g})")
 
 
 @torch.no_grad()
@@ -95,10 +118,15 @@ def compress_model(
 
     start = time.perf_counter()
     masks: dict[str, torch.Tensor] = {}
+    encodings: dict[str, WeightEncoding] = {}
 
     def record(group: list[Target], results: dict[str, LayerResult]) -> None:
         for t in group:
-            mask = _enforce(t, results[t.name])
+            result = results[t.name]
+            if result.encoding is not None:
+                _check_encoding(method, t, result)
+                encodings[t.name] = result.encoding
+            mask = _enforce(t, result)
             if mask is not None:
                 masks[t.name] = mask
 
@@ -125,4 +153,5 @@ def compress_model(
         masks=masks,
         sparsity=measure_sparsity(model, names),
         seconds=time.perf_counter() - start,
+        encodings=encodings,
     )

@@ -1,12 +1,11 @@
 """Compressed models as cache artifacts: built once, stored compactly, loaded onto a dense copy.
 
-An artifact stores only what compression changed. Where a layer's weights were
-only zeroed (magnitude, N:M, random, Wanda) it keeps the mask as packed bits
-(1 bit per weight); where values changed (SparseGPT's updates, quantization,
-low rank) it keeps the new values in the model's own dtype, so a model loaded
-from the cache is bit-identical to the one that was built. Every evaluation
-reads the stored artifact, never the in-memory build, so a cold run and a warm
-run give the same numbers.
+An artifact stores only what compression changed, each layer in its smallest exact form
+(:mod:`junkdna_core.study.artifact_format`): a keep-mask at 1 bit per weight where weights were
+only zeroed (magnitude, N:M, random, Wanda), mask plus kept values where survivors changed
+(SparseGPT), packed integer codes plus group scales and zero points for quantization (RTN, GPTQ),
+factors for low rank. Every evaluation reads the stored artifact, never the in-memory build, so
+a cold run and a warm run give the same numbers.
 """
 
 from __future__ import annotations
@@ -18,21 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from junkdna_core.compress.base import CompressionMethod
-from junkdna_core.compress.masks import pack_mask, unpack_mask
 from junkdna_core.compress.runner import compress_model
-from junkdna_core.compress.targets import find_targets
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.loading import LoadedModel
 from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.study.artifact_format import load_compressed, save_compressed
 
-ARTIFACT_VERSION = 1
-_MASKS, _WEIGHTS, _REPORT = "masks.npz", "weights.safetensors", "report.json"
+ARTIFACT_VERSION = 2  # 2: compact per-layer forms (artifact_format v2) replace masks.npz + dense changed weights
+_REPORT = "report.json"
 
 
 @dataclass(frozen=True)
@@ -94,38 +90,6 @@ def compressed_key(
     return cache.key("compressed", artifact_parts(dense, method, calibration))
 
 
-def _save(dense: nn.Module, compressed: nn.Module, report_masks: dict[str, torch.Tensor], out: Path) -> None:
-    dense_modules = dict(dense.named_modules())
-    packed: dict[str, np.ndarray] = {}
-    changed: dict[str, torch.Tensor] = {}
-    for target in find_targets(compressed):
-        new = target.module.weight.detach()
-        old = dense_modules[target.name].weight.detach()
-        mask = report_masks.get(target.name)
-        if mask is not None:
-            packed[target.name] = pack_mask(mask)
-            if torch.equal(new, old * mask):
-                continue
-        if not torch.equal(new, old):
-            changed[target.name] = new.to("cpu").contiguous()
-    np.savez(out / _MASKS, **packed)
-    save_file(changed, str(out / _WEIGHTS))
-
-
-@torch.no_grad()
-def _load(dense: nn.Module, path: Path) -> nn.Module:
-    model = copy.deepcopy(dense)
-    weights = load_file(str(path / _WEIGHTS))
-    with np.load(path / _MASKS) as masks:
-        for name in sorted(set(weights) | set(masks.files)):
-            weight = model.get_submodule(name).weight
-            if name in weights:
-                weight.copy_(weights[name])
-            if name in masks.files:
-                weight.mul_(unpack_mask(masks[name], tuple(weight.shape)).to(weight.device))
-    return model.eval()
-
-
 def compressed_model(
     dense: LoadedModel,
     method: CompressionMethod,
@@ -144,7 +108,7 @@ def compressed_model(
             model, method, calibration=calibration.input_ids if method.needs_calibration else None,
             progress=progress,
         )
-        _save(dense.model, model, report.masks, out)
+        save_compressed(dense.model, model, report, out)
         (out / _REPORT).write_text(json.dumps({
             "method": report.method,
             "seconds": report.seconds,
@@ -158,7 +122,7 @@ def compressed_model(
     path = cache.get_or_build("compressed", artifact_parts(dense, method, calibration), build,
                               description=f"{dense.name} {method!r}")
     return CompressedModel(
-        model=_load(dense.model, path),
+        model=load_compressed(dense.model, path),
         method=method.describe(),
         level=method.level,
         report=json.loads((path / _REPORT).read_text()),
