@@ -10,9 +10,10 @@ from pathlib import Path
 
 from junkdna_core import __version__
 from junkdna_core.config.budgets import BUDGETS
-from junkdna_core.config.errors import JunkdnaError
+from junkdna_core.config.errors import ConfigError, JunkdnaError
 from junkdna_core.config.parsing import parse_budget, parse_device, parse_dtype, parse_seed
 from junkdna_core.options import (
+    add_cache_limit_option,
     add_cache_option,
     add_compare_options,
     add_items_option,
@@ -59,7 +60,7 @@ def _human(size: int) -> str:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    """List, size or clear the artifact cache."""
+    """List, size, clear or prune the artifact cache."""
     from junkdna_core.storage.cache import ArtifactCache
 
     cache = ArtifactCache(args.cache)
@@ -67,12 +68,38 @@ def cmd_cache(args: argparse.Namespace) -> int:
         removed = cache.clear(args.kind)
         print(f"removed {removed} entries from {cache.root}")
         return 0
+    if args.action == "prune":
+        return _prune(cache, args)
+    if args.max_gb is not None:
+        raise ConfigError(f"--max-gb goes with `junkdna cache prune`, not `junkdna cache {args.action}`")
     entries = [e for e in cache.entries() if args.kind is None or e.kind == args.kind]
     if args.action == "list":
         for e in entries:
-            print(f"{e.kind:12} {e.key[:16]}  {_human(e.size_bytes):>10}  {e.created}  {e.description}")
+            used = e.accessed.strftime("%Y-%m-%d %H:%M")
+            print(f"{e.kind:12} {e.key[:16]}  {_human(e.size_bytes):>10}  used {used}  {e.description}")
     total = sum(e.size_bytes for e in entries)
     print(f"{len(entries)} entries, {_human(total)} in {cache.root}")
+    return 0
+
+
+def _prune(cache, args: argparse.Namespace) -> int:
+    """``junkdna cache prune --max-gb N``: evict least recently used compressed models down to the cap."""
+    if args.max_gb is None:
+        raise ConfigError("`junkdna cache prune` needs --max-gb N: the size in GB (10^9 bytes) to keep the cache under")
+    if args.kind is not None:
+        raise ConfigError("`junkdna cache prune` evicts compressed models only; it takes no --kind")
+    report = cache.prune(args.max_gb)
+    for e in report.evicted:
+        print(f"evicted {e.kind} {e.key[:16]}  {_human(e.size_bytes):>10}  used {e.accessed:%Y-%m-%d %H:%M}  "
+              f"{e.description}")
+    print(f"evicted {len(report.evicted)} entries ({_human(report.freed_bytes)}); {cache.root} now holds "
+          f"{_human(report.size_bytes)}, cap {args.max_gb / 1e9:g} GB")
+    if report.in_use:
+        print(f"kept {len(report.in_use)} compressed models that another process is building or reading")
+    if not report.within_limit:
+        print("the cap is not reached: what remains is in use, or entries that are never evicted (per-item scores, "
+              "converted models); `junkdna cache clear --kind KIND` removes those")
+        return 1
     return 0
 
 
@@ -134,10 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     methods = sub.add_parser("methods", help="list every registered compression method and its parameters")
     methods.set_defaults(func=cmd_methods)
 
-    cache = sub.add_parser("cache", help="list, size or clear the artifact cache")
-    cache.add_argument("action", nargs="?", choices=("list", "size", "clear"), default="list")
+    cache = sub.add_parser("cache", help="list, size, clear or prune the artifact cache")
+    cache.add_argument("action", nargs="?", choices=("list", "size", "clear", "prune"), default="list",
+                       help="list (default), size, clear, or prune --max-gb N (evict least recently used "
+                            "compressed models until the cache holds at most N GB)")
     cache.add_argument("--kind", default=None, help="only entries of this kind (e.g. model, compressed, scores)")
     add_cache_option(cache.add_argument)
+    add_cache_limit_option(cache.add_argument)
     cache.set_defaults(func=cmd_cache)
 
     baseline = sub.add_parser("baseline", help="score the dense model on every difficulty level (with chance)")

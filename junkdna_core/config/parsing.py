@@ -72,6 +72,17 @@ def parse_directory(text: str) -> Path:
     return path
 
 
+def parse_gigabytes(text: str) -> int:
+    """A size in GB (10**9 bytes), a finite number >= 0 such as ``200`` or ``0.5``; returned in bytes."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"expected a size in GB (a number >= 0, e.g. 200 or 0.5); got {text!r}")
+    return round(value * 10**9)
+
+
 def parse_positive_int(text: str) -> int:
     """A whole number >= 1."""
     try:

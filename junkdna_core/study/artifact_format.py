@@ -21,7 +21,7 @@ form               tensors (``<name>`` is the module name)
 ``dense``          ``.weight`` in the model's dtype (anything else a method returned)
 =================  ==========================================================================
 
-The file's header metadata says, per layer, its form, shape, dtype, code bits and whether
+The file's header metadata (one key, ``junkdna``, a JSON document) says, per layer, its form, shape, dtype, code bits and whether
 the module stores its weight transposed (GPT-2's Conv1D). Loading decodes every layer on the
 CPU, where the same artifact gives the same weights on any machine, and writes it into a copy
 of the dense model: values equal the compressed model that was built (a pruned weight that
@@ -51,6 +51,7 @@ from junkdna_core.config.errors import CacheError
 FORMAT_NAME = "junkdna-compressed"
 FORMAT_VERSION = "2"
 WEIGHTS_FILE = "weights.safetensors"
+_METADATA_KEY = "junkdna"
 _DTYPES = {str(d).removeprefix("torch."): d for d in (torch.float32, torch.float16, torch.bfloat16, torch.float64)}
 
 
@@ -119,8 +120,9 @@ def save_compressed(dense: nn.Module, compressed: nn.Module, report: Compression
         tensors |= layer_tensors
         layers[target.name] = StoredLayer(target.name, form, tuple(new.shape), new.dtype, target.transposed,
                                           bits).describe()
-    metadata = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "layers": json.dumps(layers, sort_keys=True)}
-    save_file(tensors, str(out / WEIGHTS_FILE), metadata=metadata)
+    header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "layers": layers}
+    # one metadata key: safetensors writes several in a random (hash map) order, and the file must be reproducible
+    save_file(tensors, str(out / WEIGHTS_FILE), metadata={_METADATA_KEY: json.dumps(header, sort_keys=True)})
 
 
 def _on_cpu(encoding: WeightEncoding) -> WeightEncoding:
@@ -138,13 +140,17 @@ def read_layers(path: Path) -> tuple[dict[str, StoredLayer], dict[str, torch.Ten
         tensors = load_file(str(file))
     except (OSError, ValueError, RuntimeError) as exc:
         raise CacheError(f"cannot read the compressed model {file}: {exc}") from exc
-    if metadata.get("format") != FORMAT_NAME or metadata.get("version") != FORMAT_VERSION:
+    try:
+        header = json.loads(metadata[_METADATA_KEY])
+    except (KeyError, ValueError):
+        header = {}
+    if header.get("format") != FORMAT_NAME or header.get("version") != FORMAT_VERSION:
         raise CacheError(f"{file} is not a {FORMAT_NAME} v{FORMAT_VERSION} file (its header says "
-                         f"{metadata.get('format')!r} v{metadata.get('version')!r}); clear it with "
+                         f"{header.get('format')!r} v{header.get('version')!r}); clear it with "
                          "`junkdna cache clear --kind compressed`")
     layers = {
         name: StoredLayer(name, d["form"], tuple(d["shape"]), _DTYPES[d["dtype"]], d["transposed"], d["bits"])
-        for name, d in json.loads(metadata["layers"]).items()
+        for name, d in header["layers"].items()
     }
     return layers, tensors
 

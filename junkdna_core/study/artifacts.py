@@ -28,6 +28,7 @@ from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study.artifact_format import load_compressed, save_compressed
 
 ARTIFACT_VERSION = 2  # 2: compact per-layer forms (artifact_format v2) replace masks.npz + dense changed weights
+COMPRESSED_KIND = "compressed"
 _REPORT = "report.json"
 
 
@@ -87,7 +88,7 @@ def compressed_key(
     cache: ArtifactCache, dense: LoadedModel, method: CompressionMethod, calibration: Calibration | None
 ) -> str:
     """The cache key of the compressed model, known without building it."""
-    return cache.key("compressed", artifact_parts(dense, method, calibration))
+    return cache.key(COMPRESSED_KIND, artifact_parts(dense, method, calibration))
 
 
 def compressed_model(
@@ -119,12 +120,13 @@ def compressed_model(
             "threads": torch.get_num_threads(),
         }, indent=1))
 
-    path = cache.get_or_build("compressed", artifact_parts(dense, method, calibration), build,
-                              description=f"{dense.name} {method!r}")
-    return CompressedModel(
-        model=load_compressed(dense.model, path),
-        method=method.describe(),
-        level=method.level,
-        report=json.loads((path / _REPORT).read_text()),
-        path=path,
-    )
+    # read under the entry's shared lock: a cache cap (--jd-cache-max-gb) never evicts it mid-read
+    with cache.use(COMPRESSED_KIND, artifact_parts(dense, method, calibration), build,
+                   description=f"{dense.name} {method!r}") as path:
+        return CompressedModel(
+            model=load_compressed(dense.model, path),
+            method=method.describe(),
+            level=method.level,
+            report=json.loads((path / _REPORT).read_text()),
+            path=path,
+        )
