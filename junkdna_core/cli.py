@@ -11,7 +11,16 @@ from pathlib import Path
 from junkdna_core import __version__
 from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.errors import ConfigError, JunkdnaError
-from junkdna_core.config.parsing import parse_budget, parse_device, parse_dtype, parse_seed
+from junkdna_core.config.parsing import (
+    parse_budget,
+    parse_device,
+    parse_directory,
+    parse_dtype,
+    parse_export_format,
+    parse_finite,
+    parse_method_option,
+    parse_seed,
+)
 from junkdna_core.options import (
     add_cache_limit_option,
     add_cache_option,
@@ -103,6 +112,26 @@ def _prune(cache, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write one compressed model (built into the cache if needed) to a folder transformers and vLLM load."""
+    from junkdna_core.compress.registry import get_method
+    from junkdna_core.models.loading import load_model
+    from junkdna_core.storage.cache import ArtifactCache
+    from junkdna_core.study.artifacts import calibration_batch
+    from junkdna_core.study.model_export import export_compressed
+
+    method = get_method(args.method).at_level(args.level, **dict(args.option))
+    cache = ArtifactCache(args.cache)
+    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache)
+    calibration = calibration_batch(dense.tokenizer, seed=args.seed) if method.needs_calibration else None
+    report = export_compressed(dense, method, args.out, cache=cache, calibration=calibration,
+                               export_format=args.format)
+    print(f"wrote {dense.name} {method!r} to {report.out} as {report.format} ({report.reason})")
+    for name in report.files:
+        print(f"    {name}")
+    return 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Export the newest claim records of the given runs as tables and plots."""
     from junkdna_core.results.export import export_leaderboard
@@ -181,6 +210,26 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
     add_cache_option(baseline.add_argument)
     baseline.set_defaults(func=cmd_baseline)
+
+    export = sub.add_parser("export", help="write one compressed model to a folder that transformers (and vLLM, "
+                                           "for compressed-tensors formats) can load")
+    export.add_argument("--model", default="smollm2", metavar="SPEC", help="model spec, as --jd-model")
+    export.add_argument("--method", required=True, metavar="NAME", help="compression method (see `junkdna methods`)")
+    export.add_argument("--level", required=True, type=type_error(parse_finite), metavar="X",
+                        help="its level: a sparsity, a bit width or a rank fraction")
+    export.add_argument("--option", type=type_error(parse_method_option), action="append", default=[],
+                        metavar="NAME=VALUE", help="a method parameter, e.g. group_size=128 (repeatable)")
+    export.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N",
+                        help="calibration seed, as --jd-seed (the same seed finds the run's cached model)")
+    export.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
+    export.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
+    add_cache_option(export.add_argument)
+    export.add_argument("--out", type=type_error(parse_directory), required=True, metavar="DIR",
+                        help="a new or empty folder")
+    export.add_argument("--format", type=type_error(parse_export_format), default="auto", metavar="FORMAT",
+                        help="auto (default: compressed-tensors pack-quantized when the model is quantized on one "
+                             "scheme, else dense), dense (a plain safetensors folder) or compressed-tensors")
+    export.set_defaults(func=cmd_export)
 
     board = sub.add_parser("leaderboard", help="export claim tables, method rankings and plots from run records")
     board.add_argument("inputs", nargs="*", type=Path, metavar="RECORDS_OR_DIRS",

@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,15 +93,17 @@ def compressed_key(
     return cache.key(COMPRESSED_KIND, artifact_parts(dense, method, calibration))
 
 
-def compressed_model(
+@contextmanager
+def stored_compressed(
     dense: LoadedModel,
     method: CompressionMethod,
     *,
     cache: ArtifactCache,
     calibration: Calibration | None = None,
     progress: bool = True,
-) -> CompressedModel:
-    """The dense model compressed by ``method``: built once (across processes), then read from the cache."""
+) -> Iterator[Path]:
+    """The cache directory of the dense model compressed by ``method``, built once (across processes) if
+    missing, held under its shared lock for the with-block (a cache cap never evicts it mid-read)."""
     if method.needs_calibration and calibration is None:
         raise ConfigError(f"{method.name} needs calibration data; none was given")
 
@@ -120,9 +124,21 @@ def compressed_model(
             "threads": torch.get_num_threads(),
         }, indent=1))
 
-    # read under the entry's shared lock: a cache cap (--jd-cache-max-gb) never evicts it mid-read
     with cache.use(COMPRESSED_KIND, artifact_parts(dense, method, calibration), build,
                    description=f"{dense.name} {method!r}") as path:
+        yield path
+
+
+def compressed_model(
+    dense: LoadedModel,
+    method: CompressionMethod,
+    *,
+    cache: ArtifactCache,
+    calibration: Calibration | None = None,
+    progress: bool = True,
+) -> CompressedModel:
+    """The dense model compressed by ``method``: built once (across processes), then read from the cache."""
+    with stored_compressed(dense, method, cache=cache, calibration=calibration, progress=progress) as path:
         return CompressedModel(
             model=load_compressed(dense.model, path),
             method=method.describe(),
