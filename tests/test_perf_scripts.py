@@ -102,3 +102,16 @@ def test_parallel_prints_ratios_of_one_run_and_identical_records(env):
     # each of the five pytest runs ran the one selected claim test
     summaries = [line for line in done.stderr.splitlines() if re.match(r"1 (failed|passed)\b", line)]
     assert len(summaries) == 5, done.stderr
+
+
+def test_artifact_bytes_writes_both_formats_and_reloads_exactly(tmp_path, env):
+    out = tmp_path / "bytes.json"
+    done = run_script("artifact_bytes.py", ["--model", "random:tiny-llama", "--methods", "magnitude,sparsegpt",
+                                            "--out", str(out)], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    rows = {r["method"]: r for r in data["rows"]}
+    assert rows["magnitude"]["forms"] == ["bitmask"] and rows["sparsegpt"]["forms"] == ["sparse-bitmask"]
+    assert all(r["reloads_exactly"] and r["v2_bytes"] < r["v1_bytes"] for r in rows.values())
+    assert data["projection"] == {}  # projected only from the embedded SmolLM2's measurement
+    assert "| sparsegpt | sparse-bitmask |" in done.stdout
