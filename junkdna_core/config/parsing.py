@@ -74,12 +74,17 @@ def parse_directory(text: str) -> Path:
     return path
 
 
+def _finite_or_nan(text: str) -> float:
+    """``text`` as a float, or NaN if it is not a number."""
+    try:
+        return float(str(text).strip())
+    except ValueError:
+        return math.nan
+
+
 def parse_gigabytes(text: str) -> int:
     """A size in GB (10**9 bytes), a finite number >= 0 such as ``200`` or ``0.5``; returned in bytes."""
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        value = math.nan
+    value = _finite_or_nan(text)
     if not math.isfinite(value) or value < 0:
         raise ConfigError(f"expected a size in GB (a number >= 0, e.g. 200 or 0.5); got {text!r}")
     return round(value * 10**9)
@@ -87,10 +92,7 @@ def parse_gigabytes(text: str) -> int:
 
 def parse_finite(text: str) -> float:
     """A finite number."""
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        value = math.nan
+    value = _finite_or_nan(text)
     if not math.isfinite(value):
         raise ConfigError(f"expected a finite number; got {text!r}")
     return value
@@ -162,10 +164,7 @@ def parse_threshold(text: str) -> tuple[str, float]:
         raise ConfigError(
             f"a threshold is CLAIM=VALUE with CLAIM one of {', '.join(PAPER_THRESHOLDS)}; got {text!r}"
         )
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
+    number = _finite_or_nan(value)
     if not math.isfinite(number):
         raise ConfigError(f"threshold {name} must be a finite number; got {value!r} in {text!r}")
     return name, number
