@@ -23,6 +23,7 @@ from junkdna_core.config.parsing import (
     parse_device,
     parse_directory,
     parse_dtype,
+    parse_gigabytes,
     parse_positive_int,
     parse_seed,
     parse_sparsities,
@@ -113,6 +114,14 @@ def add_cache_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that chooses the artifact cache directory."""
     addoption(f"--{prefix}cache", type=type_error(parse_directory), default=None, metavar="DIR",
               help="artifact cache directory (default: $JUNKDNA_CACHE or the user cache dir)")
+
+
+def add_cache_limit_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that caps the artifact cache's size (least recently used compressed models go first)."""
+    addoption(f"--{prefix}max-gb", type=type_error(parse_gigabytes), default=None, metavar="GB",
+              help="keep the artifact cache under GB gigabytes (10^9 bytes): after each compressed model is built, "
+                   "evict the least recently used compressed models that no process is reading; per-item scores "
+                   "and other results are kept (default: no cap)")
 
 
 def add_results_option(addoption: Callable[..., Any], prefix: str = "") -> None:

@@ -145,3 +145,16 @@ def test_a_claim_run_of_the_benchmark_directory_does_not_collect_the_kernels(env
     assert done.returncode == 0, done.stdout[-3000:]
     collected = [line for line in done.stdout.splitlines() if "::" in line]
     assert collected and not [line for line in collected if "perf/" in line]
+
+
+def test_artifact_bytes_writes_both_formats_and_reloads_exactly(tmp_path, env):
+    out = tmp_path / "bytes.json"
+    done = run_script("artifact_bytes.py", ["--model", "random:tiny-llama", "--methods", "magnitude,sparsegpt",
+                                            "--out", str(out)], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    rows = {r["method"]: r for r in data["rows"]}
+    assert rows["magnitude"]["forms"] == ["bitmask"] and rows["sparsegpt"]["forms"] == ["sparse-bitmask"]
+    assert all(r["reloads_exactly"] and r["v2_bytes"] < r["v1_bytes"] for r in rows.values())
+    assert data["projection"] == {}  # projected only from the embedded SmolLM2's measurement
+    assert "| sparsegpt | sparse-bitmask |" in done.stdout

@@ -6,10 +6,11 @@ wrap them for argparse and pytest, and library code reuses them to check its inp
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from junkdna_core.config.budgets import Budget, get_budget
 from junkdna_core.config.checks import check_seed
@@ -17,6 +18,7 @@ from junkdna_core.config.errors import ConfigError
 from junkdna_core.config.thresholds import PAPER_THRESHOLDS
 
 DTYPES = ("float32", "float16", "bfloat16")
+EXPORT_FORMATS = ("auto", "dense", "compressed-tensors")
 BosPolicy = Literal["auto", "always", "never"]
 BOS_POLICIES: tuple[str, ...] = get_args(BosPolicy)
 MIN_SWEPT_LEVELS = 3  # Spearman and Theil-Sen over fewer compressed points are undefined
@@ -72,6 +74,52 @@ def parse_directory(text: str) -> Path:
     return path
 
 
+def _finite_or_nan(text: str) -> float:
+    """``text`` as a float, or NaN if it is not a number."""
+    try:
+        return float(str(text).strip())
+    except ValueError:
+        return math.nan
+
+
+def parse_gigabytes(text: str) -> int:
+    """A size in GB (10**9 bytes), a finite number >= 0 such as ``200`` or ``0.5``; returned in bytes."""
+    value = _finite_or_nan(text)
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"expected a size in GB (a number >= 0, e.g. 200 or 0.5); got {text!r}")
+    return round(value * 10**9)
+
+
+def parse_finite(text: str) -> float:
+    """A finite number."""
+    value = _finite_or_nan(text)
+    if not math.isfinite(value):
+        raise ConfigError(f"expected a finite number; got {text!r}")
+    return value
+
+
+def parse_export_format(text: str) -> str:
+    """``auto``, ``dense`` or ``compressed-tensors``: how ``junkdna export`` writes a compressed model."""
+    value = str(text).strip().lower()
+    if value not in EXPORT_FORMATS:
+        raise ConfigError(f"the export format must be one of {', '.join(EXPORT_FORMATS)}; got {text!r}")
+    return value
+
+
+def parse_method_option(text: str) -> tuple[str, Any]:
+    """``name=value`` for one method parameter; the value is read as JSON (``128``, ``0.5``, ``true``,
+    ``null``), else kept as text (``global``)."""
+    name, sep, raw = str(text).partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise ConfigError(f"a method option is NAME=VALUE, such as group_size=128 or act_order=true; got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw.strip()
+    return name, value
+
+
 def parse_positive_int(text: str) -> int:
     """A whole number >= 1."""
     try:
@@ -116,10 +164,7 @@ def parse_threshold(text: str) -> tuple[str, float]:
         raise ConfigError(
             f"a threshold is CLAIM=VALUE with CLAIM one of {', '.join(PAPER_THRESHOLDS)}; got {text!r}"
         )
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
+    number = _finite_or_nan(value)
     if not math.isfinite(number):
         raise ConfigError(f"threshold {name} must be a finite number; got {value!r} in {text!r}")
     return name, number

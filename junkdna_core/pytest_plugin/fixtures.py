@@ -23,10 +23,10 @@ def jd_session(pytestconfig: pytest.Config) -> JunkdnaSession:
 
 @pytest.fixture(scope="session")
 def jd_cache(jd_session: JunkdnaSession):
-    """The artifact cache shared by every worker (content-addressed, locked)."""
+    """The artifact cache shared by every worker (content-addressed, locked, capped by --jd-cache-max-gb)."""
     from junkdna_core.storage.cache import ArtifactCache
 
-    return ArtifactCache(jd_session.cache_dir)
+    return ArtifactCache(jd_session.cache_dir, max_bytes=jd_session.cache_max_bytes)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from junkdna_core.options import (
+    add_cache_limit_option,
     add_cache_option,
     add_compare_options,
     add_items_option,
@@ -53,6 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="model fine-tuned by the setting1, irreversible and lmc benchmarks (default: the embedded "
                          "MiniLM encoder; any spec --jd-model takes)")
     add_cache_option(group.addoption, "jd-")
+    add_cache_limit_option(group.addoption, "jd-cache-")
     add_results_option(group.addoption, "jd-")
     add_threshold_option(group.addoption, "jd-")
     group.addoption("--jd-compare", type=Path, default=None, metavar="BASELINE",

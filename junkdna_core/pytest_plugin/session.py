@@ -29,6 +29,7 @@ class JunkdnaSession:
     device: str
     dtype: str
     cache_dir: Path | None
+    cache_max_bytes: int | None
     results_dir: Path
     thresholds: dict[str, float]
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -92,6 +93,7 @@ class JunkdnaSession:
             device=opt("jd_device"),
             dtype=opt("jd_dtype"),
             cache_dir=opt("jd_cache"),
+            cache_max_bytes=opt("jd_cache_max_gb"),
             results_dir=opt("jd_results") or Path(config.rootpath, "jd-results"),
             thresholds={**PAPER_THRESHOLDS, **dict(opt("jd_threshold"))},
         )
