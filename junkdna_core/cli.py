@@ -11,10 +11,11 @@ from pathlib import Path
 from junkdna_core import __version__
 from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.errors import JunkdnaError
-from junkdna_core.config.parsing import parse_budget, parse_device, parse_dtype, parse_seed
+from junkdna_core.config.parsing import format_size, parse_budget, parse_seed
 from junkdna_core.options import (
     add_cache_option,
     add_compare_options,
+    add_device_options,
     add_items_option,
     parse_setting_names,
     type_error,
@@ -49,15 +50,6 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
-
-
 def cmd_cache(args: argparse.Namespace) -> int:
     """List, size or clear the artifact cache."""
     from junkdna_core.storage.cache import ArtifactCache
@@ -70,9 +62,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
     entries = [e for e in cache.entries() if args.kind is None or e.kind == args.kind]
     if args.action == "list":
         for e in entries:
-            print(f"{e.kind:12} {e.key[:16]}  {_human(e.size_bytes):>10}  {e.created}  {e.description}")
+            print(f"{e.kind:12} {e.key[:16]}  {format_size(e.size_bytes):>10}  {e.created}  {e.description}")
     total = sum(e.size_bytes for e in entries)
-    print(f"{len(entries)} entries, {_human(total)} in {cache.root}")
+    print(f"{len(entries)} entries, {format_size(total)} in {cache.root}")
     return 0
 
 
@@ -103,7 +95,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from junkdna_core.storage.cache import ArtifactCache
 
     cache = ArtifactCache(args.cache)
-    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache)
+    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache, device_map=args.device_map,
+                       max_memory=args.max_memory)
     names = args.settings or [s for s, setting in SETTINGS.items() if setting.learning == "none"]
     budget = args.budget.overridden(items=args.items)
     print(f"{dense.name} ({dense.fingerprint}), budget {budget.name}, {budget.items} items, seed {args.seed}")
@@ -147,8 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--settings", type=type_error(parse_setting_names), default=None, metavar="NAMES",
                           help="comma-separated settings (default: every evaluated setting)")
     baseline.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")
-    baseline.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
-    baseline.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
+    add_device_options(baseline.add_argument)
     add_cache_option(baseline.add_argument)
     baseline.set_defaults(func=cmd_baseline)
 
