@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from junkdna_core.config.budgets import Budget
+from junkdna_core.config.parsing import training_dtype
 from junkdna_core.config.thresholds import PAPER_THRESHOLDS
 from junkdna_core.models.specs import model_name
 
@@ -18,6 +19,8 @@ class JunkdnaSession:
     """Every --jd-* option, parsed once, plus the records this process collected.
 
     ``budget`` is the run's budget with ``--jd-items`` applied: what sizes the work.
+    ``worker`` / ``workers``: this process is pytest-xdist worker ``gw<worker>`` of
+    ``workers`` (0 of 1 without xdist); it picks the process's share of ``device``.
     """
 
     model: str
@@ -28,9 +31,13 @@ class JunkdnaSession:
     seed: int
     device: str
     dtype: str
+    device_map: str
+    max_memory: dict[str, int] | None
     cache_dir: Path | None
     results_dir: Path
     thresholds: dict[str, float]
+    worker: int = 0
+    workers: int = 1
     records: list[dict[str, Any]] = field(default_factory=list)
     worker_environment: dict[str, Any] | None = None
 
@@ -43,6 +50,15 @@ class JunkdnaSession:
     def encoder_label(self) -> str:
         """The fine-tuned model's short name in test ids."""
         return model_name(self.encoder)
+
+    def placement_options(self, *, training: bool = False) -> dict[str, Any]:
+        """The dtype, device-map and memory options :func:`~junkdna_core.models.loading.load_model` takes.
+
+        ``training``: for a model that is fine-tuned (``--jd-dtype auto`` is then float32, see
+        :func:`~junkdna_core.config.parsing.training_dtype`).
+        """
+        return {"dtype": training_dtype(self.dtype) if training else self.dtype, "device_map": self.device_map,
+                "max_memory": self.max_memory}
 
     def method_names(self) -> tuple[str, ...]:
         """The methods this run sweeps: --jd-methods, or the budget's."""
@@ -75,6 +91,8 @@ class JunkdnaSession:
             "seed": self.seed,
             "device": self.device,
             "dtype": self.dtype,
+            "device_map": self.device_map,
+            "max_memory": self.max_memory,
             "thresholds": self.thresholds,
         }
 
@@ -82,6 +100,7 @@ class JunkdnaSession:
     def from_config(cls, config: pytest.Config) -> JunkdnaSession:
         """The session of ``config``'s options (already validated by their parsers)."""
         opt = config.getoption
+        worker, workers = worker_slot(config)
         return cls(
             model=opt("jd_model"),
             encoder=opt("jd_encoder"),
@@ -91,9 +110,13 @@ class JunkdnaSession:
             seed=opt("jd_seed"),
             device=opt("jd_device"),
             dtype=opt("jd_dtype"),
+            device_map=opt("jd_device_map"),
+            max_memory=opt("jd_max_memory"),
             cache_dir=opt("jd_cache"),
             results_dir=opt("jd_results") or Path(config.rootpath, "jd-results"),
             thresholds={**PAPER_THRESHOLDS, **dict(opt("jd_threshold"))},
+            worker=worker,
+            workers=workers,
         )
 
 
@@ -103,3 +126,12 @@ SESSION_KEY = pytest.StashKey[JunkdnaSession]()
 def is_xdist_worker(config: pytest.Config) -> bool:
     """True inside a pytest-xdist worker process."""
     return hasattr(config, "workerinput")
+
+
+def worker_slot(config: pytest.Config) -> tuple[int, int]:
+    """``(k, W)``: this process is pytest-xdist worker ``gw<k>`` of W workers; ``(0, 1)`` without xdist."""
+    if not is_xdist_worker(config):
+        return 0, 1
+    workers = max(1, int(config.workerinput.get("workercount", 1)))
+    digits = str(config.workerinput.get("workerid", "gw0"))[2:]
+    return (int(digits) % workers if digits.isascii() and digits.isdigit() else 0), workers
