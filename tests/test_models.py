@@ -166,7 +166,7 @@ def test_hub_id_offline_says_not_cached_and_suggests_smollm2(monkeypatch: pytest
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(MissingResourceError, match=r"not in the local Hugging Face cache.*'smollm2'"):
+    with pytest.raises(ConfigError, match=r"not in the local Hugging Face cache.*'smollm2'"):
         load_model("Qwen/Qwen2.5-0.5B-no-such-copy")
 
 
@@ -185,7 +185,7 @@ def test_cuda_without_cuda() -> None:
 
 @pytest.mark.parametrize("dtype", ["float64", "fp16", "half", "", None, torch.float16])
 def test_bad_dtype(dtype: object) -> None:
-    with pytest.raises(ConfigError, match="dtype must be one of float32, float16, bfloat16"):
+    with pytest.raises(ConfigError, match="dtype must be one of auto, float32, float16, bfloat16"):
         resolve_dtype(dtype)  # type: ignore[arg-type]
 
 
@@ -204,7 +204,7 @@ def test_resolve_valid() -> None:
         ({"spec": "random:tiny-llama", "device": "tpu"}, "device must be"),
         ({"spec": "random:tiny-llama", "dtype": "int8"}, "dtype must be one of"),
         ({"spec": "random:no-such-config"}, r"neither a built-in config \(tiny-llama, tiny-bert\)"),
-        ({"spec": "./no/such/folder"}, "is not 'smollm2', 'minilm'"),
+        ({"spec": "./no/such/folder"}, "is not a model folder; a spec is 'smollm2', 'minilm'"),
         ({"spec": ""}, "non-empty string"),
     ],
 )
