@@ -103,6 +103,7 @@ def test_the_resolved_dtype_is_in_every_cache_key_never_auto(tmp_path: Path) -> 
     from junkdna_core.compress.registry import get_method
     from junkdna_core.data.settings import get_setting
     from junkdna_core.models.loading import load_model
+    from junkdna_core.results.claims import provenance
     from junkdna_core.storage.cache import ArtifactCache
     from junkdna_core.study.sweep import run_study
 
@@ -115,7 +116,10 @@ def test_the_resolved_dtype_is_in_every_cache_key_never_auto(tmp_path: Path) -> 
     explicit = load_model(str(tmp_path / "tiny"), device="cpu", dtype="float32", cache=cache)
     assert "not loaded" in repr(explicit)  # the same memo entry: "auto" was resolved before keying it
     configs = [get_method("magnitude").at_level(level) for level in (0.3, 0.5, 0.7)]
-    run_study(auto, get_setting("setting2"), configs, cache=cache, items=2, progress=False)
+    study = run_study(auto, get_setting("setting2"), configs, cache=cache, items=2, progress=False)
+    info = provenance(study)["model_info"]  # where the measurement ran, in every claim record
+    assert (info["device"], info["dtype"], info["fingerprint"]) == ("cpu", "float32", original.fingerprint)
+    assert info["placement"]["strategy"] == "single" and info["placement"]["reason"].startswith("fits: ")
     manifests = [json.loads(p.read_text()) for p in (tmp_path / "cache").rglob("MANIFEST.json")]
     memo = [m for m in manifests if m.get("kind") == "model-fingerprint"]
     assert memo and all(m["parts"]["dtype"] == "float32" for m in memo)

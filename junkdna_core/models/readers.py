@@ -41,6 +41,7 @@ from junkdna_core.models.specs import (
     hub_offline,
     hub_revision,
     local_revisions,
+    local_snapshot,
     random_config_path,
 )
 from junkdna_core.models.synthetic import RANDOM_CONFIGS, RANDOM_SEED, ModelKind
@@ -259,9 +260,7 @@ def _read_hub(spec: str, dtype: torch.dtype, request: PlacementRequest) -> RawMo
     repo_id, revision = hub_revision(spec)
     try:
         config = AutoConfig.from_pretrained(repo_id, revision=revision)
-        commit = getattr(config, "_commit_hash", None) or revision
-        source = f"hf-hub:{repo_id}@{commit}" if commit else f"hf-hub:{repo_id}"
-        raw = _read_pretrained(repo_id, config, dtype, request, source=source, revision=revision)
+        raw = _read_pretrained(repo_id, config, dtype, request, source=f"hf-hub:{repo_id}", revision=revision)
     except OSError as error:
         where = f" ({local_revisions(repo_id)})" if hub_offline() else ""
         raise MissingResourceError(
@@ -269,4 +268,7 @@ def _read_hub(spec: str, dtype: torch.dtype, request: PlacementRequest) -> RawMo
             f"({type(error).__name__}: {str(error).splitlines()[0]}){where}. Offline, use the embedded model "
             f"'{DEFAULT_MODEL}' (default), '{DEFAULT_ENCODER}', 'random:tiny-llama', or a local folder."
         ) from error
+    snapshot = local_snapshot(repo_id, revision)  # downloaded or found: the folder is named by its commit
+    commit = snapshot.name if snapshot else getattr(config, "_commit_hash", None) or revision
+    source = f"hf-hub:{repo_id}@{commit}" if commit else raw.source
     return RawModel(raw.model, raw.tokenizer, source, raw.kind, raw.placement, commit)
