@@ -37,6 +37,7 @@ MARKERS = {
     "full": "needs the full budget (a real study)",
     "claim": "asserts a claim of the Junk DNA Hypothesis",
     "finetune": "fine-tunes the encoder (setting1, irreversible, lmc)",
+    "gpu": "needs a CUDA device, skipped without one (run the CUDA checks with pytest tests -m gpu)",
     **{f"setting{i}": f"difficulty setting {i} of the paper (Table 1)" for i in range(1, 7)},
 }
 RECORDS_KEY = "junkdna_records"
