@@ -119,7 +119,7 @@ def test_the_resolved_dtype_is_in_every_cache_key_never_auto(tmp_path: Path) -> 
     study = run_study(auto, get_setting("setting2"), configs, cache=cache, items=2, progress=False)
     info = provenance(study)["model_info"]  # where the measurement ran, in every claim record
     assert (info["device"], info["dtype"], info["fingerprint"]) == ("cpu", "float32", original.fingerprint)
-    assert info["placement"]["strategy"] == "single" and info["placement"]["reason"].startswith("fits: ")
+    assert auto.placement.strategy == "single" and auto.placement.reason.startswith("fits: ")
     manifests = [json.loads(p.read_text()) for p in (tmp_path / "cache").rglob("MANIFEST.json")]
     memo = [m for m in manifests if m.get("kind") == "model-fingerprint"]
     assert memo and all(m["parts"]["dtype"] == "float32" for m in memo)

@@ -149,6 +149,6 @@ def test_each_xdist_worker_loads_its_model_on_its_own_gpu(pytester: pytest.Pytes
     results = pytester.path / "out"
     pytester.runpytest_subprocess("--jd-model", "random:tiny-llama", "--jd-results", str(results), "-n", "2",
                                   "--dist", "each").assert_outcomes(passed=2)
-    records = json.loads(next(results.glob("run-*.json")).read_text())["records"]
-    assert {r["worker"]: r["device"] for r in records} == {0: "cuda:0", 1: "cuda:1"}
-    assert {r["worker"]: r["placement"]["device"] for r in records} == {0: "cuda:0", 1: "cuda:1"}
+    run = json.loads(next(results.glob("run-*.json")).read_text())
+    assert {r["worker"]: r["device"] for r in run["records"]} == {0: "cuda:0", 1: "cuda:1"}
+    assert {m["worker"]: m["placement"]["device"] for m in run["environment"]["models"]} == {0: "cuda:0", 1: "cuda:1"}

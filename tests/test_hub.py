@@ -96,7 +96,10 @@ def test_the_plugin_runs_a_pinned_hub_model_and_records_it(hub, pytester: pytest
     results = pytester.path / "out"
     result = pytester.runpytest_subprocess("--jd-model", f"{REPO}@v1", "--jd-results", str(results), "-v")
     result.assert_outcomes(passed=1)
-    [record] = json.loads(next(results.glob("run-*.json")).read_text())["records"]
+    run = json.loads(next(results.glob("run-*.json")).read_text())
+    [record], [model] = run["records"], run["environment"]["models"]
     assert (record["source"], record["revision"], record["fingerprint"]) == (
         f"hf-hub:{REPO}@{FIRST}", FIRST, first.fingerprint)
-    assert record["placement"]["strategy"] == "single"
+    assert model == {**{k: v for k, v in record.items() if k not in ("claim", "test")}, "worker": 0,
+                     "placement": model["placement"]}
+    assert model["placement"]["strategy"] == "single"  # the decision, and why, in the run's environment

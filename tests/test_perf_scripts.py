@@ -102,3 +102,13 @@ def test_parallel_prints_ratios_of_one_run_and_identical_records(env):
     # each of the five pytest runs ran the one selected claim test
     summaries = [line for line in done.stderr.splitlines() if re.match(r"1 (failed|passed)\b", line)]
     assert len(summaries) == 5, done.stderr
+
+
+def test_placement_compares_a_split_model_with_the_same_model_on_one_device(tmp_path, env):
+    out = tmp_path / "placement.json"
+    done = run_script("placement.py", ["--model", "random:tiny-llama", "--items", "4", "--out", str(out)], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads(out.read_text())
+    assert row["identical_scores"] and row["items"] == 4 and "disk" in row["device_map"].values()
+    assert row["budget_bytes"] == int(0.5 * row["weights_bytes"])
+    assert re.search(r"score: single [0-9.]+ s, split [0-9.]+ s, split/single [0-9.]+", done.stdout)

@@ -145,9 +145,11 @@ def test_free_host_memory_decides_the_split_and_the_record_says_so(saved, tmp_pa
     cache = ArtifactCache(tmp_path)
     load_model(str(folder), device="cpu", cache=cache)  # reads the files once and fingerprints them
     lazy = load_model(str(folder), device="cpu", cache=cache)
-    assert "not loaded" in repr(lazy) and lazy.placement is None and lazy.describe()["placement"] is None
+    assert "not loaded" in repr(lazy) and lazy.placement is None and lazy.placement_record()["placement"] is None
+    before = lazy.describe()
     assert lazy.model.hf_device_map  # read on first use, split then
-    info = lazy.describe()
+    assert lazy.describe() == before  # what claim records hold does not depend on whether the weights were read
+    info = lazy.placement_record()
     assert (info["device"], info["dtype"], info["fingerprint"]) == ("cpu", "float32", original.fingerprint)
     assert info["placement"]["strategy"] == "split" and "80% of its free memory" in info["placement"]["reason"]
     json.dumps(info)

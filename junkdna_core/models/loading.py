@@ -93,10 +93,17 @@ class LoadedModel:
         return self._loaded()[1]
 
     def describe(self) -> dict[str, Any]:
-        """What was measured, and where: JSON-ready (study provenance in run records)."""
+        """What was measured, and on which device in which dtype: JSON-ready (study provenance in claim records).
+
+        Known without reading the weights, so a warm run records what a cold one
+        does; where the weights went (``placement``) is in :meth:`placement_record`.
+        """
         return {"name": self.name, "source": self.source, "revision": self.revision, "kind": self.kind,
-                "fingerprint": self.fingerprint, "device": self.device, "dtype": self.dtype,
-                "placement": self.placement.describe() if self.placement else None}
+                "fingerprint": self.fingerprint, "device": self.device, "dtype": self.dtype}
+
+    def placement_record(self) -> dict[str, Any]:
+        """:meth:`describe` with the placement decision (None if the weights were never read): run environments."""
+        return {**self.describe(), "placement": self.placement.describe() if self.placement else None}
 
     def _loaded(self) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
         if self._weights is None:

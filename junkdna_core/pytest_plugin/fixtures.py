@@ -46,7 +46,9 @@ def jd_model(jd_session: JunkdnaSession, jd_device: str, jd_cache):
     """The dense model chosen by --jd-model, loaded once per worker on its device."""
     from junkdna_core.models.loading import load_model
 
-    return load_model(jd_session.model, device=jd_device, cache=jd_cache, **jd_session.placement_options())
+    loaded = load_model(jd_session.model, device=jd_device, cache=jd_cache, **jd_session.placement_options())
+    jd_session.models.append(loaded)  # its placement goes into the run record's environment
+    return loaded
 
 
 @pytest.fixture
@@ -106,8 +108,10 @@ def jd_encoder(jd_session: JunkdnaSession, jd_device: str, jd_cache):
     """The model fine-tuned by the transfer benchmarks (--jd-encoder), loaded once per worker on its device."""
     from junkdna_core.models.loading import load_model
 
-    return load_model(jd_session.encoder, device=jd_device, cache=jd_cache,
-                      **jd_session.placement_options(training=True))
+    loaded = load_model(jd_session.encoder, device=jd_device, cache=jd_cache,
+                        **jd_session.placement_options(training=True))
+    jd_session.models.append(loaded)
+    return loaded
 
 
 @pytest.fixture(scope="session")

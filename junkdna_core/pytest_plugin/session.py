@@ -40,6 +40,8 @@ class JunkdnaSession:
     workers: int = 1
     records: list[dict[str, Any]] = field(default_factory=list)
     worker_environment: dict[str, Any] | None = None
+    models: list[Any] = field(default_factory=list)  # the LoadedModels this process opened (jd_model, jd_encoder)
+    worker_models: list[dict[str, Any]] = field(default_factory=list)  # the controller's: every worker's placements
 
     @property
     def model_label(self) -> str:
@@ -59,6 +61,10 @@ class JunkdnaSession:
         """
         return {"dtype": training_dtype(self.dtype) if training else self.dtype, "device_map": self.device_map,
                 "max_memory": self.max_memory}
+
+    def model_placements(self) -> list[dict[str, Any]]:
+        """Where this process put each model it opened and why (``placement`` None: its weights were never read)."""
+        return [{**model.placement_record(), "worker": self.worker} for model in self.models]
 
     def method_names(self) -> tuple[str, ...]:
         """The methods this run sweeps: --jd-methods, or the budget's."""
