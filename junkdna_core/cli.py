@@ -12,10 +12,9 @@ from junkdna_core import __version__
 from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.errors import ConfigError, JunkdnaError
 from junkdna_core.config.parsing import (
+    format_size,
     parse_budget,
-    parse_device,
     parse_directory,
-    parse_dtype,
     parse_export_format,
     parse_finite,
     parse_method_option,
@@ -25,6 +24,7 @@ from junkdna_core.options import (
     add_cache_limit_option,
     add_cache_option,
     add_compare_options,
+    add_device_options,
     add_items_option,
     parse_setting_names,
     type_error,
@@ -59,15 +59,6 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
-
-
 def cmd_cache(args: argparse.Namespace) -> int:
     """List, size, clear or prune the artifact cache."""
     from junkdna_core.storage.cache import ArtifactCache
@@ -85,9 +76,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "list":
         for e in entries:
             used = e.accessed.strftime("%Y-%m-%d %H:%M")
-            print(f"{e.kind:12} {e.key[:16]}  {_human(e.size_bytes):>10}  used {used}  {e.description}")
+            print(f"{e.kind:12} {e.key[:16]}  {format_size(e.size_bytes):>10}  used {used}  {e.description}")
     total = sum(e.size_bytes for e in entries)
-    print(f"{len(entries)} entries, {_human(total)} in {cache.root}")
+    print(f"{len(entries)} entries, {format_size(total)} in {cache.root}")
     return 0
 
 
@@ -99,10 +90,10 @@ def _prune(cache, args: argparse.Namespace) -> int:
         raise ConfigError("`junkdna cache prune` evicts compressed models only; it takes no --kind")
     report = cache.prune(args.max_gb)
     for e in report.evicted:
-        print(f"evicted {e.kind} {e.key[:16]}  {_human(e.size_bytes):>10}  used {e.accessed:%Y-%m-%d %H:%M}  "
+        print(f"evicted {e.kind} {e.key[:16]}  {format_size(e.size_bytes):>10}  used {e.accessed:%Y-%m-%d %H:%M}  "
               f"{e.description}")
-    print(f"evicted {len(report.evicted)} entries ({_human(report.freed_bytes)}); {cache.root} now holds "
-          f"{_human(report.size_bytes)}, cap {args.max_gb / 1e9:g} GB")
+    print(f"evicted {len(report.evicted)} entries ({format_size(report.freed_bytes)}); {cache.root} now holds "
+          f"{format_size(report.size_bytes)}, cap {args.max_gb / 1e9:g} GB")
     if report.in_use:
         print(f"kept {len(report.in_use)} compressed models that another process is building or reading")
     if not report.within_limit:
@@ -122,7 +113,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     method = get_method(args.method).at_level(args.level, **dict(args.option))
     cache = ArtifactCache(args.cache)
-    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache)
+    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache, device_map=args.device_map,
+                       max_memory=args.max_memory)
     calibration = calibration_batch(dense.tokenizer, seed=args.seed) if method.needs_calibration else None
     report = export_compressed(dense, method, args.out, cache=cache, calibration=calibration,
                                export_format=args.format)
@@ -159,7 +151,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from junkdna_core.storage.cache import ArtifactCache
 
     cache = ArtifactCache(args.cache)
-    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache)
+    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache, device_map=args.device_map,
+                       max_memory=args.max_memory)
     names = args.settings or [s for s, setting in SETTINGS.items() if setting.learning == "none"]
     budget = args.budget.overridden(items=args.items)
     print(f"{dense.name} ({dense.fingerprint}), budget {budget.name}, {budget.items} items, seed {args.seed}")
@@ -206,8 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--settings", type=type_error(parse_setting_names), default=None, metavar="NAMES",
                           help="comma-separated settings (default: every evaluated setting)")
     baseline.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")
-    baseline.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
-    baseline.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
+    add_device_options(baseline.add_argument)
     add_cache_option(baseline.add_argument)
     baseline.set_defaults(func=cmd_baseline)
 
@@ -221,8 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="NAME=VALUE", help="a method parameter, e.g. group_size=128 (repeatable)")
     export.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N",
                         help="calibration seed, as --jd-seed (the same seed finds the run's cached model)")
-    export.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
-    export.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
+    add_device_options(export.add_argument)
     add_cache_option(export.add_argument)
     export.add_argument("--out", type=type_error(parse_directory), required=True, metavar="DIR",
                         help="a new or empty folder")

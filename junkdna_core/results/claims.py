@@ -101,9 +101,10 @@ def difficulty_of(study: Study) -> dict[str, float]:
 
 
 def provenance(*studies: Study) -> dict[str, Any]:
-    """What the measurement rests on: model fingerprint, configurations, items (with ids), calibration."""
+    """What the measurement rests on: model fingerprint, where it ran, configurations, items (with ids), calibration."""
     return {
         "model_fingerprint": studies[0].model_fingerprint,
+        "model_info": studies[0].model_info,
         "setting_version": studies[0].setting.version,
         "levels": [c.level.describe() for c in studies[0].curves],
         "studies": [{"method": s.method, "configurations": list(s.configurations), "calibration": s.calibration}
@@ -294,7 +295,7 @@ def random_control(magnitude: Study, random: Study, *, margin: float = PAPER_THR
 
 def _finetune_base(comparison: ModeComparison, claim: str, method: str) -> dict[str, Any]:
     return {"claim": claim, "setting": comparison.setting.id, "method": method, "model": comparison.model,
-            "provenance": {"model_fingerprint": comparison.model_fingerprint,
+            "provenance": {"model_fingerprint": comparison.model_fingerprint, "model_info": comparison.model_info,
                            "setting_version": comparison.setting.version,
                            "levels": [lv.describe() for lv in comparison.setting.levels],
                            "method": comparison.method, "seeds": list(comparison.seeds), "items": comparison.items}}

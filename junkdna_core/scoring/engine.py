@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from junkdna_core.config.checks import check_count
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.models.devices import input_device
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -197,7 +198,7 @@ def _token_logprobs(
     logprobs, greedy = [], []
     for start in range(0, hidden.shape[0], _HEAD_ROWS):
         logits = head(hidden[start : start + _HEAD_ROWS]).float()
-        target = targets[start : start + _HEAD_ROWS]
+        target = targets[start : start + _HEAD_ROWS].to(logits.device)  # the head may sit on another device
         logprobs.append(-nn.functional.cross_entropy(logits, target, reduction="none"))
         greedy.append(logits.argmax(dim=-1) == target)
     return torch.cat(logprobs), torch.cat(greedy)
@@ -231,7 +232,7 @@ def _score_full_sequences(
     for chunk in chunks(keys, batch_size):
         contexts = [requests[r].context for r, _ in chunk]
         continuations = [requests[r].continuations[o] for r, o in chunk]
-        ids, mask = pad([c + t[:-1] for c, t in zip(contexts, continuations)], model.device)
+        ids, mask = pad([c + t[:-1] for c, t in zip(contexts, continuations)], input_device(model))
         hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
         selected = _gather(hidden, [len(c) - 1 for c in contexts], [len(t) for t in continuations])
         yield from zip(chunk, _sum_per_row(head, selected, continuations))
@@ -287,18 +288,18 @@ def _score_packed(
     decoder, head = decoder_and_head(model)
     packed = [_pack(request) for request in requests]
     order = sorted(range(len(requests)), key=lambda r: -len(packed[r].ids))
+    device = input_device(model)
     for group in chunks(order, batch_size):
-        ids, present = pad([packed[r].ids for r in group], model.device)
-        positions, _ = pad([packed[r].positions for r in group], model.device)
-        segments, _ = pad([packed[r].segments for r in group], model.device)
+        ids, present = pad([packed[r].ids for r in group], device)
+        positions, _ = pad([packed[r].positions for r in group], device)
+        segments, _ = pad([packed[r].segments for r in group], device)
         mask = _block_mask(segments.masked_fill(present == 0, -1), model.dtype)
         hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False)
         keys = [(r, o) for r in group for o in range(len(requests[r].continuations))]
         rows = [row for row, r in enumerate(group) for scored in packed[r].scored for _ in scored]
         columns = [column for r in group for scored in packed[r].scored for column in scored]
-        selected = hidden.last_hidden_state[
-            torch.tensor(rows, device=model.device), torch.tensor(columns, device=model.device)
-        ]
+        last = hidden.last_hidden_state  # on the device of the decoder's last module
+        selected = last[torch.tensor(rows, device=last.device), torch.tensor(columns, device=last.device)]
         continuations = [requests[r].continuations[o] for r, o in keys]
         yield from zip(keys, _sum_per_row(head, selected, continuations))
         bar.update(len(keys))
@@ -410,7 +411,7 @@ def perplexity(
     nll, count = 0.0, 0
     with evaluating(model), tqdm(total=len(sequences), desc="perplexity", disable=not progress) as bar:
         for chunk in chunks(sequences, batch_size):
-            ids, mask = pad(chunk, model.device)
+            ids, mask = pad(chunk, input_device(model))
             hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
             selected = _gather(hidden, [0] * len(chunk), [len(seq) - 1 for seq in chunk])
             targets = torch.tensor([t for seq in chunk for t in seq[1:]], device=hidden.device)

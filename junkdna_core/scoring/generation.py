@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from junkdna_core.config.checks import check_count
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.models.devices import input_device
 from junkdna_core.scoring.engine import check_strings, chunks, decoder_and_head, encode, evaluating, pad
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def _greedy_batch(
     from transformers import DynamicCache  # a model that generates has imported transformers already
 
     decoder, head = decoder_and_head(model)
-    ids, mask = pad(prompts, model.device, left=True)
+    ids, mask = pad(prompts, input_device(model), left=True)
     positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
     cache = DynamicCache(config=model.config)
     generated: list[list[int]] = [[] for _ in prompts]
@@ -78,7 +79,7 @@ def _greedy_batch(
                 active.discard(row)
         if not active:
             break
-        ids = next_ids[:, None]
+        ids = next_ids[:, None].to(mask.device)  # the head may sit on another device than the inputs
         mask = torch.cat([mask, torch.ones_like(ids)], dim=1)
         positions = positions[:, -1:] + 1
     return generated

@@ -8,7 +8,7 @@ the cache already holds, so a warm rerun only reads JSON.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from junkdna_core.compress.base import CompressionMethod
@@ -56,6 +56,9 @@ class Study:
     items: dict[str, dict[str, Any]]
     calibration: str | None
     curves: tuple[Curve, ...]
+    # Where the model was measured (LoadedModel.describe(): source, revision, device, dtype, placement); not part
+    # of what was measured, so two studies with the same numbers are equal wherever they ran.
+    model_info: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 
@@ -124,4 +127,5 @@ def run_study(
                for task, s in chosen.items()},
         calibration=calibration.fingerprint if calibration else None,
         curves=tuple(curves),
+        model_info=dense.describe(),
     )
