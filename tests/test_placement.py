@@ -180,3 +180,20 @@ def test_a_classifier_keeps_the_backbone_devices() -> None:
     assert rebased_device_map(mapping, source, target) == {
         "model.embed_tokens": "cuda:0", "model.layers.0": "cuda:0", "model.layers.1": "cuda:1",
         "model.norm": "cuda:1", "model.rotary_emb": "cuda:1", "score": "cuda:1"}
+
+
+@pytest.mark.parametrize(("method", "level", "options"), [("magnitude", 0.5, {}), ("wanda", 0.5, {}),
+                                                          ("gptq", 4, {"group_size": 16})])
+def test_compressing_a_model_offloaded_by_its_device_map_is_a_config_error(saved, tmp_path: Path, method: str,
+                                                                           level: float, options: dict) -> None:
+    from junkdna_core.compress.registry import get_method
+    from junkdna_core.study.artifacts import calibration_batch, compressed_model
+
+    cache = ArtifactCache(tmp_path)
+    split = _split(saved, cache)  # forced split on the host: part of the model offloaded to disk
+    assert "disk" in split.placement.device_map.values()
+    compressor = get_method(method).at_level(level, **options)
+    calibration = calibration_batch(split.tokenizer, samples=2, tokens=8) if compressor.needs_calibration else None
+    with pytest.raises(ConfigError, match="offloaded to the host or disk .* compression needs every weight"):
+        compressed_model(split, compressor, cache=cache, calibration=calibration, progress=False)
+    assert not [e for e in cache.entries() if e.kind == "compressed"]  # nothing was built or stored

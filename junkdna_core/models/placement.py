@@ -185,6 +185,20 @@ def split_device_map(model: nn.Module) -> dict[str, str] | None:
     return named if len(set(named.values())) > 1 or "disk" in named.values() else None
 
 
+def offloaded_modules(model: nn.Module) -> list[str]:
+    """The top modules whose weights accelerate's device map keeps off their execution device (on the host
+    or disk, loaded for each forward): empty for a model whose weights are all where they run."""
+    mapping = split_device_map(model)
+    if mapping is None:
+        return []
+    accelerators = {d for d in mapping.values() if d not in ("cpu", "disk")}
+    return sorted(k for k, d in mapping.items() if d == "disk" or (accelerators and d == "cpu"))
+
+
+def _listed(names: list[str]) -> str:
+    return f"{', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+
+
 def training_device_map(model: nn.Module, name: str) -> dict[str, str] | None:
     """The device map a copy of ``model`` (called ``name``) trains on, or None when it sits on one device.
 
@@ -192,18 +206,31 @@ def training_device_map(model: nn.Module, name: str) -> dict[str, str] | None:
     accelerate offloads part of the model to the host or to disk, where an
     optimizer step would not reach them.
     """
-    mapping = split_device_map(model)
-    if mapping is None:
-        return None
-    accelerators = {d for d in mapping.values() if d not in ("cpu", "disk")}
-    offloaded = sorted(k for k, d in mapping.items() if d == "disk" or (accelerators and d == "cpu"))
+    offloaded = offloaded_modules(model)
     if offloaded:
         raise ConfigError(
-            f"{name} is spread over devices with {', '.join(offloaded[:3])}{' ...' if len(offloaded) > 3 else ''} "
+            f"{name} is spread over devices with {_listed(offloaded)} "
             "offloaded to the host or disk, and fine-tuning cannot update offloaded weights; give it more devices "
             "(--jd-device), a larger --jd-max-memory, or fine-tune a smaller model (--jd-encoder)"
         )
-    return mapping
+    return split_device_map(model)
+
+
+def check_compressible(model: nn.Module, name: str) -> None:
+    """ConfigError when a device map offloaded some of ``model``'s weights (``name`` in the message).
+
+    Compression reads and rewrites every weight, and a compressed copy is built by
+    writing into a copy of the dense model: offloaded weights are not in memory for
+    either. A model spread over devices that hold all its weights is compressed
+    where its blocks are, block by block (:mod:`~junkdna_core.compress.offload`).
+    """
+    offloaded = offloaded_modules(model)
+    if offloaded:
+        raise ConfigError(
+            f"{name} is spread over devices with {_listed(offloaded)} offloaded to the host or disk by its "
+            "device map, and compression needs every weight in memory; give it more devices (--jd-device "
+            "cuda:0,cuda:1), a larger --jd-max-memory, or run it on the host (--jd-device cpu) when it fits there"
+        )
 
 
 def rebased_device_map(mapping: Mapping[str, str], source: nn.Module, target: nn.Module) -> dict[str, str]:

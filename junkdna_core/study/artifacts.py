@@ -26,6 +26,7 @@ from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.runner import compress_model
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.loading import LoadedModel
+from junkdna_core.models.placement import check_compressible
 from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study.artifact_format import load_compressed, save_compressed
 
@@ -111,6 +112,7 @@ def stored_compressed(
     """
     if method.needs_calibration and calibration is None:
         raise ConfigError(f"{method.name} needs calibration data; none was given")
+    check_compressible(dense.model, dense.name)
 
     def build(out: Path) -> None:
         model = copy.deepcopy(dense.model)
