@@ -18,8 +18,13 @@ PERF = Path(__file__).resolve().parents[1] / "benchmarks" / "perf"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
-    """The environment of a script run: an artifact cache of its own, shared by this module's tests."""
-    return {**os.environ, "JUNKDNA_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    """The environment of a script run: an artifact cache of its own, shared by this module's tests.
+
+    Without this process's xdist worker variables: a child pytest is not a worker (pytest-benchmark
+    disables itself, and --benchmark-only is then a usage error, when it sees PYTEST_XDIST_WORKER).
+    """
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    return {**inherited, "JUNKDNA_CACHE": str(tmp_path_factory.mktemp("cache"))}
 
 
 def run_script(name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
