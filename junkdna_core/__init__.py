@@ -22,6 +22,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 if TYPE_CHECKING:
     from junkdna_core.compress.base import CompressionMethod, LayerResult, LayerStats, MethodParams, PruningMethod
+    from junkdna_core.compress.encodings import LowRankFactors, QuantizedWeight
     from junkdna_core.compress.quantizer import QuantizationMethod
     from junkdna_core.compress.registry import get_method
     from junkdna_core.compress.validation import check_fraction
@@ -35,6 +36,8 @@ _PUBLIC = {
     "MethodParams": "junkdna_core.compress.base",
     "LayerResult": "junkdna_core.compress.base",
     "LayerStats": "junkdna_core.compress.base",
+    "QuantizedWeight": "junkdna_core.compress.encodings",
+    "LowRankFactors": "junkdna_core.compress.encodings",
     "get_method": "junkdna_core.compress.registry",
     "check_fraction": "junkdna_core.compress.validation",
     "Budget": "junkdna_core.config.budgets",
@@ -47,9 +50,11 @@ __all__ = [
     "ConfigError",
     "LayerResult",
     "LayerStats",
+    "LowRankFactors",
     "MethodParams",
     "PruningMethod",
     "QuantizationMethod",
+    "QuantizedWeight",
     "__version__",
     "check_fraction",
     "get_method",

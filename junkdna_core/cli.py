@@ -11,11 +11,21 @@ from pathlib import Path
 
 from junkdna_core import __version__
 from junkdna_core.config.budgets import BUDGETS
-from junkdna_core.config.errors import JunkdnaError
-from junkdna_core.config.parsing import parse_budget, parse_device, parse_dtype, parse_seed
+from junkdna_core.config.errors import ConfigError, JunkdnaError
+from junkdna_core.config.parsing import (
+    format_size,
+    parse_budget,
+    parse_directory,
+    parse_export_format,
+    parse_finite,
+    parse_method_option,
+    parse_seed,
+)
 from junkdna_core.options import (
+    add_cache_limit_option,
     add_cache_option,
     add_compare_options,
+    add_device_options,
     add_input_options,
     add_items_option,
     add_metric_option,
@@ -52,17 +62,8 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
-
-
 def cmd_cache(args: argparse.Namespace) -> int:
-    """List, size or clear the artifact cache."""
+    """List, size, clear or prune the artifact cache."""
     from junkdna_core.storage.cache import ArtifactCache
 
     cache = ArtifactCache(args.cache)
@@ -70,12 +71,62 @@ def cmd_cache(args: argparse.Namespace) -> int:
         removed = cache.clear(args.kind)
         print(f"removed {removed} entries from {cache.root}")
         return 0
+    if args.action == "prune":
+        return _prune(cache, args)
+    if args.max_gb is not None:
+        raise ConfigError(f"--max-gb goes with `junkdna cache prune`, not `junkdna cache {args.action}`")
     entries = [e for e in cache.entries() if args.kind is None or e.kind == args.kind]
     if args.action == "list":
         for e in entries:
-            print(f"{e.kind:12} {e.key[:16]}  {_human(e.size_bytes):>10}  {e.created}  {e.description}")
+            used = e.accessed.strftime("%Y-%m-%d %H:%M")
+            print(f"{e.kind:12} {e.key[:16]}  {format_size(e.size_bytes):>10}  used {used}  {e.description}")
     total = sum(e.size_bytes for e in entries)
-    print(f"{len(entries)} entries, {_human(total)} in {cache.root}")
+    print(f"{len(entries)} entries, {format_size(total)} in {cache.root}")
+    return 0
+
+
+def _prune(cache, args: argparse.Namespace) -> int:
+    """``junkdna cache prune --max-gb N``: evict least recently used compressed models down to the cap."""
+    if args.max_gb is None:
+        raise ConfigError("`junkdna cache prune` needs --max-gb N: the size in GB (10^9 bytes) to keep the cache under")
+    if args.kind is not None:
+        raise ConfigError("`junkdna cache prune` evicts compressed models only; it takes no --kind")
+    report = cache.prune(args.max_gb)
+    for e in report.evicted:
+        print(f"evicted {e.kind} {e.key[:16]}  {format_size(e.size_bytes):>10}  used {e.accessed:%Y-%m-%d %H:%M}  "
+              f"{e.description}")
+    print(f"evicted {len(report.evicted)} entries ({format_size(report.freed_bytes)}); {cache.root} now holds "
+          f"{format_size(report.size_bytes)}, cap {args.max_gb / 1e9:g} GB")
+    if report.in_use:
+        print(f"kept {len(report.in_use)} compressed models that another process is building or reading")
+    if not report.within_limit:
+        print("the cap is not reached: what remains is in use, or entries that are never evicted (per-item scores, "
+              "converted models); `junkdna cache clear --kind KIND` removes those")
+        return 1
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write one compressed model (built into the cache if needed) to a folder transformers and vLLM load."""
+    from junkdna_core.compress.registry import get_method
+    from junkdna_core.models.conventions import input_format
+    from junkdna_core.models.loading import load_model
+    from junkdna_core.storage.cache import ArtifactCache
+    from junkdna_core.study.artifacts import calibration_batch
+    from junkdna_core.study.model_export import export_compressed
+
+    method = get_method(args.method).at_level(args.level, **dict(args.option))
+    cache = ArtifactCache(args.cache)
+    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache, device_map=args.device_map,
+                       max_memory=args.max_memory)
+    inputs = input_format(dense.conventions, bos=args.bos, chat_template=args.chat_template)
+    calibration = (calibration_batch(dense.tokenizer, seed=args.seed, inputs=inputs) if method.needs_calibration
+                   else None)
+    report = export_compressed(dense, method, args.out, cache=cache, calibration=calibration,
+                               export_format=args.format)
+    print(f"wrote {dense.name} {method!r} to {report.out} as {report.format} ({report.reason})")
+    for name in report.files:
+        print(f"    {name}")
     return 0
 
 
@@ -107,7 +158,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from junkdna_core.storage.cache import ArtifactCache
 
     cache = ArtifactCache(args.cache)
-    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache)
+    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache, device_map=args.device_map,
+                       max_memory=args.max_memory)
     inputs = input_format(dense.conventions, bos=args.bos, chat_template=args.chat_template)
     names = args.settings or [s for s, setting in SETTINGS.items() if setting.learning == "none"]
     budget = args.budget.overridden(items=args.items)
@@ -142,7 +194,8 @@ def cmd_check_model(args: argparse.Namespace) -> int:
     from junkdna_core.storage.cache import ArtifactCache
 
     cache = ArtifactCache(args.cache)
-    loaded = load_model(args.spec, device=args.device, dtype=args.dtype, cache=cache)
+    loaded = load_model(args.spec, device=args.device, dtype=args.dtype, cache=cache, device_map=args.device_map,
+                        max_memory=args.max_memory)
     settings = args.settings or [s for s, setting in SETTINGS.items() if setting.learning == "none"]
     items = args.budget.overridden(items=args.items).items
     report = check_model(loaded, bos=args.bos, chat_template=args.chat_template, settings=settings, items=items,
@@ -162,8 +215,7 @@ def _add_items_arguments(parser: argparse.ArgumentParser, settings_help: str) ->
     parser.add_argument("--settings", type=type_error(parse_setting_names), default=None, metavar="NAMES",
                         help=settings_help)
     parser.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N")
-    parser.add_argument("--device", type=type_error(parse_device), default="auto", metavar="DEV")
-    parser.add_argument("--dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE")
+    add_device_options(parser.add_argument)
     add_input_options(parser.add_argument)
     add_cache_option(parser.add_argument)
 
@@ -180,10 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     methods = sub.add_parser("methods", help="list every registered compression method and its parameters")
     methods.set_defaults(func=cmd_methods)
 
-    cache = sub.add_parser("cache", help="list, size or clear the artifact cache")
-    cache.add_argument("action", nargs="?", choices=("list", "size", "clear"), default="list")
+    cache = sub.add_parser("cache", help="list, size, clear or prune the artifact cache")
+    cache.add_argument("action", nargs="?", choices=("list", "size", "clear", "prune"), default="list",
+                       help="list (default), size, clear, or prune --max-gb N (evict least recently used "
+                            "compressed models until the cache holds at most N GB)")
     cache.add_argument("--kind", default=None, help="only entries of this kind (e.g. model, compressed, scores)")
     add_cache_option(cache.add_argument)
+    add_cache_limit_option(cache.add_argument)
     cache.set_defaults(func=cmd_cache)
 
     baseline = sub.add_parser("baseline", help="score the dense model on every difficulty level (with chance)")
@@ -199,6 +254,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_items_arguments(check, "comma-separated settings whose prompts must fit the model (default: every "
                                 "evaluated setting; the budget's or --items items per level)")
     check.set_defaults(func=cmd_check_model)
+
+    export = sub.add_parser("export", help="write one compressed model to a folder that transformers (and vLLM, "
+                                           "for compressed-tensors formats) can load")
+    export.add_argument("--model", default="smollm2", metavar="SPEC", help="model spec, as --jd-model")
+    export.add_argument("--method", required=True, metavar="NAME", help="compression method (see `junkdna methods`)")
+    export.add_argument("--level", required=True, type=type_error(parse_finite), metavar="X",
+                        help="its level: a sparsity, a bit width or a rank fraction")
+    export.add_argument("--option", type=type_error(parse_method_option), action="append", default=[],
+                        metavar="NAME=VALUE", help="a method parameter, e.g. group_size=128 (repeatable)")
+    export.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N",
+                        help="calibration seed, as --jd-seed (the same seed finds the run's cached model)")
+    add_device_options(export.add_argument)
+    add_input_options(export.add_argument)  # calibration samples start as the run's did: the same cached model
+    add_cache_option(export.add_argument)
+    export.add_argument("--out", type=type_error(parse_directory), required=True, metavar="DIR",
+                        help="a new or empty folder")
+    export.add_argument("--format", type=type_error(parse_export_format), default="auto", metavar="FORMAT",
+                        help="auto (default: compressed-tensors pack-quantized when the model is quantized on one "
+                             "scheme, else dense), dense (a plain safetensors folder) or compressed-tensors")
+    export.set_defaults(func=cmd_export)
 
     board = sub.add_parser("leaderboard", help="export claim tables, method rankings and plots from run records")
     board.add_argument("inputs", nargs="*", type=Path, metavar="RECORDS_OR_DIRS",

@@ -19,12 +19,17 @@ from junkdna_core.config.budgets import BUDGETS, budgets_help, get_budget
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.config.parsing import (
     BOS_POLICIES,
+    DEVICE_MAP_POLICIES,
     DTYPES,
+    WEIGHTS_SHARE,
     parse_bos_policy,
     parse_budget,
     parse_device,
+    parse_device_map,
     parse_directory,
     parse_dtype,
+    parse_gigabytes,
+    parse_max_memory,
     parse_positive_int,
     parse_seed,
     parse_sparsities,
@@ -103,10 +108,23 @@ def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
               help="; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values()))
     addoption(f"--{prefix}seed", type=type_error(parse_seed), default=0, metavar="N",
               help="seed of the item samples and the calibration data")
+    add_device_options(addoption, prefix)
+
+
+def add_device_options(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the options that say where a model runs: devices, dtype, device map, memory budgets."""
     addoption(f"--{prefix}device", type=type_error(parse_device), default="auto", metavar="DEV",
-              help="auto (CUDA when present), cpu, cuda or cuda:N")
-    addoption(f"--{prefix}dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE",
-              help=", ".join(DTYPES))
+              help="auto (every CUDA device, else the CPU), cpu, mps, cuda, cuda:N, or a list such as cuda:0,cuda:2; "
+                   "with N devices, pytest-xdist worker k runs on device k mod N, a run without xdist on the first")
+    addoption(f"--{prefix}dtype", type=type_error(parse_dtype), default="auto", metavar="DTYPE",
+              help=f"{', '.join(DTYPES)} (default auto: bfloat16 on CUDA devices that support it, float16 on older "
+                   "ones, float32 on the CPU; models that are fine-tuned stay float32)")
+    addoption(f"--{prefix}device-map", type=type_error(parse_device_map), default="auto", metavar="WHEN",
+              help=f"{', '.join(DEVICE_MAP_POLICIES)}: spread a model over the worker's devices, the host and disk "
+                   "with accelerate's device map; auto (default): only when its weights do not fit the device")
+    addoption(f"--{prefix}max-memory", type=type_error(parse_max_memory), default=None, metavar="DEV=SIZE,...",
+              help="memory model weights may take per device, e.g. cuda:0=20GiB,cpu=64GiB "
+                   f"(default: {WEIGHTS_SHARE * 100:.0f}%% of the memory free on each device)")
 
 
 def add_input_options(addoption: Callable[..., Any], prefix: str = "") -> None:
@@ -144,6 +162,14 @@ def add_cache_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that chooses the artifact cache directory."""
     addoption(f"--{prefix}cache", type=type_error(parse_directory), default=None, metavar="DIR",
               help="artifact cache directory (default: $JUNKDNA_CACHE or the user cache dir)")
+
+
+def add_cache_limit_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that caps the artifact cache's size (least recently used compressed models go first)."""
+    addoption(f"--{prefix}max-gb", type=type_error(parse_gigabytes), default=None, metavar="GB",
+              help="keep the artifact cache under GB gigabytes (10^9 bytes; a unit as in 500GiB also works): after each compressed model is built, "
+                   "evict the least recently used compressed models that no process is reading; per-item scores "
+                   "and other results are kept (default: no cap)")
 
 
 def add_results_option(addoption: Callable[..., Any], prefix: str = "") -> None:

@@ -50,11 +50,7 @@ class Run:
 
 
 def _file_content(path: Path) -> Any:
-    """A cache file's content, without what legitimately differs (zip member times, build timings)."""
-    if path.suffix == ".npz":
-        with np.load(path) as arrays:
-            return {name: (str(arrays[name].dtype), arrays[name].shape, arrays[name].tobytes())
-                    for name in arrays.files}
+    """A cache file's content, without what legitimately differs (build timings)."""
     if path.name == "report.json":
         return {k: v for k, v in json.loads(path.read_text()).items() if k not in VOLATILE_REPORT_FIELDS}
     return path.read_bytes()

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
@@ -65,16 +64,17 @@ def hang_here(kind):
 
 
 def pytest_configure(config):
-    from junkdna_core.study import artifacts
+    from junkdna_core.study import artifact_format, artifacts
     from junkdna_core.scoring import levels as measure
 
-    real_compress, real_save, real_score = artifacts.compress_model, artifacts.save_file, measure.score_continuations
+    real_compress, real_save = artifacts.compress_model, artifact_format.save_file
+    real_score = measure.score_continuations
 
     def compress_model(model, method, **kwargs):
         event(f"compress {method.level}")
         return real_compress(model, method, **kwargs)
 
-    def save_file(tensors, filename, *args, **kwargs):  # the compressed weights, written after masks.npz
+    def save_file(tensors, filename, *args, **kwargs):  # the compressed weights, the artifact's first file
         hang_here("save")
         if os.environ.get("JD_FAULT_ENOSPC"):
             Path(filename).write_bytes(b"half of the weights")
@@ -88,7 +88,7 @@ def pytest_configure(config):
         hang_here("score")
         return real_score(model, tokenizer, requests, **kwargs)
 
-    artifacts.compress_model, artifacts.save_file = compress_model, save_file
+    artifacts.compress_model, artifact_format.save_file = compress_model, save_file
     measure.score_continuations = score_continuations
     handler = logging.FileHandler(LOG)
     handler.setLevel(logging.WARNING)
@@ -211,10 +211,7 @@ def _contents(root: Path) -> dict[tuple[str, str], dict[str, Any]]:
             continue
         held: dict[str, Any] = {}
         for file in sorted(path.iterdir()):
-            if file.name == "masks.npz":  # a zip: its bytes carry write times, its arrays must match
-                with np.load(file) as masks:
-                    held[file.name] = {name: masks[name].tobytes() for name in masks.files}
-            elif file.name == "report.json":
+            if file.name == "report.json":
                 held[file.name] = {k: v for k, v in json.loads(file.read_text()).items() if k != "seconds"}
             elif file.name != MANIFEST_NAME:
                 held[file.name] = file.read_bytes()
@@ -257,7 +254,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, tiny, hooks: Path) -> tup
 @pytest.mark.parametrize(
     ("hang", "done_before", "kinds_before", "sparsities_before", "resumed_events"),
     [
-        pytest.param(  # killed in the middle of writing the 0.4 model: masks.npz written, weights not
+        pytest.param(  # killed in the middle of writing the 0.4 model: its weights file not written
             "save:2", ["compress 0.2", "compress 0.4"],
             {"tokenizer": 1, "items": 1, "compressed": 1, "verified": 1}, [0.2],
             ["compress 0.4", "compress 0.6", "score", "score", "score", "score"], id="building-a-compressed-model"),
@@ -283,8 +280,7 @@ def test_sigkilled_run_resumes_reusing_finished_entries_to_the_uninterrupted_res
     leftovers = _leftovers(cache)
     assert len(leftovers) == 2
     assert {p.name.split(".")[0] for p in leftovers}.isdisjoint(key for _, key in before)
-    assert sorted(p.name for leftover in leftovers for p in leftover.iterdir()) == (
-        ["masks.npz"] if hang.startswith("save") else [])
+    assert sorted(p.name for leftover in leftovers for p in leftover.iterdir()) == []
 
     resumed = _run(tmp_path / "resumed", hooks, cache)
     reference, reference_cache = baseline

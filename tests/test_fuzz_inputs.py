@@ -45,7 +45,8 @@ NUMBERS = st.one_of(st.integers().map(str), st.floats(allow_nan=True, allow_infi
 WORDS = st.sampled_from([*METHODS, *SETTINGS, *PAPER_THRESHOLDS, *FORMATS, *BUDGETS, *ANSWER_METRICS, "none",
                          "auto", "cpu", "cuda", "cuda:0", "cuda:²", "cuda:٣", "mps", "float32", "bfloat16", "FLOAT16", "~",
                          "/", ".", "..", "\x00", "a" * 300, ":", "::", ".x:y", "x:", "=", "monotonic=",
-                         "monotonic=0.9", " , ", ",,"])
+                         "monotonic=0.9", " , ", ",,", "cuda:1", "never", "always", "20GiB", "1.5gb", "cpu=1GiB",
+                         "cuda:0=20GiB", "0=512MiB"])
 # ``module:Class`` specs import modules; fuzzing them would import arbitrary code, so the list
 # parsers get no ':' from the noise (the syntax errors are covered by examples below).
 NOISE = st.text(alphabet=st.characters(blacklist_characters=":", blacklist_categories=("Cs",)), max_size=40)
@@ -67,6 +68,14 @@ def _levels_ok(value: Any) -> bool:
             and all(a < b for a, b in itertools.pairwise(value)))
 
 
+def _device_ok(value: Any) -> bool:
+    """One device, or a list of distinct CUDA devices, in canonical form."""
+    if re.fullmatch(r"auto|cpu|mps|cuda|cuda:[0-9]+(,cuda:[0-9]+)*", value, re.ASCII) is None:
+        return False
+    parts = value.split(",")
+    return len(set(parts)) == len(parts)
+
+
 def _directory_ok(value: Any) -> bool:
     return isinstance(value, Path) and value.is_absolute() and (value.is_dir() or not value.exists())
 
@@ -85,9 +94,13 @@ PARSERS: dict[str, tuple[Callable[[str], Any], st.SearchStrategy[str], Callable[
                      lambda v: isinstance(v, tuple) and set(v) <= set(ANSWER_METRICS) and len(set(v)) == len(v)),
     "positive_int": (parsing.parse_positive_int, TEXT, lambda v: _is_int(v) and v >= 1),
     "seed": (parsing.parse_seed, TEXT, lambda v: _is_int(v) and 0 <= v < SEED_LIMIT),
-    "device": (parsing.parse_device, TEXT,
-               lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", v, re.ASCII) is not None),
-    "dtype": (parsing.parse_dtype, TEXT, lambda v: v in ("float32", "float16", "bfloat16")),
+    "device": (parsing.parse_device, TEXT, lambda v: _device_ok(v)),
+    "dtype": (parsing.parse_dtype, TEXT, lambda v: v in ("auto", "float32", "float16", "bfloat16")),
+    "device_map": (parsing.parse_device_map, TEXT, lambda v: v in ("auto", "never", "always")),
+    "size": (parsing.parse_size, TEXT, lambda v: _is_int(v) and v >= 1),
+    "max_memory": (parsing.parse_max_memory, TEXT,
+                   lambda v: isinstance(v, dict) and v and all(re.fullmatch(r"cpu|cuda:[0-9]+", k) and _is_int(b)
+                                                               and b >= 1 for k, b in v.items())),
     "threshold": (parsing.parse_threshold, TEXT,
                   lambda v: v[0] in PAPER_THRESHOLDS and isinstance(v[1], float) and math.isfinite(v[1])),
     "directory": (parsing.parse_directory, TEXT, _directory_ok),
@@ -204,7 +217,8 @@ def test_a_huge_m_is_a_config_error(name):
 # ---------------------------------------------------------------- the command line
 
 SUBCOMMANDS = {
-    "baseline": ["--model", "--budget", "--items", "--settings", "--seed", "--device", "--dtype", "--cache"],
+    "baseline": ["--model", "--budget", "--items", "--settings", "--seed", "--device", "--dtype", "--device-map",
+                 "--max-memory", "--cache"],
     "leaderboard": ["--out", "--formats"],
     "compare": ["--tolerance", "--strict"],
     "cache": ["--kind", "--cache", "list", "size", "clear"],
@@ -223,8 +237,7 @@ def _parsed_ok(args: Any) -> bool:
         return (args.budget.name in BUDGETS and _is_int(args.seed) and args.seed >= 0
                 and (args.items is None or (_is_int(args.items) and args.items >= 1))
                 and (args.settings is None or set(args.settings) <= set(SETTINGS))
-                and args.dtype in ("float32", "float16", "bfloat16")
-                and re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", args.device, re.ASCII) is not None
+                and args.dtype in ("auto", "float32", "float16", "bfloat16") and _device_ok(args.device)
                 and (args.cache is None or isinstance(args.cache, Path)))
     if args.command == "compare":
         return isinstance(args.tolerance, float) and math.isfinite(args.tolerance) and args.tolerance >= 0

@@ -1,4 +1,4 @@
-"""Mask enforcement: applied, held through optimizer steps, released, measured, packed."""
+"""Mask enforcement: applied, held through optimizer steps, released, measured."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from junkdna_core.compress.masks import (
     held_masks,
     hold_masks,
     measure_sparsity,
-    pack_mask,
     release_masks,
-    unpack_mask,
 )
 from junkdna_core.config.errors import ConfigError
 
@@ -88,11 +86,3 @@ def test_mask_shape_mismatch_and_double_hold_are_errors():
     hold_masks(net, masks)
     with pytest.raises(ConfigError, match="already holds"):
         hold_masks(net, masks)
-
-
-@pytest.mark.parametrize("shape", [(1,), (7, 3), (5, 8), (2, 3, 5)])
-def test_pack_unpack_round_trip(shape):
-    mask = torch.rand(shape, generator=torch.Generator().manual_seed(0)) > 0.3
-    bits = pack_mask(mask)
-    assert bits.nbytes == -(-mask.numel() // 8)
-    assert torch.equal(unpack_mask(bits, shape), mask)

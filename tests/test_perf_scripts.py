@@ -167,3 +167,26 @@ def test_request_dedup_counts_each_shared_request_list_once(env):
     match = re.search(r"ask for (\d+) tokens, (\d+) are scored: saving (\d+\.\d)%", done.stdout)
     asked, scored, saving = int(match[1]), int(match[2]), float(match[3])
     assert scored < asked and saving == round(100 * (1 - scored / asked), 1)
+
+
+def test_artifact_bytes_writes_both_formats_and_reloads_exactly(tmp_path, env):
+    out = tmp_path / "bytes.json"
+    done = run_script("artifact_bytes.py", ["--model", "random:tiny-llama", "--methods", "magnitude,sparsegpt",
+                                            "--out", str(out)], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    rows = {r["method"]: r for r in data["rows"]}
+    assert rows["magnitude"]["forms"] == ["bitmask"] and rows["sparsegpt"]["forms"] == ["sparse-bitmask"]
+    assert all(r["reloads_exactly"] and r["v2_bytes"] < r["v1_bytes"] for r in rows.values())
+    assert data["projection"] == {}  # projected only from the embedded SmolLM2's measurement
+    assert "| sparsegpt | sparse-bitmask |" in done.stdout
+
+
+def test_placement_compares_a_split_model_with_the_same_model_on_one_device(tmp_path, env):
+    out = tmp_path / "placement.json"
+    done = run_script("placement.py", ["--model", "random:tiny-llama", "--items", "4", "--out", str(out)], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads(out.read_text())
+    assert row["identical_scores"] and row["items"] == 4 and "disk" in row["device_map"].values()
+    assert row["budget_bytes"] == int(0.5 * row["weights_bytes"])
+    assert re.search(r"score: single [0-9.]+ s, split [0-9.]+ s, split/single [0-9.]+", done.stdout)

@@ -32,7 +32,7 @@ def test_markers_and_options_are_registered(pytester: pytest.Pytester):
         (["--jd-budget", "huge"], "*budget must be one of smoke, full; got 'huge'*"),
         (["--jd-seed", "-1"], "*seed must be a whole number >= 0*"),
         (["--jd-items", "0"], "*expected a whole number >= 1; got 0*"),
-        (["--jd-device", "gpu"], "*device must be auto, cpu, cuda, cuda:N or mps; got 'gpu'*"),
+        (["--jd-device", "gpu"], "*device must be auto, cpu, mps, cuda, cuda:N or a list of CUDA devices*'gpu'*"),
         (["--jd-bos", "sometimes"], "*BOS policy must be one of auto, always, never; got 'sometimes'*"),
         (["--jd-metric", "em,bleu"], "*expected none or a comma-separated list of em, f1; got 'em,bleu'*"),
     ],

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 
+from junkdna_core.compress.encodings import WeightEncoding
 from junkdna_core.compress.validation import check_nm_shape
 from junkdna_core.config.budgets import Budget
 from junkdna_core.config.errors import ConfigError, MethodError
@@ -105,11 +106,16 @@ class LayerResult:
     (pruning methods). ``weight``: replacement values of the weight's shape and
     dtype (quantized-then-dequantized, low-rank reconstruction, or the
     OBS-updated survivors of SparseGPT). Either or both may be set; when both
-    are, the enforced weight is ``weight * mask``.
+    are, the enforced weight is ``weight * mask``. ``encoding`` (optional, with
+    ``weight``): the compact form ``weight`` was made from, integer codes on a
+    grid or low-rank factors (:mod:`junkdna_core.compress.encodings`); it must
+    decode to ``weight`` exactly, and lets the artifact store a few bits per
+    weight instead of the dense values.
     """
 
     mask: torch.Tensor | None = None
     weight: torch.Tensor | None = None
+    encoding: WeightEncoding | None = None
 
 
 P = TypeVar("P", bound=MethodParams)

@@ -30,8 +30,9 @@ from typing import ClassVar
 import torch
 
 from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams
+from junkdna_core.compress.encodings import QuantizedWeight
 from junkdna_core.compress.obs import Factors, check_calibrated_inputs, factorize, factorize_all
-from junkdna_core.compress.quantizer import QuantizationMethod, fit_grid, quantize_dequantize
+from junkdna_core.compress.quantizer import QuantizationMethod, code_dtype, fit_grid, quantize_codes
 from junkdna_core.compress.validation import (
     check_bits,
     check_blocksize,
@@ -71,15 +72,14 @@ class GPTQParams(MethodParams):
 def _static_grids(
     work: torch.Tensor, perm: torch.Tensor | None, p: GPTQParams
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Per-column (scale, zero) fitted before the sweep, in sweep order; None when grids are fitted on the fly."""
+    """Per-group (scale, zero), shape (rows, groups), fitted on the original weights before the sweep;
+    None when grids are fitted on the fly."""
     if p.group_size is not None and perm is None and not p.static_groups:
         return None
     original = work if perm is None else work[:, torch.argsort(perm)]
     rows, cols = original.shape
     groups = original.reshape(rows, 1 if p.group_size is None else cols // p.group_size, -1)
-    scale, zero = (g.expand_as(groups).reshape(rows, cols) for g in fit_grid(groups, p.bits, p.symmetric))
-    if perm is not None:
-        scale, zero = scale[:, perm], zero[:, perm]
+    scale, zero = (g.squeeze(-1) for g in fit_grid(groups, p.bits, p.symmetric))
     return scale, zero
 
 
@@ -92,35 +92,46 @@ def _sweep_blocksize(p: GPTQParams, static: bool) -> int:
 
 def quantize_layer(
     weight: torch.Tensor, stats: LayerStats, p: GPTQParams, *, layer: str = "", factors: Factors | None = None
-) -> torch.Tensor:
-    """The GPTQ-quantized (dequantized, float32) version of one ``(out, in)`` weight.
+) -> QuantizedWeight:
+    """The GPTQ quantization of one ``(out, in)`` weight: its codes and float32 grids.
 
     ``factors`` (from :func:`~junkdna_core.compress.obs.factorize`) are computed here when not given.
     """
     if factors is None:
         factors = factorize(stats, p.percdamp, device=weight.device, layer=layer, act_order=p.act_order)
     work, factor, perm = factors.work_copy(weight), factors.factor, factors.perm
+    rows, cols = work.shape
+    groups = 1 if p.group_size is None else cols // p.group_size
     static = _static_grids(work, perm, p)
+    if static is not None:
+        grid_scale, grid_zero = static
+    else:
+        grid_scale = torch.empty((rows, groups), dtype=work.dtype, device=work.device)
+        grid_zero = torch.empty_like(grid_scale)
+    original_column = torch.arange(cols, device=work.device) if perm is None else perm
+    column_group = (original_column // (cols // groups)).tolist()  # the group of each swept column
     blocksize = _sweep_blocksize(p, static is not None)
-    cols = work.shape[1]
-    out = torch.empty_like(work)
+    codes = torch.empty_like(work)
     for start in range(0, cols, blocksize):
         end = min(start + blocksize, cols)
         block = work[:, start:end].clone()
         errors = torch.empty_like(block)
         local = factor[start:end, start:end]
         for i in range(end - start):
-            if static is not None:
-                scale, zero = static[0][:, start + i], static[1][:, start + i]
-            elif (start + i) % p.group_size == 0:
-                scale, zero = (g.squeeze(-1) for g in fit_grid(block[:, i : i + p.group_size], p.bits, p.symmetric))
+            group = column_group[start + i]
+            if static is None and (start + i) % p.group_size == 0:
+                grid = fit_grid(block[:, i : i + p.group_size], p.bits, p.symmetric)
+                grid_scale[:, group], grid_zero[:, group] = (g.squeeze(-1) for g in grid)
+            scale, zero = grid_scale[:, group], grid_zero[:, group]
             column = block[:, i]
-            quantized = quantize_dequantize(column, scale, zero, p.bits)
-            out[:, start + i] = quantized
-            torch.div(column - quantized, local[i, i], out=errors[:, i])
+            code = quantize_codes(column, scale, zero, p.bits)
+            codes[:, start + i] = code
+            torch.div(column - scale * (code - zero), local[i, i], out=errors[:, i])
             block[:, i + 1 :] -= errors[:, i, None] * local[i, i + 1 :]  # column i itself is final
         work[:, end:] -= errors @ factor[start:end, end:]
-    return out if perm is None else out[:, torch.argsort(perm)]
+    if perm is not None:
+        codes = codes[:, torch.argsort(perm)]
+    return QuantizedWeight(codes.to(code_dtype(p.bits)), grid_scale, grid_zero, p.bits)
 
 
 class GPTQ(QuantizationMethod):
@@ -140,16 +151,13 @@ class GPTQ(QuantizationMethod):
         weights: Mapping[str, torch.Tensor],
         stats: Mapping[str, LayerStats] | None,
     ) -> dict[str, LayerResult]:
-        """The quantized-then-dequantized weight of every layer, from its input statistics."""
+        """The quantized-then-dequantized weight of every layer, with its codes and grids, from its input statistics."""
         stats = check_calibrated_inputs(self.name, weights, stats)
         for name, weight in weights.items():
             check_group_divides(self.params.group_size, weight.shape[1], name)
         factors = factorize_all(weights, stats, self.params.percdamp, act_order=self.params.act_order)
-        return {
-            name: LayerResult(
-                weight=quantize_layer(weight, stats[name], self.params, layer=name, factors=factors[name]).to(
-                    weight.dtype
-                )
-            )
-            for name, weight in weights.items()
-        }
+        results = {}
+        for name, weight in weights.items():
+            encoded = quantize_layer(weight, stats[name], self.params, layer=name, factors=factors[name])
+            results[name] = LayerResult(weight=encoded.decode(weight.dtype), encoding=encoded)
+        return results

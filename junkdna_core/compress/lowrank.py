@@ -9,6 +9,7 @@ from typing import ClassVar
 import torch
 
 from junkdna_core.compress.base import CompressionMethod, Family, LayerResult, LayerStats, MethodParams
+from junkdna_core.compress.encodings import LowRankFactors
 from junkdna_core.compress.validation import check_fraction
 from junkdna_core.config.budgets import Budget
 from junkdna_core.config.errors import ConfigError
@@ -49,13 +50,18 @@ class LowRank(CompressionMethod):
         weights: Mapping[str, torch.Tensor],
         stats: Mapping[str, LayerStats] | None,
     ) -> dict[str, LayerResult]:
-        """A rank-r replacement weight per matrix, in the weight's dtype and device."""
+        """A rank-r replacement weight per matrix (in the weight's dtype and device), with its factors."""
         for name, w in weights.items():
             if w.dim() != 2:
                 raise ConfigError(f"low-rank compression needs 2-D weights; {name!r} has shape {tuple(w.shape)}")
-        return {name: LayerResult(weight=self._approximate(w)) for name, w in weights.items()}
+        results = {}
+        for name, w in weights.items():
+            factors = self.factors(w)
+            results[name] = LayerResult(weight=factors.decode(w.dtype), encoding=factors)
+        return results
 
-    def _approximate(self, weight: torch.Tensor) -> torch.Tensor:
+    def factors(self, weight: torch.Tensor) -> LowRankFactors:
+        """The truncated SVD of ``weight`` as ``(U_r * S_r) @ Vh_r`` factors, in float32."""
         r = self.rank(tuple(weight.shape))
         u, s, vh = torch.linalg.svd(weight.detach().float(), full_matrices=False)
-        return ((u[:, :r] * s[:r]) @ vh[:r]).to(weight.dtype)
+        return LowRankFactors(u[:, :r] * s[:r], vh[:r].clone())

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -118,14 +117,3 @@ def measure_sparsity(model: nn.Module, names: Iterable[str]) -> SparsityReport:
         zeros += z
         total += weight.numel()
     return SparsityReport(per_layer, zeros, total)
-
-
-def pack_mask(mask: torch.Tensor) -> np.ndarray:
-    """A bool mask as a flat uint8 bit array (8x smaller); its shape must be kept alongside."""
-    return np.packbits(mask.detach().to("cpu", torch.bool).numpy().reshape(-1))
-
-
-def unpack_mask(bits: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
-    """Inverse of :func:`pack_mask`."""
-    count = int(np.prod(shape))
-    return torch.from_numpy(np.unpackbits(bits, count=count).astype(bool).reshape(shape))

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import torch
 
 from junkdna_core.compress.base import CompressionMethod, Family
+from junkdna_core.compress.encodings import QuantizedWeight
 from junkdna_core.compress.validation import check_group_divides
 from junkdna_core.config.budgets import Budget
 
@@ -40,19 +41,33 @@ def fit_grid(w: torch.Tensor, bits: int, symmetric: bool) -> tuple[torch.Tensor,
     return scale, zero
 
 
+def quantize_codes(w: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bits: int) -> torch.Tensor:
+    """The integer code q in [0, 2**bits - 1] (as floats) of the grid point ``scale * (q - zero)`` nearest ``w``."""
+    return torch.clamp(torch.round(w / scale) + zero, 0, 2**bits - 1)
+
+
 def quantize_dequantize(w: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bits: int) -> torch.Tensor:
     """``w`` rounded to the nearest point of the grid ``scale * (q - zero)``, q in [0, 2**bits - 1]."""
-    q = torch.clamp(torch.round(w / scale) + zero, 0, 2**bits - 1)
-    return scale * (q - zero)
+    return scale * (quantize_codes(w, scale, zero, bits) - zero)
 
 
-def quantize_groups(w: torch.Tensor, bits: int, group_size: int | None, symmetric: bool) -> torch.Tensor:
-    """Round-to-nearest quantization of a 2-D ``w`` with one grid per row and column group."""
+def code_dtype(bits: int) -> torch.dtype:
+    """The integer dtype that holds codes of ``bits`` bits: uint8 up to 8 bits, else int32."""
+    return torch.uint8 if bits <= 8 else torch.int32
+
+
+def quantize_groups_encoded(w: torch.Tensor, bits: int, group_size: int | None, symmetric: bool) -> QuantizedWeight:
+    """Round-to-nearest quantization of a 2-D ``w`` with one grid per row and column group, as codes and grids."""
     rows, cols = w.shape
     groups = w.reshape(rows, 1 if group_size is None else cols // group_size, -1)
     scale, zero = fit_grid(groups, bits, symmetric)
-    return quantize_dequantize(groups, scale, zero, bits).reshape(rows, cols)
+    codes = quantize_codes(groups, scale, zero, bits).reshape(rows, cols).to(code_dtype(bits))
+    return QuantizedWeight(codes, scale.squeeze(-1), zero.squeeze(-1), bits)
 
+
+def quantize_groups(w: torch.Tensor, bits: int, group_size: int | None, symmetric: bool) -> torch.Tensor:
+    """Round-to-nearest quantization of a 2-D ``w`` with one grid per row and column group (dequantized)."""
+    return quantize_groups_encoded(w, bits, group_size, symmetric).decode(w.dtype)
 
 
 class QuantizationMethod(CompressionMethod):

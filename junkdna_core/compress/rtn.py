@@ -13,7 +13,7 @@ from typing import ClassVar
 import torch
 
 from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams
-from junkdna_core.compress.quantizer import QuantizationMethod, quantize_groups
+from junkdna_core.compress.quantizer import QuantizationMethod, quantize_groups_encoded
 from junkdna_core.compress.validation import check_bits, check_group_divides, check_group_size
 from junkdna_core.config.errors import ConfigError
 
@@ -48,15 +48,14 @@ class RTN(QuantizationMethod):
         weights: Mapping[str, torch.Tensor],
         stats: Mapping[str, LayerStats] | None,
     ) -> dict[str, LayerResult]:
-        """The quantized-then-dequantized weight of every layer (``stats`` is ignored)."""
+        """The quantized-then-dequantized weight of every layer, with its codes and grids (``stats`` is ignored)."""
         p = self.params
         for name, weight in weights.items():
             if weight.dim() != 2:
                 raise ConfigError(f"rtn: weight {name} must be 2-D (out, in); got shape {tuple(weight.shape)}")
             check_group_divides(p.group_size, weight.shape[1], name)
-        return {
-            name: LayerResult(
-                weight=quantize_groups(weight.detach().float(), p.bits, p.group_size, p.symmetric).to(weight.dtype)
-            )
-            for name, weight in weights.items()
-        }
+        results = {}
+        for name, weight in weights.items():
+            encoded = quantize_groups_encoded(weight.detach().float(), p.bits, p.group_size, p.symmetric)
+            results[name] = LayerResult(weight=encoded.decode(weight.dtype), encoding=encoded)
+        return results

@@ -40,6 +40,7 @@ from junkdna_core.compress.calibration import (
     run_block,
     send_batches,
 )
+from junkdna_core.compress.encodings import LowRankFactors, QuantizedWeight, WeightEncoding
 from junkdna_core.compress.masks import SparsityReport, enforce_mask
 from junkdna_core.compress.offload import BlockOnloader, module_device, needs_onloading
 from junkdna_core.compress.targets import Target, find_blocks, find_targets
@@ -54,7 +55,10 @@ class CompressionReport:
     ``measured`` is what :func:`~junkdna_core.compress.verify.verify_level` measured and checked
     (e.g. ``{"unit": "row", "sparsity": 0.5}``); ``device`` where the compression ran and
     ``onloaded`` whether blocks were moved there one at a time; ``groups`` the
-    target names of each ``compress`` call, in call order.
+    target names of each ``compress`` call, in call order. ``masks`` are in each module's
+    stored weight layout, on the CPU; ``encodings`` (codes and grids, low-rank factors: the
+    compact forms methods returned, each checked to decode to its weight) are in
+    ``(out_features, in_features)`` layout, on the CPU, as methods see weights.
     """
 
     method: dict[str, Any]
@@ -66,6 +70,7 @@ class CompressionReport:
     device: str = "cpu"
     onloaded: bool = False
     groups: tuple[tuple[str, ...], ...] = ()
+    encodings: dict[str, WeightEncoding] = field(default_factory=dict)
 
 
 def _label(method: CompressionMethod) -> str:
@@ -95,9 +100,35 @@ def _checked_result(method: CompressionMethod, target: Target, result: Any) -> L
             problem = f"returned a weight of shape {got}; expected {shape}"
         elif not bool(torch.isfinite(new).all()):
             problem = "returned a weight containing NaN or inf"
+        elif result.encoding is not None:
+            problem = _encoding_problem(result.encoding, new)
+    elif result.encoding is not None:
+        problem = "returned an encoding without the weight it encodes"
     if problem:
         raise MethodError(f"{_label(method)} {problem} for layer {target.name}")
     return result
+
+
+def _encoding_problem(encoding: Any, weight: torch.Tensor) -> str | None:
+    """What is wrong with an encoding of ``weight`` (None when it decodes to it exactly, on its device)."""
+    if not isinstance(encoding, (QuantizedWeight, LowRankFactors)):
+        return f"returned an encoding of type {type(encoding).__name__}; allowed: QuantizedWeight, LowRankFactors"
+    if tuple(encoding.shape) != tuple(weight.shape):
+        return f"returned an encoding of shape {tuple(encoding.shape)} for a weight of shape {tuple(weight.shape)}"
+    decoded = encoding.decode(weight.dtype)
+    if not torch.equal(decoded, weight.to(decoded.device)):
+        difference = float((decoded - weight.to(decoded.device)).abs().max())
+        return f"returned an encoding that does not decode to the weight it returned (max difference {difference:.3g})"
+    return None
+
+
+def _cpu_encoding(encoding: WeightEncoding, weight: torch.Tensor) -> WeightEncoding | None:
+    """A checked encoding moved to the CPU (where artifacts decode it), or None when it decodes differently
+    there (a low-rank product computed on another device): then the weight is stored as it is."""
+    if all(t.device.type == "cpu" for t in encoding.tensors()):
+        return encoding
+    moved = encoding.to("cpu")
+    return moved if torch.equal(moved.decode(weight.dtype), weight.to("cpu")) else None
 
 
 @torch.no_grad()
@@ -185,12 +216,17 @@ def compress_model(
     meter = LevelMeter(method)
     masks: dict[str, torch.Tensor] = {}
     zeros: dict[str, tuple[int, int]] = {}
+    encodings: dict[str, WeightEncoding] = {}
 
     def record(group: list[Target], results: dict[str, LayerResult]) -> None:
         """Enforce one group's results and measure them while they are in memory."""
         group_masks = {}
         for t in group:
-            mask = _enforce(t, results[t.name])
+            result = results[t.name]
+            encoding = None if result.encoding is None else _cpu_encoding(result.encoding, result.weight)
+            if encoding is not None:
+                encodings[t.name] = encoding
+            mask = _enforce(t, result)
             if mask is not None:
                 group_masks[t.name] = mask
                 masks[t.name] = (mask.t().contiguous() if t.transposed else mask).to("cpu")
@@ -231,6 +267,7 @@ def compress_model(
         device=str(execution),
         onloaded=onloaded,
         groups=tuple(tuple(g) for g in meter.groups),
+        encodings=encodings,
     )
 
 

@@ -7,10 +7,12 @@ module is imported on the first read of weights.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -30,7 +32,18 @@ from transformers.models.auto.modeling_auto import (
 
 from junkdna_core.config.errors import ConfigError, MissingResourceError
 from junkdna_core.models.embedded import MINILM, MINILM_FOLDER, SMOLLM2, SMOLLM2_GGUF, smollm2_parts
-from junkdna_core.models.specs import DEFAULT_ENCODER, DEFAULT_MODEL, RANDOM_PREFIX, SpecKind
+from junkdna_core.models.placement import Placement, PlacementRequest, place_in_memory, place_pretrained
+from junkdna_core.models.specs import (
+    DEFAULT_ENCODER,
+    DEFAULT_MODEL,
+    RANDOM_PREFIX,
+    SpecKind,
+    hub_offline,
+    hub_revision,
+    local_revisions,
+    local_snapshot,
+    random_config_path,
+)
 from junkdna_core.models.synthetic import RANDOM_CONFIGS, RANDOM_SEED, ModelKind
 from junkdna_core.storage.cache import ArtifactCache, default_cache
 
@@ -39,25 +52,31 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RawModel:
-    """A model as read, before it is moved, cast and fingerprinted."""
+    """A model as read, in its dtype and where ``placement`` says, before it is fingerprinted.
+
+    ``revision``: the commit hash a hub model was read at (None for other sources).
+    """
 
     model: torch.nn.Module
     tokenizer: PreTrainedTokenizerBase
     source: str
     kind: ModelKind
+    placement: Placement
+    revision: str | None = None
 
 
-def read(spec: str, kind: SpecKind, cache: ArtifactCache | None, dtype: torch.dtype) -> RawModel:
-    """Read the model ``spec`` (of ``kind``) names, its weights in ``dtype``."""
+def read(spec: str, kind: SpecKind, cache: ArtifactCache | None, dtype: torch.dtype,
+         request: PlacementRequest) -> RawModel:
+    """Read the model ``spec`` (of ``kind``) names, its weights in ``dtype``, placed as ``request`` asks."""
     if kind == "smollm2":
-        return _read_smollm2(cache, dtype)
+        return _read_smollm2(cache, dtype, request)
     if kind == "minilm":
-        return _read_minilm(dtype)
+        return _read_minilm(dtype, request)
     if kind == "random":
-        return _read_random(spec[len(RANDOM_PREFIX) :], cache, dtype)
+        return _read_random(spec[len(RANDOM_PREFIX) :], cache, dtype, request)
     if kind == "folder":
-        return _read_folder(Path(spec).expanduser(), dtype)
-    return _read_hub(spec, dtype)
+        return _read_folder(Path(spec).expanduser(), dtype, request)
+    return _read_hub(spec, dtype, request)
 
 
 def _is_causal(config: PretrainedConfig) -> bool:
@@ -69,13 +88,26 @@ def _is_causal(config: PretrainedConfig) -> bool:
     return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
-def _load_pretrained(
-    location: str, config: PretrainedConfig, dtype: torch.dtype
-) -> tuple[torch.nn.Module, ModelKind]:
-    """A pretrained model from a folder or hub id, with the auto class its config calls for."""
-    if _is_causal(config):
-        return AutoModelForCausalLM.from_pretrained(location, dtype=dtype), "causal"
-    return AutoModel.from_pretrained(location, dtype=dtype), "encoder"
+def _model_class(kind: ModelKind) -> Any:
+    """The auto class of a model of ``kind``."""
+    return AutoModelForCausalLM if kind == "causal" else AutoModel
+
+
+def _read_pretrained(location: str | Path, config: PretrainedConfig, dtype: torch.dtype, request: PlacementRequest,
+                     *, source: str, kind: ModelKind | None = None, revision: str | None = None,
+                     tokenizer: PreTrainedTokenizerBase | None = None) -> RawModel:
+    """A pretrained model from a folder or hub id (at ``revision``), read straight to where it is placed.
+
+    ``kind`` defaults to what the config calls for; ``tokenizer`` to the one at ``location``.
+    """
+    kind = kind or ("causal" if _is_causal(config) else "encoder")
+    model_class = _model_class(kind)
+    placement = request.plan(model_class, config, dtype)
+    load = functools.partial(model_class.from_pretrained, str(location), dtype=dtype, revision=revision)
+    model = place_pretrained(load, placement)
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(str(location), revision=revision)
+    return RawModel(model, tokenizer, source, kind, placement, revision)
 
 
 # --- smollm2 -----------------------------------------------------------------
@@ -111,7 +143,7 @@ def _convert_smollm2(out_dir: Path) -> None:
     _gguf_tokenizer().save_pretrained(out_dir)
 
 
-def _read_smollm2(cache: ArtifactCache | None, dtype: torch.dtype) -> RawModel:
+def _read_smollm2(cache: ArtifactCache | None, dtype: torch.dtype, request: PlacementRequest) -> RawModel:
     gguf_path = SMOLLM2.locate(SMOLLM2_GGUF)
     folder = default_cache(cache).get_or_build(
         "model",
@@ -119,10 +151,8 @@ def _read_smollm2(cache: ArtifactCache | None, dtype: torch.dtype) -> RawModel:
         _convert_smollm2,
         description=f"SmolLM2-135M-Instruct {gguf_path.name} dequantized to float32 safetensors",
     )
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
     source = f"{SMOLLM2.distribution}=={SMOLLM2.installed_version()}:{gguf_path.name}"
-    return RawModel(model, tokenizer, source, "causal")
+    return _read_pretrained(folder, AutoConfig.from_pretrained(folder), dtype, request, source=source, kind="causal")
 
 
 # --- minilm ------------------------------------------------------------------
@@ -132,11 +162,11 @@ def _minilm_tokenizer() -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(MINILM.locate(MINILM_FOLDER))
 
 
-def _read_minilm(dtype: torch.dtype) -> RawModel:
+def _read_minilm(dtype: torch.dtype, request: PlacementRequest) -> RawModel:
     folder = MINILM.locate(MINILM_FOLDER)
-    model = AutoModel.from_pretrained(folder, dtype=dtype)
     source = f"{MINILM.distribution}=={MINILM.installed_version()}:{MINILM_FOLDER}"
-    return RawModel(model, _minilm_tokenizer(), source, "encoder")
+    return _read_pretrained(folder, AutoConfig.from_pretrained(folder), dtype, request, source=source,
+                            kind="encoder", tokenizer=_minilm_tokenizer())
 
 
 # --- random ------------------------------------------------------------------
@@ -163,18 +193,11 @@ def _random_config(
     name: str, cache: ArtifactCache | None
 ) -> tuple[PretrainedConfig, PreTrainedTokenizerBase, ModelKind]:
     """(config, tokenizer, kind) for ``random:<name>``."""
-    if name in RANDOM_CONFIGS:
+    path = random_config_path(name)
+    if path is None:
         factory, kind = RANDOM_CONFIGS[name]
         tokenizer = _smollm2_tokenizer(cache) if kind == "causal" else _minilm_tokenizer()
         return factory(len(tokenizer)), tokenizer, kind
-    path = Path(name).expanduser()
-    if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise ConfigError(
-            f"random model {name!r} is neither a built-in config ({', '.join(RANDOM_CONFIGS)}) "
-            "nor a path to a config.json"
-        )
     config = AutoConfig.from_pretrained(path)
     kind: ModelKind = "causal" if _is_causal(config) else "encoder"
     tokenizer = _smollm2_tokenizer(cache) if kind == "causal" else _minilm_tokenizer()
@@ -186,13 +209,15 @@ def _random_config(
     return config, tokenizer, kind
 
 
-def _read_random(name: str, cache: ArtifactCache | None, dtype: torch.dtype) -> RawModel:
+def _read_random(name: str, cache: ArtifactCache | None, dtype: torch.dtype, request: PlacementRequest) -> RawModel:
     config, tokenizer, kind = _random_config(name, cache)
-    model_class = AutoModelForCausalLM if kind == "causal" else AutoModel
+    model_class = _model_class(kind)
+    placement = request.plan(model_class, config, dtype)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)
-        model = model_class.from_config(config, dtype=dtype)
-    return RawModel(model, tokenizer, f"random:{name} (seed {RANDOM_SEED})", kind)
+        model = model_class.from_config(config, dtype=dtype)  # drawn on the host, so every device gets the same
+    return RawModel(place_in_memory(model, placement), tokenizer, f"random:{name} (seed {RANDOM_SEED})", kind,
+                    placement)
 
 
 # --- folders and the hub ----------------------------------------------------
@@ -202,10 +227,9 @@ _RESAVE = "re-save the model with save_pretrained, or copy the folder again"
 
 
 def _folder_config(path: Path) -> PretrainedConfig:
-    """The folder's config; ConfigError naming config.json if it is missing or not a model config."""
+    """The folder's config (:func:`~junkdna_core.models.specs.check_spec` saw its config.json); ConfigError naming
+    config.json if it is not a readable model config."""
     config_file = path / "config.json"
-    if not config_file.is_file():
-        raise ConfigError(f"model folder {path} has no config.json; expected a folder written by save_pretrained")
     try:
         return AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as error:
@@ -225,23 +249,26 @@ def _check_safetensors(path: Path) -> None:
             raise ConfigError(f"{weights} is truncated or damaged ({error}); {_RESAVE}") from None
 
 
-def _read_folder(path: Path, dtype: torch.dtype) -> RawModel:
+def _read_folder(path: Path, dtype: torch.dtype, request: PlacementRequest) -> RawModel:
     config = _folder_config(path)
     _check_safetensors(path)
-    model, kind = _load_pretrained(str(path), config, dtype)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    return RawModel(model, tokenizer, str(path.resolve()), kind)
+    return _read_pretrained(path, config, dtype, request, source=str(path.resolve()))
 
 
-def _read_hub(hub_id: str, dtype: torch.dtype) -> RawModel:
+def _read_hub(spec: str, dtype: torch.dtype, request: PlacementRequest) -> RawModel:
+    """A hub model at its pinned revision (default ``main``), its source naming the commit it was read at."""
+    repo_id, revision = hub_revision(spec)
     try:
-        config = AutoConfig.from_pretrained(hub_id)
-        model, kind = _load_pretrained(hub_id, config, dtype)
-        tokenizer = AutoTokenizer.from_pretrained(hub_id)
+        config = AutoConfig.from_pretrained(repo_id, revision=revision)
+        raw = _read_pretrained(repo_id, config, dtype, request, source=f"hf-hub:{repo_id}", revision=revision)
     except OSError as error:
+        where = f" ({local_revisions(repo_id)})" if hub_offline() else ""
         raise MissingResourceError(
-            f"model {hub_id!r} is not in the local Hugging Face cache and could not be downloaded "
-            f"({type(error).__name__}: {str(error).splitlines()[0]}). Offline, use the embedded model "
+            f"model {spec!r} is not in the local Hugging Face cache and could not be downloaded "
+            f"({type(error).__name__}: {str(error).splitlines()[0]}){where}. Offline, use the embedded model "
             f"'{DEFAULT_MODEL}' (default), '{DEFAULT_ENCODER}', 'random:tiny-llama', or a local folder."
         ) from error
-    return RawModel(model, tokenizer, f"hf-hub:{hub_id}", kind)
+    snapshot = local_snapshot(repo_id, revision)  # downloaded or found: the folder is named by its commit
+    commit = snapshot.name if snapshot else getattr(config, "_commit_hash", None) or revision
+    source = f"hf-hub:{repo_id}@{commit}" if commit else raw.source
+    return RawModel(raw.model, raw.tokenizer, source, raw.kind, raw.placement, commit)

@@ -23,18 +23,32 @@ def jd_session(pytestconfig: pytest.Config) -> JunkdnaSession:
 
 @pytest.fixture(scope="session")
 def jd_cache(jd_session: JunkdnaSession):
-    """The artifact cache shared by every worker (content-addressed, locked)."""
+    """The artifact cache shared by every worker (content-addressed, locked, capped by --jd-cache-max-gb)."""
     from junkdna_core.storage.cache import ArtifactCache
 
-    return ArtifactCache(jd_session.cache_dir)
+    return ArtifactCache(jd_session.cache_dir, max_bytes=jd_session.cache_max_bytes)
 
 
 @pytest.fixture(scope="session")
-def jd_model(jd_session: JunkdnaSession, jd_cache):
-    """The dense model chosen by --jd-model, loaded once per worker."""
+def jd_device(jd_session: JunkdnaSession) -> str:
+    """This process's devices, as a --jd-device string: under xdist, worker k's share (k mod the devices' count).
+
+    The first is where the models' inputs go; any others hold the parts of a
+    model too large for one (see :mod:`junkdna_core.models.devices`).
+    """
+    from junkdna_core.models.devices import devices_spec, worker_devices
+
+    return devices_spec(worker_devices(jd_session.device, jd_session.worker, jd_session.workers))
+
+
+@pytest.fixture(scope="session")
+def jd_model(jd_session: JunkdnaSession, jd_device: str, jd_cache):
+    """The dense model chosen by --jd-model, loaded once per worker on its device."""
     from junkdna_core.models.loading import load_model
 
-    return load_model(jd_session.model, device=jd_session.device, dtype=jd_session.dtype, cache=jd_cache)
+    loaded = load_model(jd_session.model, device=jd_device, cache=jd_cache, **jd_session.placement_options())
+    jd_session.models.append(loaded)  # its placement goes into the run record's environment
+    return loaded
 
 
 @pytest.fixture
@@ -91,11 +105,14 @@ def jd_study(jd_session: JunkdnaSession, jd_model, jd_cache):
 
 
 @pytest.fixture(scope="session")
-def jd_encoder(jd_session: JunkdnaSession, jd_cache):
-    """The model fine-tuned by the transfer benchmarks (--jd-encoder), loaded once per worker."""
+def jd_encoder(jd_session: JunkdnaSession, jd_device: str, jd_cache):
+    """The model fine-tuned by the transfer benchmarks (--jd-encoder), loaded once per worker on its device."""
     from junkdna_core.models.loading import load_model
 
-    return load_model(jd_session.encoder, device=jd_session.device, dtype=jd_session.dtype, cache=jd_cache)
+    loaded = load_model(jd_session.encoder, device=jd_device, cache=jd_cache,
+                        **jd_session.placement_options(training=True))
+    jd_session.models.append(loaded)
+    return loaded
 
 
 @pytest.fixture(scope="session")

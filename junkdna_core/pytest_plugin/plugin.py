@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from junkdna_core.options import (
+    add_cache_limit_option,
     add_cache_option,
     add_compare_options,
     add_input_options,
@@ -39,6 +40,7 @@ MARKERS = {
     "full": "needs the full budget (a real study)",
     "claim": "asserts a claim of the Junk DNA Hypothesis",
     "finetune": "fine-tunes the encoder (setting1, irreversible, lmc)",
+    "gpu": "needs a CUDA device, skipped without one (run the CUDA checks with pytest tests -m gpu)",
     **{f"setting{i}": f"difficulty setting {i} of the paper (Table 1)" for i in range(1, 7)},
 }
 RECORDS_KEY = "junkdna_records"
@@ -57,6 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="model fine-tuned by the setting1, irreversible and lmc benchmarks (default: the embedded "
                          "MiniLM encoder; any spec --jd-model takes)")
     add_cache_option(group.addoption, "jd-")
+    add_cache_limit_option(group.addoption, "jd-cache-")
     add_results_option(group.addoption, "jd-")
     add_threshold_option(group.addoption, "jd-")
     group.addoption("--jd-compare", type=Path, default=None, metavar="BASELINE",
@@ -143,7 +146,9 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     jd = node.config.stash[SESSION_KEY]
     if output.get(RECORDS_KEY):
         jd.records.extend(json.loads(output[RECORDS_KEY]))
-        jd.worker_environment = jd.worker_environment or json.loads(output[ENVIRONMENT_KEY])
+        measured_in = json.loads(output[ENVIRONMENT_KEY])
+        jd.worker_models.extend(measured_in.pop("models"))
+        jd.worker_environment = jd.worker_environment or measured_in
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -156,14 +161,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             from junkdna_core.results.records import environment
 
             config.workeroutput[RECORDS_KEY] = json.dumps(jd.records)
-            config.workeroutput[ENVIRONMENT_KEY] = json.dumps(environment())
+            config.workeroutput[ENVIRONMENT_KEY] = json.dumps({**environment(), "models": jd.model_placements()})
         return
     written = None
     if jd.records:
-        from junkdna_core.results.records import write_run_record
+        from junkdna_core.results.records import environment, write_run_record
 
-        written = write_run_record(jd.results_dir, jd.records, options=jd.options(),
-                                   measured_in=jd.worker_environment)
+        # Where every model was placed and why, per worker (the measuring processes' environment).
+        measured_in = {**(jd.worker_environment or environment()), "models": sorted(
+            jd.worker_models + jd.model_placements(), key=lambda m: (m["worker"], m["name"]))}
+        written = write_run_record(jd.results_dir, jd.records, options=jd.options(), measured_in=measured_in)
     if BASELINE_KEY in config.stash:
         _compare_with_baseline(session, written)
 

@@ -114,11 +114,12 @@ def extra_metrics(study: Study) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def provenance(*studies: Study) -> dict[str, Any]:
-    """What the measurement rests on: model fingerprint, how texts were fed to it, configurations, items
-    (with ids), calibration, and the metrics recorded beside the levels' own (:func:`extra_metrics` of each
+    """What the measurement rests on: model fingerprint, where it ran, how texts were fed to it, configurations,
+    items (with ids), calibration, and the metrics recorded beside the levels' own (:func:`extra_metrics` of each
     study)."""
     return {
         "model_fingerprint": studies[0].model_fingerprint,
+        "model_info": studies[0].model_info,
         "inputs": studies[0].inputs,
         "setting_version": studies[0].setting.version,
         "levels": [c.level.describe() for c in studies[0].curves],
@@ -310,7 +311,8 @@ def random_control(magnitude: Study, random: Study, *, margin: float = PAPER_THR
 
 def _finetune_base(comparison: ModeComparison, claim: str, method: str) -> dict[str, Any]:
     return {"claim": claim, "setting": comparison.setting.id, "method": method, "model": comparison.model,
-            "provenance": {"model_fingerprint": comparison.model_fingerprint, "inputs": comparison.inputs,
+            "provenance": {"model_fingerprint": comparison.model_fingerprint, "model_info": comparison.model_info,
+                           "inputs": comparison.inputs,
                            "setting_version": comparison.setting.version,
                            "levels": [lv.describe() for lv in comparison.setting.levels],
                            "method": comparison.method, "seeds": list(comparison.seeds), "items": comparison.items}}

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from junkdna_core.config.checks import check_count
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.conventions import InputFormat, input_format, tokenizer_conventions
+from junkdna_core.models.devices import input_device
 from junkdna_core.scoring.packing import batch_mask, pack
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ def _target_logprobs(
     logprobs = torch.empty(len(targets), device=device)
     greedy = torch.empty(len(targets), dtype=torch.bool, device=device)
     for start in range(0, hidden.shape[0], _HEAD_ROWS):
-        logits = head(hidden[start : start + _HEAD_ROWS]).float()
+        logits = head(hidden[start : start + _HEAD_ROWS]).float().to(device)  # the head may sit on another device
         pick = ((row_of >= start) & (row_of < start + _HEAD_ROWS)).nonzero().squeeze(1)
         local, target = row_of[pick] - start, wanted[pick]
         logprobs[pick] = logits.log_softmax(dim=-1)[local, target]
@@ -286,7 +287,7 @@ def _score_full_sequences(
     for chunk in chunks(keys, batch_size):
         contexts = [requests[r].context for r, _ in chunk]
         continuations = [requests[r].continuations[o] for r, o in chunk]
-        ids, mask = pad([c + t[:-1] for c, t in zip(contexts, continuations)], model.device)
+        ids, mask = pad([c + t[:-1] for c, t in zip(contexts, continuations)], input_device(model))
         hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
         selected = _gather(hidden, [len(c) - 1 for c in contexts], [len(t) for t in continuations])
         targets = [t for tokens in continuations for t in tokens]
@@ -305,11 +306,12 @@ def _score_packed(
     decoder, head = decoder_and_head(model)
     packed = [pack(r.context, r.continuations) for r in requests]
     order = sorted(range(len(requests)), key=lambda r: -len(packed[r]))
+    device = input_device(model)
     for group in chunks(order, batch_size):
         rows = [packed[r] for r in group]
-        ids, _ = pad([list(r.ids) for r in rows], model.device)
-        positions, _ = pad([list(r.positions) for r in rows], model.device)
-        mask = batch_mask(rows, model.dtype).to(model.device)
+        ids, _ = pad([list(r.ids) for r in rows], device)
+        positions, _ = pad([list(r.positions) for r in rows], device)
+        mask = batch_mask(rows, model.dtype).to(device)
         hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
         keys, coordinates, row_of, targets, lengths = [], [], [], [], []
         for row, r in enumerate(group):
@@ -475,7 +477,7 @@ def perplexity(
     nll, count = 0.0, 0
     with evaluating(model), tqdm(total=len(sequences), desc="perplexity", disable=not progress) as bar:
         for chunk in chunks(sequences, batch_size):
-            ids, mask = pad(chunk, model.device)
+            ids, mask = pad(chunk, input_device(model))
             hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
             selected = _gather(hidden, [0] * len(chunk), [len(seq) - 1 for seq in chunk])
             targets = [t for seq in chunk for t in seq[1:]]

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from junkdna_core.config.checks import check_count
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.conventions import InputFormat
+from junkdna_core.models.devices import input_device
 from junkdna_core.scoring.engine import check_strings, chunks, decoder_and_head, evaluating, pad, prompt_ids
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def _greedy_batch(
     from transformers import DynamicCache  # a model that generates has imported transformers already
 
     decoder, head = decoder_and_head(model)
-    ids, mask = pad(prompts, model.device, left=True)
+    ids, mask = pad(prompts, input_device(model), left=True)
     positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
     # transformers 5 names the KV cache argument `cache` (`past_key_values` is deprecated); 4.x knows only the latter
     cache_argument = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
@@ -107,7 +108,7 @@ def _greedy_batch(
                 active.discard(row)
         if not active:
             break
-        ids = next_ids[:, None]
+        ids = next_ids[:, None].to(mask.device)  # the head may sit on another device than the inputs
         mask = torch.cat([mask, torch.ones_like(ids)], dim=1)
         positions = positions[:, -1:] + 1
     return generated

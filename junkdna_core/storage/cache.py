@@ -8,15 +8,24 @@ filesystem, sealed with a ``MANIFEST.json`` (written last) listing every file's
 size and hash, and moved into place with one atomic rename. Readers verify the
 manifest; a corrupt or truncated entry is discarded and rebuilt.
 
+Entries read through :meth:`ArtifactCache.use` are read under a shared lock, record the time of
+each use (the entry directory's mtime; the manifest is never rewritten), and may be evicted,
+least recently used first, to keep the cache under a size cap (:meth:`ArtifactCache.prune`); the
+evictor takes each entry's lock without waiting and skips entries another process is building
+or reading. Entries handed out as bare paths by :meth:`ArtifactCache.get_or_build` are never
+evicted: their readers hold no lock. The lock backend (``flock`` or ``soft``, for shared file
+systems) is described in :mod:`junkdna_core.storage.locks`.
+
 On-disk layout under the root::
 
     <kind>/<key[:2]>/<key>/    complete entries (MANIFEST.json + the artifact's files)
-    locks/<key>.lock           per-key build locks
+    locks/<key>.lock           per-key locks (never deleted)
     tmp/<key>.<random>/        builds in progress, or leftovers of killed builds
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -35,11 +44,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import platformdirs
-from filelock import FileLock, Timeout
 
 from junkdna_core import __version__
 from junkdna_core.config.errors import CacheError, ConfigError, JunkdnaError
 from junkdna_core.storage.digests import file_digest
+from junkdna_core.storage.locks import LockBusy, Locking, Mode, locking_from_env
 
 CACHE_SCHEMA = 1
 """Version of the on-disk layout and key recipe; bump it when either changes."""
@@ -81,7 +90,11 @@ def file_key(path: Path, root: Path) -> list[Any]:
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """One complete entry of the cache, as described by its manifest."""
+    """One complete entry of the cache, as described by its manifest.
+
+    ``accessed``: the last time the entry was built or used (through :meth:`ArtifactCache.use`);
+    ``evictable``: whether :meth:`ArtifactCache.prune` may remove it.
+    """
 
     kind: str
     key: str
@@ -89,16 +102,51 @@ class CacheEntry:
     size_bytes: int
     created: datetime
     description: str
+    accessed: datetime
+    evictable: bool
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What :meth:`ArtifactCache.prune` did: the entries it evicted, the ones in use it skipped, the size left."""
+
+    max_bytes: int
+    evicted: tuple[CacheEntry, ...]
+    in_use: tuple[CacheEntry, ...]
+    size_bytes: int
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(e.size_bytes for e in self.evicted)
+
+    @property
+    def within_limit(self) -> bool:
+        return self.size_bytes <= self.max_bytes
 
 
 class ArtifactCache:
-    """Content-addressed store of built artifacts (directories) and JSON results."""
+    """Content-addressed store of built artifacts (directories) and JSON results.
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    ``locking``: the lock backend (default: ``$JUNKDNA_CACHE_LOCK``, else flock). ``max_bytes``:
+    after building an entry it reads through :meth:`use`, the cache evicts least recently used
+    evictable entries until its size is at most this (None: no cap).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        locking: Locking | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         self.root: Path = Path(root).expanduser() if root is not None else default_cache_root()
+        self.locking: Locking = locking if locking is not None else locking_from_env()
+        if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes < 0):
+            raise ConfigError(f"the cache size cap must be a whole number of bytes >= 0; got {max_bytes!r}")
+        self.max_bytes = max_bytes
 
     def __repr__(self) -> str:
-        return f"ArtifactCache(root={str(self.root)!r})"
+        return f"ArtifactCache(root={str(self.root)!r}, locking={self.locking!r}, max_bytes={self.max_bytes!r})"
 
     # -- addressing ---------------------------------------------------------------
 
@@ -137,22 +185,63 @@ class ArtifactCache:
         """
         key = self.key(kind, parts)
         entry = self.entry_dir(kind, key)
-        label = description or kind
         if _entry_problem(entry, kind, key) is None:
             return entry
         self._prepare_root()
-        with self._key_lock(key, label):
+        self._build_if_needed(kind, key, parts, build, description, evictable=False)
+        return entry
+
+    @contextmanager
+    def use(
+        self,
+        kind: str,
+        parts: Mapping[str, Any],
+        build: Callable[[Path], None],
+        *,
+        description: str = "",
+    ) -> Iterator[Path]:
+        """Hold a complete, verified entry for the with-block, built by ``build(empty_dir)`` if needed.
+
+        As :meth:`get_or_build`, but the entry is read under a shared lock (no process can
+        evict or rebuild it meanwhile), each use is recorded as its access time, and the entry
+        may be evicted by :meth:`prune` when no one holds it. After building it, a cache with
+        ``max_bytes`` prunes itself down to the cap (never evicting this entry).
+        """
+        key = self.key(kind, parts)
+        entry = self.entry_dir(kind, key)
+        self._prepare_root()
+        built = False
+        while True:  # an entry evicted between our build and our shared lock is built again
+            with self._key_lock(key, description or kind, "shared"):
+                if _entry_problem(entry, kind, key) is None:
+                    _touch(entry)
+                    if built and self.max_bytes is not None:
+                        self.prune(self.max_bytes, keep=(key,))
+                    yield entry
+                    return
+            built = self._build_if_needed(kind, key, parts, build, description, evictable=True) or built
+
+    def _build_if_needed(
+        self, kind: str, key: str, parts: Mapping[str, Any], build: Callable[[Path], None], description: str,
+        *, evictable: bool,
+    ) -> bool:
+        """Under the key's exclusive lock, build the entry unless it is complete; whether it was built."""
+        entry = self.entry_dir(kind, key)
+        label = description or kind
+        with self._key_lock(key, label, "exclusive"):
+            _revalidate(entry.parent)
             problem = _entry_problem(entry, kind, key)
             if problem is None:
-                return entry
+                return False
             if entry.exists():
                 logger.warning("cache entry %s (%s) is unusable: %s; rebuilding it", entry, label, problem)
                 self._discard(entry, key)
             self._sweep_leftovers(held_key=key)
             logger.info("building cache entry %s (%s)", entry, label)
-            manifest_head = {"kind": kind, "key": key, "parts": parts, "description": description}
+            manifest_head = {"kind": kind, "key": key, "parts": parts, "description": description,
+                             "evictable": evictable}
             self._build_into(entry, manifest_head, build)
-        return entry
+        return True
 
     def get_or_compute_json(self, kind: str, parts: Mapping[str, Any], compute: Callable[[], Any]) -> Any:
         """The JSON value ``compute()`` returns, computed once per ``(kind, parts)`` and then read back.
@@ -188,6 +277,37 @@ class ArtifactCache:
             return 0
         return sum(_tree_size(self.root))
 
+    def prune(self, max_bytes: int, *, keep: tuple[str, ...] = ()) -> PruneReport:
+        """Evict evictable entries, least recently used first, until the cache holds at most ``max_bytes``.
+
+        Entries whose lock another process holds (being built or read) are skipped, as are the
+        keys in ``keep``; entries that are not evictable (per-item scores and other JSON results,
+        converted models) are never removed, so the cap may be unreachable: the report says so.
+        """
+        if not isinstance(max_bytes, int) or max_bytes < 0:
+            raise ConfigError(f"the cache size cap must be a whole number of bytes >= 0; got {max_bytes!r}")
+        total = self.size_bytes()
+        evicted: list[CacheEntry] = []
+        in_use: list[CacheEntry] = []
+        candidates = sorted((e for e in self.entries() if e.evictable and e.key not in keep),
+                            key=lambda e: (e.accessed, e.created, e.key))
+        for entry in candidates:
+            if total <= max_bytes:
+                break
+            try:
+                with self.locking.hold(self._lock_path(entry.key), "exclusive", blocking=False):
+                    if not entry.path.is_dir():
+                        continue  # evicted meanwhile by another process
+                    self._discard(entry.path, entry.key)
+            except LockBusy:
+                in_use.append(entry)
+                continue
+            logger.info("evicted cache entry %s (%s, %d bytes, last used %s)", entry.path, entry.description,
+                        entry.size_bytes, entry.accessed.isoformat())
+            evicted.append(entry)
+            total -= entry.size_bytes
+        return PruneReport(max_bytes, tuple(evicted), tuple(in_use), self.size_bytes())
+
     def clear(self, kind: str | None = None) -> int:
         """Remove all entries (or those of one ``kind``); return how many were removed.
 
@@ -217,20 +337,21 @@ class ArtifactCache:
             for sub in (_LOCKS_DIR, _TMP_DIR):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
 
+    def _lock_path(self, key: str) -> Path:
+        return self.root / _LOCKS_DIR / f"{key}.lock"
+
     @contextmanager
-    def _key_lock(self, key: str, label: str) -> Iterator[None]:
-        """Hold the inter-process build lock of ``key``; log when another process holds it."""
-        lock = FileLock(str(self.root / _LOCKS_DIR / f"{key}.lock"))
-        with _storage_errors(f"cannot take the lock of cache entry {key[:12]} under {self.root}"):
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                logger.info("waiting for another process to finish cache entry %s (%s)", key[:12], label)
-                lock.acquire()
-        try:
+    def _key_lock(self, key: str, label: str, mode: Mode = "exclusive") -> Iterator[None]:
+        """Hold the inter-process lock of ``key`` in ``mode``; log when another process makes us wait."""
+        path = self._lock_path(key)
+        with contextlib.ExitStack() as stack:
+            with _storage_errors(f"cannot take the lock of cache entry {key[:12]} under {self.root}"):
+                try:
+                    stack.enter_context(self.locking.hold(path, mode, blocking=False))
+                except LockBusy:
+                    logger.info("waiting for another process to finish with cache entry %s (%s)", key[:12], label)
+                    stack.enter_context(self.locking.hold(path, mode))
             yield
-        finally:
-            lock.release()
 
     def _build_into(self, entry: Path, manifest_head: Mapping[str, Any], build: Callable[[Path], None]) -> None:
         """Run ``build`` in a fresh temp dir, seal it with a manifest and rename it to ``entry``."""
@@ -240,7 +361,18 @@ class ArtifactCache:
             build(staging)
             _write_manifest(staging, manifest_head)
             entry.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging, entry)
+            try:
+                os.replace(staging, entry)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or _entry_problem(
+                        entry, manifest_head["kind"], manifest_head["key"]) is not None:
+                    raise
+                # another machine built it although we held the lock: locks do not reach across this file system
+                logger.warning("cache entry %s appeared while this process held its lock: the lock does not hold "
+                               "across the processes sharing %s; set %s=soft for all of them (docs/cluster.md)",
+                               entry, self.root, "JUNKDNA_CACHE_LOCK")
+                shutil.rmtree(staging, ignore_errors=True)
+                return
             _fsync_directory(entry.parent)
         except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
@@ -282,11 +414,10 @@ class ArtifactCache:
             if owner == held_key:
                 _remove_all(paths)
                 continue
-            lock = FileLock(str(self.root / _LOCKS_DIR / f"{owner}.lock"))
             try:
-                with lock.acquire(timeout=0):
+                with self.locking.hold(self._lock_path(owner), "exclusive", blocking=False):
                     _remove_all(paths)
-            except (Timeout, OSError):
+            except (LockBusy, OSError):
                 continue
 
     def _entry_dirs(self, kind: str | None) -> list[Path]:
@@ -443,9 +574,28 @@ def _read_entry(path: Path) -> CacheEntry | None:
         manifest = json.loads((path / MANIFEST_NAME).read_text(encoding="utf-8"))
         created = datetime.fromisoformat(manifest["created"])
         kind, key, description = manifest["kind"], manifest["key"], manifest.get("description", "")
+        accessed = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return CacheEntry(kind, key, path, sum(_tree_size(path)), created, description)
+    return CacheEntry(kind, key, path, sum(_tree_size(path)), created, description, accessed,
+                      manifest.get("evictable") is True)
+
+
+def _touch(entry: Path) -> None:
+    """Record a use of ``entry`` as its directory's modification time (best effort: a read-only cache is fine)."""
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
+
+
+def _revalidate(directory: Path) -> None:
+    """Open ``directory`` so an NFS client revalidates its cached attributes (close-to-open), and with them
+    what it remembers of the names inside: an entry another machine just renamed into place is then seen."""
+    try:
+        os.close(os.open(directory, os.O_RDONLY))
+    except OSError:
+        pass
 
 
 # -- small filesystem helpers --------------------------------------------------------

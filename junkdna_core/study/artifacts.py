@@ -1,12 +1,11 @@
 """Compressed models as cache artifacts: built once, stored compactly, loaded onto a dense copy.
 
-An artifact stores only what compression changed. Where a layer's weights were
-only zeroed (magnitude, N:M, random, Wanda) it keeps the mask as packed bits
-(1 bit per weight); where values changed (SparseGPT's updates, quantization,
-low rank) it keeps the new values in the model's own dtype, so a model loaded
-from the cache is bit-identical to the one that was built. Every evaluation
-reads the stored artifact, never the in-memory build, so a cold run and a warm
-run give the same numbers.
+An artifact stores only what compression changed, each layer in its smallest exact form
+(:mod:`junkdna_core.study.artifact_format`): a keep-mask at 1 bit per weight where weights were
+only zeroed (magnitude, N:M, random, Wanda), mask plus kept values where survivors changed
+(SparseGPT), packed integer codes plus group scales and zero points for quantization (RTN, GPTQ),
+factors for low rank. Every evaluation reads the stored artifact, never the in-memory build, so
+a cold run and a warm run give the same numbers.
 """
 
 from __future__ import annotations
@@ -14,26 +13,27 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from junkdna_core.compress.base import CompressionMethod
-from junkdna_core.compress.masks import pack_mask, unpack_mask
 from junkdna_core.compress.runner import compress_model
-from junkdna_core.compress.targets import find_targets
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.conventions import InputFormat, input_format, tokenizer_conventions
 from junkdna_core.models.loading import LoadedModel
+from junkdna_core.models.placement import check_compressible
 from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.study.artifact_format import load_compressed, save_compressed
 
-ARTIFACT_VERSION = 1
-_MASKS, _WEIGHTS, _REPORT = "masks.npz", "weights.safetensors", "report.json"
+ARTIFACT_VERSION = 2  # 2: compact per-layer forms (artifact_format v2) replace masks.npz + dense changed weights
+COMPRESSED_KIND = "compressed"
+_REPORT = "report.json"
 
 
 @dataclass(frozen=True)
@@ -103,56 +103,28 @@ def compressed_key(
     cache: ArtifactCache, dense: LoadedModel, method: CompressionMethod, calibration: Calibration | None
 ) -> str:
     """The cache key of the compressed model, known without building it."""
-    return cache.key("compressed", artifact_parts(dense, method, calibration))
+    return cache.key(COMPRESSED_KIND, artifact_parts(dense, method, calibration))
 
 
-def _save(dense: nn.Module, compressed: nn.Module, report_masks: dict[str, torch.Tensor], out: Path) -> None:
-    dense_modules = dict(dense.named_modules())
-    packed: dict[str, np.ndarray] = {}
-    changed: dict[str, torch.Tensor] = {}
-    for target in find_targets(compressed):
-        new = target.module.weight.detach()
-        old = dense_modules[target.name].weight.detach()
-        mask = report_masks.get(target.name)
-        if mask is not None:
-            packed[target.name] = pack_mask(mask)
-            if torch.equal(new, old * mask):
-                continue
-        if not torch.equal(new, old):
-            changed[target.name] = new.to("cpu").contiguous()
-    np.savez(out / _MASKS, **packed)
-    save_file(changed, str(out / _WEIGHTS))
-
-
-@torch.no_grad()
-def _load(dense: nn.Module, path: Path) -> nn.Module:
-    model = copy.deepcopy(dense)
-    weights = load_file(str(path / _WEIGHTS))
-    with np.load(path / _MASKS) as masks:
-        for name in sorted(set(weights) | set(masks.files)):
-            weight = model.get_submodule(name).weight
-            if name in weights:
-                weight.copy_(weights[name])
-            if name in masks.files:
-                weight.mul_(unpack_mask(masks[name], tuple(weight.shape)).to(weight.device))
-    return model.eval()
-
-
-def build_artifact(
+@contextmanager
+def stored_compressed(
     dense: LoadedModel,
     method: CompressionMethod,
     *,
     cache: ArtifactCache,
     calibration: Calibration | None = None,
     progress: bool = True,
-) -> Path:
-    """The cache directory of the dense model compressed by ``method``, built once (across processes).
+) -> Iterator[Path]:
+    """The cache directory of the dense model compressed by ``method``, built once (across processes) if
+    missing, held under its shared lock for the with-block (a cache cap never evicts it mid-read).
 
     The build verifies the level the method reached (a miss is a MethodError and
-    nothing is stored) and writes it as ``measured`` in the build report.
+    nothing is stored) and writes it as ``measured`` in the build report; the stored
+    layers decode exactly to the weights that were measured.
     """
     if method.needs_calibration and calibration is None:
         raise ConfigError(f"{method.name} needs calibration data; none was given")
+    check_compressible(dense.model, dense.name)
 
     def build(out: Path) -> None:
         model = copy.deepcopy(dense.model)
@@ -160,7 +132,7 @@ def build_artifact(
             model, method, calibration=calibration.input_ids if method.needs_calibration else None,
             progress=progress,
         )
-        _save(dense.model, model, report.masks, out)
+        save_compressed(dense.model, model, report, out)
         (out / _REPORT).write_text(json.dumps({
             "method": report.method,
             "seconds": report.seconds,
@@ -174,8 +146,9 @@ def build_artifact(
             "onloaded": report.onloaded,
         }, indent=1))
 
-    return cache.get_or_build("compressed", artifact_parts(dense, method, calibration), build,
-                              description=f"{dense.name} {method!r}")
+    with cache.use(COMPRESSED_KIND, artifact_parts(dense, method, calibration), build,
+                   description=f"{dense.name} {method!r}") as path:
+        yield path
 
 
 def verified_level(
@@ -194,8 +167,8 @@ def verified_level(
     artifact nor its hashes.
     """
     def measured() -> dict[str, Any]:
-        path = build_artifact(dense, method, cache=cache, calibration=calibration, progress=progress)
-        return json.loads((path / _REPORT).read_text())["measured"]
+        with stored_compressed(dense, method, cache=cache, calibration=calibration, progress=progress) as path:
+            return json.loads((path / _REPORT).read_text())["measured"]
 
     return cache.get_or_compute_json("verified", artifact_parts(dense, method, calibration), measured)
 
@@ -209,11 +182,11 @@ def compressed_model(
     progress: bool = True,
 ) -> CompressedModel:
     """The dense model compressed by ``method``: built once (across processes), then read from the cache."""
-    path = build_artifact(dense, method, cache=cache, calibration=calibration, progress=progress)
-    return CompressedModel(
-        model=_load(dense.model, path),
-        method=method.describe(),
-        level=method.level,
-        report=json.loads((path / _REPORT).read_text()),
-        path=path,
-    )
+    with stored_compressed(dense, method, cache=cache, calibration=calibration, progress=progress) as path:
+        return CompressedModel(
+            model=load_compressed(dense.model, path),
+            method=method.describe(),
+            level=method.level,
+            report=json.loads((path / _REPORT).read_text()),
+            path=path,
+        )

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from accelerate import dispatch_model
 from torch import nn
 from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 
@@ -44,7 +45,9 @@ from junkdna_core.config.budgets import FinetuneConfig
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.data.items import ClassificationItem, Item, MultipleChoiceItem
 from junkdna_core.models.conventions import InputFormat, tokenizer_conventions
+from junkdna_core.models.devices import input_device
 from junkdna_core.models.loading import LoadedModel
+from junkdna_core.models.placement import rebased_device_map, training_device_map
 
 TransferMode = Literal["dense", "dense-frozen", "sparse", "sparse-to-dense"]
 TRANSFER_MODES: tuple[TransferMode, ...] = ("dense", "dense-frozen", "sparse", "sparse-to-dense")
@@ -92,6 +95,7 @@ def build_classifier(dense: LoadedModel, outputs: int, *, seed: int) -> nn.Modul
     if getattr(config, "pad_token_id", None) is None:
         config.pad_token_id = dense.tokenizer.pad_token_id if dense.tokenizer.pad_token_id is not None \
             else dense.tokenizer.eos_token_id
+    split = training_device_map(dense.model, dense.name)  # before any work: refuses offloaded weights
     parameter = next(dense.model.parameters())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -100,7 +104,9 @@ def build_classifier(dense: LoadedModel, outputs: int, *, seed: int) -> nn.Modul
     if unexpected or [k for k in missing if "pooler" not in k]:
         raise ConfigError(f"{dense.name}: its backbone does not fit a sequence-classification head "
                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return classifier.to(parameter.device)
+    if split is None:
+        return classifier.to(parameter.device)
+    return dispatch_model(classifier, rebased_device_map(split, dense.model, classifier))
 
 
 def transfer_masks(classifier: nn.Module, method: CompressionMethod) -> dict[str, torch.Tensor]:
@@ -158,7 +164,7 @@ def _logits(model: nn.Module, tokenizer: Any, batch: Sequence[Example], max_leng
     texts = [text for e in batch for text, _ in e.inputs]
     pairs = [pair for e in batch for _, pair in e.inputs]
     encoded = encode_inputs(tokenizer, texts, pairs, max_length, inputs)
-    device = next(model.parameters()).device
+    device = input_device(model)
     logits = model(**{k: v.to(device) for k, v in encoded.items()}).logits
     options = len(batch[0].inputs)
     return logits.view(len(batch), options) if options > 1 else logits
@@ -199,7 +205,7 @@ def finetune(
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     schedule = get_linear_schedule_with_warmup(optimizer, round(config.warmup * steps), steps)
-    device = next(model.parameters()).device
+    device = input_device(model)
     order = torch.Generator().manual_seed(seed)
     queue: list[int] = []
     losses = []
@@ -211,8 +217,8 @@ def finetune(
                 queue += torch.randperm(len(train), generator=order).tolist()
             batch = [train[i] for i in queue[: config.batch_size]]
             del queue[: config.batch_size]
-            loss = F.cross_entropy(_logits(model, tokenizer, batch, config.max_length, inputs),
-                                   _labels(batch, device))
+            logits = _logits(model, tokenizer, batch, config.max_length, inputs)
+            loss = F.cross_entropy(logits, _labels(batch, logits.device))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
@@ -256,12 +262,11 @@ def evaluate(model: nn.Module, tokenizer: Any, examples: Sequence[Example], *, b
         raise ConfigError("evaluation needs at least one example")
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
     correct, losses = [], []
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
         logits = _logits(model, tokenizer, batch, max_length, inputs).float()
-        labels = _labels(batch, device)
+        labels = _labels(batch, logits.device)
         losses += F.cross_entropy(logits, labels, reduction="none").tolist()
         correct += (logits.argmax(dim=-1) == labels).float().tolist()
     model.train(was_training)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from junkdna_core.compress.base import CompressionMethod
@@ -64,6 +64,9 @@ class Study:
     calibration: str | None
     curves: tuple[Curve, ...]
     inputs: dict[str, Any] | None = None
+    # Where the model was measured (LoadedModel.describe(): source, revision, device, dtype); not part
+    # of what was measured, so two studies with the same numbers are equal wherever they ran.
+    model_info: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def run_study(
@@ -139,4 +142,5 @@ def run_study(
         calibration=calibration.fingerprint if calibration else None,
         curves=tuple(curves),
         inputs=inputs.describe(),
+        model_info=dense.describe(),
     )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -197,6 +197,7 @@ def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, m
         configurations=tuple({**m.describe(), "finetune": budget.config.describe(), "seeds": list(budget.seeds),
                               "measured": level} for m, level in zip(methods, measured)),
         items=items, calibration=None, curves=tuple(curves), inputs=_inputs_record(dense, inputs),
+        model_info=dense.describe(),
     )
 
 
@@ -213,6 +214,7 @@ class ModeComparison:
     accuracy: dict[str, dict[str, tuple[float, ...]]]  # level -> mode -> accuracy per seed
     items: dict[str, dict[str, Any]]
     inputs: dict[str, Any] | None = None  # how inputs started (InputFormat.describe)
+    model_info: dict[str, Any] = field(default_factory=dict, compare=False)  # as Study.model_info
 
     def difficulty(self) -> dict[str, float]:
         """Each level's difficulty (human-gap settings use the mean dense-transfer accuracy)."""
@@ -235,7 +237,7 @@ def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, me
         items[level.task] = {"test_fingerprint": data.test.fingerprint, "test_items": len(data.test),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
     return ModeComparison(setting, dense.name, dense.fingerprint, method.describe(), method.level, budget.seeds,
-                          accuracy, items, _inputs_record(dense, inputs))
+                          accuracy, items, _inputs_record(dense, inputs), model_info=dense.describe())
 
 
 @dataclass(frozen=True)
