@@ -28,3 +28,19 @@ class MethodError(JunkdnaError):
     """A compression method misbehaved on a model: it raised, returned a result of the wrong shape or type,
     or missed the level it declared. The message names the method, the level, what was expected and what
     was found (a conformance failure, reported before anything is scored)."""
+
+
+class CompressionError(JunkdnaError):
+    """Building a compressed model failed: the method raised, misbehaved (a :class:`MethodError`) or could not be
+    configured for the model. The message names the method, its level and the model, and the cause.
+
+    ``key`` identifies the (model, configuration) that failed, so a session remembers it instead of
+    building it again; ``reason`` is the cause as ``Type: message``; ``earlier`` marks the short error
+    of a test that needed a compression which failed earlier in the session.
+    """
+
+    def __init__(self, message: str, *, key: str, reason: str, earlier: bool = False) -> None:
+        super().__init__(message)
+        self.key = key
+        self.reason = reason
+        self.earlier = earlier

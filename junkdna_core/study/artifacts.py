@@ -27,9 +27,10 @@ from junkdna_core.compress.base import CompressionMethod
 from junkdna_core.compress.masks import pack_mask, unpack_mask
 from junkdna_core.compress.runner import compress_model
 from junkdna_core.compress.targets import find_targets
-from junkdna_core.config.errors import ConfigError
+from junkdna_core.config.errors import CacheError, CompressionError, ConfigError, MissingResourceError
 from junkdna_core.models.loading import LoadedModel
 from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.study.failures import compression_error
 
 ARTIFACT_VERSION = 1
 _MASKS, _WEIGHTS, _REPORT = "masks.npz", "weights.safetensors", "report.json"
@@ -155,10 +156,16 @@ def compressed_model(
             "threads": torch.get_num_threads(),
         }, indent=1))
 
-    path = cache.get_or_build("compressed", artifact_parts(dense, method, calibration), build,
-                              description=f"{dense.name} {method!r}")
+    try:
+        path = cache.get_or_build("compressed", artifact_parts(dense, method, calibration), build,
+                                  description=f"{dense.name} {method!r}")
+        model = _load(dense.model, path)
+    except (CacheError, CompressionError, MissingResourceError):  # storage and model files: not the method's fault
+        raise
+    except Exception as exc:  # whatever the method did wrong, the error names it, its level and the model
+        raise compression_error(dense.name, dense.fingerprint, method, exc) from exc
     return CompressedModel(
-        model=_load(dense.model, path),
+        model=model,
         method=method.describe(),
         level=method.level,
         report=json.loads((path / _REPORT).read_text()),
