@@ -151,3 +151,31 @@ def test_the_run_seed_chooses_fine_tuning_data_and_training_seeds(monkeypatch):
     (_, _, _, method, used), kwargs = calls[0]
     assert kwargs["data_seed"] == 7 and used.seeds == (7, 8) and method.params.seed == 7
     assert kwargs["label"] == "random"
+
+
+def test_the_xdist_controller_checks_plain_method_names_without_importing_torch(pytester: pytest.Pytester):
+    pytester.makeconftest("""
+        import sys
+
+        def pytest_unconfigure(config):
+            if not hasattr(config, "workerinput"):
+                print("controller imported torch:", "torch" in sys.modules)
+    """)
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    plain = pytester.runpytest_subprocess("-n", "2", "--jd-methods", "magnitude,random", "-s")
+    plain.assert_outcomes(passed=1)
+    plain.stdout.fnmatch_lines(["controller imported torch: False"])
+    unknown = pytester.runpytest_subprocess("-n", "2", "--jd-methods", "magnitude,randon")
+    assert unknown.ret == pytest.ExitCode.USAGE_ERROR
+    unknown.stderr.fnmatch_lines(["*unknown method 'randon'. Did you mean random*"])
+
+
+def test_baseline_prints_one_table_per_model(tmp_path, capsys, second_model):
+    from junkdna_core.cli import main
+
+    assert main(["baseline", "--model", f"random:tiny-llama,{second_model}", "--settings", "setting2", "--items", "4",
+                 "--cache", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    titles = [line.split(" (")[0] for line in out.splitlines() if ", budget smoke, 4 items" in line]
+    assert titles == ["random-tiny-llama", "random-wide-llama"]
+    assert sum(line.startswith("| setting2 | options-") for line in out.splitlines()) == 6
