@@ -321,7 +321,7 @@ def _provenance(runs: Sequence[RunRecord], entries: Sequence[Entry]) -> dict[str
             fingerprints.setdefault(e.record["model"], set()).add(fp)
     return {
         "runs": [{"run_id": r.run_id, "created": r.created.isoformat(), "budget": r.options.get("budget"),
-                  "seed": r.options.get("seed"), "models": r.options.get("models", [r.options.get("model")])}
+                  "seed": r.options.get("seed"), "model": r.options.get("model")}
                  for r in sorted(runs, key=lambda r: (r.created, r.run_id)) if r.run_id in used],
         "model_fingerprints": {m: sorted(fps) for m, fps in sorted(fingerprints.items())},
     }
