@@ -72,7 +72,7 @@ def parse_model_specs(text: str) -> tuple[str, ...]:
     sources: dict[str, str] = {}
     with _naming_the_list(text):
         for spec in specs:
-            kind = spec_kind(spec)  # the models layer's check of one spec (torch-free)
+            kind = spec_kind(spec)  # the one place a listed spec is checked (the models layer's check, torch-free)
             source = str(Path(spec).expanduser().resolve()) if kind == "folder" else spec
             if source in sources:
                 raise ConfigError(f"model list {text!r} names {sources[source]!r} twice"
@@ -118,7 +118,9 @@ def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
     addoption(f"--{prefix}budget", type=type_error(parse_budget), default=get_budget("smoke"), metavar="NAME",
               help="; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values()))
     addoption(f"--{prefix}seed", type=type_error(parse_seed), default=0, metavar="N",
-              help="seed of the item samples and the calibration data")
+              help="seed of every random choice, a whole number < 2**32: item samples, calibration data, a "
+                   "method's seed parameter (random pruning) unless its spec sets one, fine-tuning data splits and "
+                   "training seeds (offset by it)")
     addoption(f"--{prefix}device", type=type_error(parse_device), default="auto", metavar="DEV",
               help="auto (CUDA when present), cpu, cuda or cuda:N")
     addoption(f"--{prefix}dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE",
@@ -128,7 +130,8 @@ def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
 def add_items_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that overrides the budget's number of items per difficulty level."""
     addoption(f"--{prefix}items", type=type_error(parse_positive_int), default=None, metavar="N",
-              help=f"items scored per difficulty level (default: the budget's: {budgets_help('items')})")
+              help=f"items scored per difficulty level, and test items per level of fine-tuning (default: the "
+                   f"budget's: {budgets_help('items')})")
 
 
 def add_threshold_option(addoption: Callable[..., Any], prefix: str = "") -> None:
