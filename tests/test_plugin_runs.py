@@ -30,7 +30,8 @@ def second_model(tmp_path) -> str:
 def test_two_models_and_two_variants_in_one_run_under_xdist(pytester: pytest.Pytester, tmp_path, second_model):
     args = [str(BENCHMARKS / "test_monotonic.py"), "-k", "setting2", "--jd-model", f"random:tiny-llama,{second_model}",
             "--jd-methods", "magnitude,magnitude[scope=global]", "--jd-cache", str(tmp_path / "cache"),
-            "--jd-results", str(tmp_path / "results"), "-n", "2", "--dist", "loadgroup", "-v", *FAST]
+            "--jd-results", str(tmp_path / "results"), "-n", "2", "--dist", "loadgroup", "-v",
+            "-o", f"cache_dir={tmp_path / 'pytest-cache'}", *FAST]  # durations stored apart from the clone's
     result = pytester.runpytest_subprocess(*args)
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 4 and "error" not in outcomes, result.stdout.str()
