@@ -89,8 +89,9 @@ def test_difficulty_benchmark_passes_on_a_planted_effect_and_fails_without_one(p
         "benchmarks/test_difficulty.py", "-k", "setting2 and not chance", "--jd-methods", "magnitude,random",
         "--jd-results", str(tmp_path / "results"), "-p", "no:cacheprovider", "-p", "no:randomly", "-rA")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*PASSED*test_difficulty[[]setting2-magnitude-smollm2[]]*",
-                                 "*FAILED*test_difficulty[[]setting2-random-smollm2[]]*"])
+    # the planted jd_study uses no model, so the plugin adds no model to the ids
+    result.stdout.fnmatch_lines(["*PASSED*test_difficulty[[]setting2-magnitude[]]*",
+                                 "*FAILED*test_difficulty[[]setting2-random[]]*"])
     result.stdout.fnmatch_lines([("*difficulty does NOT hold for setting2-random-planted: Spearman(difficulty, -slope)"
                                   " over 3 levels = 0.0000; needs >= 0.8 (slope(options-4) - slope(options-2) = 0.000"
                                   " [[]0.000, 0.000[]], p=1 does not exclude 0)*")])

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any
 
+from junkdna_core.config.checks import SEED_LIMIT, check_seed
 from junkdna_core.config.errors import ConfigError
 
 
@@ -62,6 +63,11 @@ class FinetuneBudget:
     alphas: tuple[float, ...]
     config: FinetuneConfig
 
+    def seeded(self, run_seed: int) -> FinetuneBudget:
+        """This budget with its training seeds offset by a run's seed (``--jd-seed``; 0 keeps them), modulo the limit."""
+        seeds = tuple((check_seed(run_seed, "the run's seed") + s) % SEED_LIMIT for s in self.seeds)
+        return dataclasses.replace(self, seeds=seeds)
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -87,8 +93,11 @@ class Budget:
     finetune: FinetuneBudget
 
     def overridden(self, *, items: int | None = None) -> Budget:
-        """This budget with ``--jd-items`` applied (None keeps the budget's)."""
-        return self if items is None else dataclasses.replace(self, items=items)
+        """This budget with ``--jd-items`` applied (None keeps the budget's): the items scored per level, and the
+        test items per level of fine-tuning."""
+        if items is None:
+            return self
+        return dataclasses.replace(self, items=items, finetune=dataclasses.replace(self.finetune, test_items=items))
 
     def describe(self) -> dict[str, Any]:
         """The budget as JSON-ready data (in every run record)."""

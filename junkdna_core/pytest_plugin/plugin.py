@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from junkdna_core.config.errors import CacheError, CompressionError, ConfigError
+from junkdna_core.models.specs import DEFAULT_ENCODER
 from junkdna_core.options import (
     add_cache_option,
     add_compare_options,
@@ -27,10 +29,13 @@ from junkdna_core.options import (
     add_results_option,
     add_run_options,
     add_threshold_option,
+    parse_model_specs,
     type_error,
 )
 from junkdna_core.pytest_plugin import fixtures
+from junkdna_core.pytest_plugin.reporting import GroupOrder, RunReporter
 from junkdna_core.pytest_plugin.session import SESSION_KEY, JunkdnaSession, is_xdist_worker
+from junkdna_core.pytest_plugin.timing import group_of
 
 MARKERS = {
     "smoke": "part of the smoke budget (minutes on 2 CPU cores)",
@@ -49,9 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("junkdna", "junkdna: Junk DNA Hypothesis benchmarks")
     add_run_options(group.addoption, "jd-")
     add_items_option(group.addoption, "jd-")
-    group.addoption("--jd-encoder", default="minilm", metavar="SPEC",
-                    help="model fine-tuned by the setting1, irreversible and lmc benchmarks (default: the embedded "
-                         "MiniLM encoder; any spec --jd-model takes)")
+    group.addoption("--jd-encoder", type=type_error(parse_model_specs), default=(DEFAULT_ENCODER,), metavar="SPECS",
+                    help="comma-separated models fine-tuned by the setting1, irreversible and lmc benchmarks "
+                         "(default: the embedded MiniLM encoder; any spec --jd-model takes)")
     add_cache_option(group.addoption, "jd-")
     add_results_option(group.addoption, "jd-")
     add_threshold_option(group.addoption, "jd-")
@@ -84,14 +89,47 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
-    """A CacheError (disk full, read-only cache) stops the run: every later test would hit the same storage."""
-    outcome = yield
-    if call.excinfo is not None:
-        from junkdna_core.config.errors import CacheError
+    """Tag the report with the test's xdist group; shorten errors the session has already explained.
 
-        if call.excinfo.errisinstance(CacheError):
-            outcome.get_result().longrepr = f"CacheError: {call.excinfo.value}"
-            item.session.shouldstop = f"junkdna: the artifact cache cannot be written: {call.excinfo.value}"
+    A CacheError (disk full, read-only cache) stops the run: every later test would
+    hit the same storage. A CompressionError (a MethodError among them) of a
+    session's build is tagged so the end-of-run summary names each failed
+    compression once, with the tests that needed it; one that failed earlier in
+    the session is shown as its one-line message.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    report.jd_group = group_of(item)
+    if call.excinfo is None:
+        return
+    if call.excinfo.errisinstance(CacheError):
+        report.longrepr = f"CacheError: {call.excinfo.value}"
+        item.session.shouldstop = f"junkdna: the artifact cache cannot be written: {call.excinfo.value}"
+    elif call.excinfo.errisinstance(CompressionError) and call.excinfo.value.key is not None:
+        error = call.excinfo.value
+        report.jd_compression = {"key": error.key, "message": f"{type(error).__name__}: {error}",
+                                 "earlier": error.earlier}
+        if error.earlier:
+            report.longrepr = f"{type(error).__name__}: {error}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize every test that uses ``jd_model`` (``jd_encoder``) over the models of --jd-model (--jd-encoder).
+
+    Indirect and session-scoped: the test id ends with the model's label
+    (``setting2-magnitude-smollm2``), each model is an ``xdist_group`` of its own
+    (joined with the test's other groups, so a worker loads only the models its
+    groups need), and pytest runs one model's tests together, one model alive at a time.
+    """
+    jd = metafunc.config.stash[SESSION_KEY]
+    chosen = {name.strip() for m in metafunc.definition.iter_markers("parametrize") if m.args
+              for name in (m.args[0].split(",") if isinstance(m.args[0], str) else m.args[0])}
+    for name, specs, labels in (("jd_model", jd.models, jd.model_labels),
+                                ("jd_encoder", jd.encoders, jd.encoder_labels)):
+        if name in metafunc.fixturenames and name not in chosen:
+            metafunc.parametrize(name, [pytest.param(spec, id=label, marks=pytest.mark.xdist_group(label))
+                                        for spec, label in zip(specs, labels)], indirect=True, scope="session")
 
 
 def _cap_threads(config: pytest.Config) -> None:
@@ -114,11 +152,48 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "junkdna-fixtures")
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    config.stash[SESSION_KEY] = JunkdnaSession.from_config(config)
+    jd = JunkdnaSession.from_config(config)
+    config.stash[SESSION_KEY] = jd
     if is_xdist_worker(config):
         _cap_threads(config)
-    elif config.getoption("jd_compare") is not None:
+        if config.getvalue("loadgroup"):
+            config.pluginmanager.register(GroupOrder.from_workerinput(config.workerinput), "junkdna-group-order")
+        return
+    if _resolves_methods_here(config, jd):
+        try:
+            jd.method_variants()
+        except ConfigError as exc:
+            raise pytest.UsageError(f"--jd-methods: {exc}") from None
+    if config.getoption("jd_compare") is not None:
         config.stash[BASELINE_KEY] = _load_baseline(config.getoption("jd_compare"))
+    config.pluginmanager.register(RunReporter(config, jd.budget.name), "junkdna-reporter")
+    if _is_xdist_controller(config) and config.getoption("dist") == "loadgroup" and not _reorder_chosen(config):
+        config.option.loadscopereorder = False  # xdist would reorder groups by size; GroupOrder orders by time
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """True in the process that hands tests to xdist workers (it never collects or runs them)."""
+    return not is_xdist_worker(config) and getattr(config.option, "dist", "no") != "no" \
+        and not config.getoption("collectonly")
+
+
+def _resolves_methods_here(config: pytest.Config, jd: JunkdnaSession) -> bool:
+    """Whether this process checks --jd-methods against the methods' parameters before any test runs.
+
+    Every process that runs tests does. The xdist controller does only when a spec
+    has options or names a module:Class (the check imports the methods, hence torch);
+    plain names it has already checked against the package metadata.
+    """
+    if not jd.methods:
+        return False
+    return not _is_xdist_controller(config) or any(spec.options or ":" in spec.name for spec in jd.methods)
+
+
+def _reorder_chosen(config: pytest.Config) -> bool:
+    """Whether the user chose xdist's --loadscope-reorder or --no-loadscope-reorder (on the command line or addopts)."""
+    given = [*config.invocation_params.args, *os.environ.get("PYTEST_ADDOPTS", "").split(),
+             *config.getini("addopts")]
+    return any(str(arg) in ("--loadscope-reorder", "--no-loadscope-reorder") for arg in given)
 
 
 def _load_baseline(path: Path) -> tuple[list[Any], tuple[str, ...]]:

@@ -316,7 +316,7 @@ def irreversible(comparison: ModeComparison, *, margin: float = PAPER_THRESHOLDS
             - np.maximum(acc[lv]["sparse"], acc[lv]["sparse-to-dense"]) for lv in ordered}
     intervals = {lv: stats.t_interval(g) for lv, g in gaps.items()}
     growth = stats.t_interval(gaps[ordered[-1]] - gaps[ordered[0]])
-    method = comparison.method["method"]
+    method = comparison.method_label
     base = _finetune_base(comparison, "irreversible", method)
     if not growth.defined:
         return ClaimResult(**base, statistic_name="undefined", statistic=0.0, threshold=margin, direction=">=",
@@ -361,7 +361,7 @@ def lmc(comparison: ModeComparison, paths: list[InterpolationPath], *,
     barrier = {(p.level, p.seed): p.barrier for p in paths}
     seeds = sorted({p.seed for p in paths if (easy, p.seed) in barrier and (hard, p.seed) in barrier})
     growth = stats.t_interval([barrier[hard, s] - barrier[easy, s] for s in seeds]) if seeds else None
-    base = _finetune_base(comparison, "lmc", comparison.method["method"])
+    base = _finetune_base(comparison, "lmc", comparison.method_label)
     details = {
         "difficulty": difficulty,
         "barrier": {lv: [barrier[lv, s] for s in seeds] for lv in measured},

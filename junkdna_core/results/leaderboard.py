@@ -27,6 +27,7 @@ from typing import Any
 
 from junkdna_core.compress.strength import LEVEL_NAMES, level_of, strength
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.config.method_specs import parse_method_spec
 from junkdna_core.results.records import RECORD_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -230,11 +231,11 @@ def newest_entries(runs: Iterable[RunRecord]) -> list[Entry]:
 
 
 def method_family(method: str) -> str:
-    """The registered family of ``method`` (``pruning``, ``quantization``, ``lowrank``), else ``other``."""
+    """The registered family of ``method`` (a name or a variant's label), else ``other``."""
     from junkdna_core.compress.registry import get_method
 
     try:
-        return get_method(method).family
+        return get_method(parse_method_spec(method).name).family
     except ConfigError:
         return "other"
 

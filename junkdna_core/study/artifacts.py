@@ -30,6 +30,7 @@ from junkdna_core.compress.targets import find_targets
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.loading import LoadedModel
 from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.study.failures import naming_failures
 
 ARTIFACT_VERSION = 1
 _MASKS, _WEIGHTS, _REPORT = "masks.npz", "weights.safetensors", "report.json"
@@ -162,8 +163,9 @@ def build_artifact(
             "onloaded": report.onloaded,
         }, indent=1))
 
-    return cache.get_or_build("compressed", artifact_parts(dense, method, calibration), build,
-                              description=f"{dense.name} {method!r}")
+    with naming_failures(dense.name, dense.fingerprint, method):
+        return cache.get_or_build("compressed", artifact_parts(dense, method, calibration), build,
+                                  description=f"{dense.name} {method!r}")
 
 
 def verified_level(
@@ -196,10 +198,16 @@ def compressed_model(
     calibration: Calibration | None = None,
     progress: bool = True,
 ) -> CompressedModel:
-    """The dense model compressed by ``method``: built once (across processes), then read from the cache."""
+    """The dense model compressed by ``method``: built once (across processes), then read from the cache.
+
+    Any failure but the cache's and the model files' is a CompressionError (a
+    MethodError when the method misbehaved) naming the method, its level and the model.
+    """
     path = build_artifact(dense, method, cache=cache, calibration=calibration, progress=progress)
+    with naming_failures(dense.name, dense.fingerprint, method):
+        model = _load(dense.model, path)
     return CompressedModel(
-        model=_load(dense.model, path),
+        model=model,
         method=method.describe(),
         level=method.level,
         report=json.loads((path / _REPORT).read_text()),

@@ -70,10 +70,12 @@ def run_study(
     seed: int = 0,
     batch_size: int = 8,
     progress: bool = True,
+    label: str | None = None,
 ) -> Study:
     """Score the dense model and every configuration in ``methods`` on every level of ``setting``.
 
-    ``items`` is the number of items per level.
+    ``items`` is the number of items per level. ``label`` names the method in the
+    study (default: its registered name), e.g. a variant's ``magnitude[scope=global]``.
     ``methods`` are configurations of one method at increasing strength; a
     configuration of strength 0 is the dense model itself and is not rebuilt.
     Each configuration records, under ``measured``, the level its compression
@@ -118,7 +120,7 @@ def run_study(
         model=dense.name,
         model_fingerprint=dense.fingerprint,
         setting=setting,
-        method=methods[0].name,
+        method=label or methods[0].name,
         configurations=tuple({**m.describe(), "measured": level} for m, level in zip(methods, measured)),
         items={task: {"split": s.split, "source": s.source, "fingerprint": s.fingerprint, "ids": list(s.ids)}
                for task, s in chosen.items()},

@@ -32,7 +32,7 @@ import numpy as np
 
 from junkdna_core import stats
 from junkdna_core.compress.base import CompressionMethod
-from junkdna_core.compress.registry import get_method
+from junkdna_core.compress.variants import MethodVariant, resolve_variant
 from junkdna_core.config.budgets import FinetuneBudget
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.data.items import ItemSet, sample_items
@@ -42,6 +42,7 @@ from junkdna_core.models.loading import LoadedModel
 from junkdna_core.scoring.levels import LevelScores
 from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study.artifacts import verified_level
+from junkdna_core.study.failures import FailedCompressions, naming_failures
 from junkdna_core.study.finetune import (
     Evaluation,
     TransferMode,
@@ -108,7 +109,10 @@ def _trained(dense: LoadedModel, data: TaskData, fraction: float, mode: Transfer
     train = [to_example(item) for item in fraction_of(data.train, fraction, seed).items]
     test_examples = [to_example(item) for item in data.test.items]
     classifier = build_classifier(dense, head_size(train + test_examples), seed=seed)
-    masks = transfer_masks(classifier, method) if method is not None and mode != "dense" else None
+    masks = None
+    if method is not None and mode != "dense":
+        with naming_failures(dense.name, dense.fingerprint, method):
+            masks = transfer_masks(classifier, method)
     losses = finetune(classifier, dense.tokenizer, train, budget.config, mode=mode, masks=masks, seed=seed)
     return classifier, test_examples, losses, len(train)
 
@@ -144,11 +148,12 @@ def _seed_mean(evaluations: Sequence[Evaluation], level: str) -> LevelScores:
 
 
 def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, methods: Sequence[CompressionMethod],
-                   budget: FinetuneBudget, *, data_seed: int = 0) -> Study:
+                   budget: FinetuneBudget, *, data_seed: int = 0, label: str | None = None) -> Study:
     """Sparse transfer at each configuration in ``methods`` against dense transfer, at every level of ``setting``.
 
     ``methods`` are configurations of one pruning method at increasing sparsity;
-    one of sparsity 0 is dense transfer itself.
+    one of sparsity 0 is dense transfer itself. ``label`` names the method in the
+    study (default: its registered name).
     """
     if setting.learning != "fine-tuning":
         raise ConfigError(f"{setting.id} is not a fine-tuning setting")
@@ -173,7 +178,7 @@ def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, m
                              "fingerprint": data.test.fingerprint, "ids": list(data.test.ids),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
     return Study(
-        model=dense.name, model_fingerprint=dense.fingerprint, setting=setting, method=methods[0].name,
+        model=dense.name, model_fingerprint=dense.fingerprint, setting=setting, method=label or methods[0].name,
         configurations=tuple({**m.describe(), "finetune": budget.config.describe(), "seeds": list(budget.seeds),
                               "measured": level} for m, level in zip(methods, measured)),
         items=items, calibration=None, curves=tuple(curves),
@@ -192,6 +197,12 @@ class ModeComparison:
     seeds: tuple[int, ...]
     accuracy: dict[str, dict[str, tuple[float, ...]]]  # level -> mode -> accuracy per seed
     items: dict[str, dict[str, Any]]
+    label: str | None = None  # the method's name in records (default: the registered name in ``method``)
+
+    @property
+    def method_label(self) -> str:
+        """The method as records name it: ``label``, or the registered name."""
+        return self.label or self.method["method"]
 
     def difficulty(self) -> dict[str, float]:
         """Each level's difficulty (human-gap settings use the mean dense-transfer accuracy)."""
@@ -200,7 +211,7 @@ class ModeComparison:
 
 
 def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, method: CompressionMethod,
-                  budget: FinetuneBudget, *, data_seed: int = 0) -> ModeComparison:
+                  budget: FinetuneBudget, *, data_seed: int = 0, label: str | None = None) -> ModeComparison:
     """Every transfer mode of ``method`` (at its configured sparsity) at every level, for every seed."""
     accuracy: dict[str, dict[str, tuple[float, ...]]] = {}
     items = {}
@@ -214,7 +225,7 @@ def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, me
         items[level.task] = {"test_fingerprint": data.test.fingerprint, "test_items": len(data.test),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
     return ModeComparison(setting, dense.name, dense.fingerprint, method.describe(), method.level, budget.seeds,
-                          accuracy, items)
+                          accuracy, items, label)
 
 
 @dataclass(frozen=True)
@@ -258,41 +269,55 @@ def interpolation_path(cache: ArtifactCache, dense: LoadedModel, level: Level, m
 
 
 class TransferBench:
-    """The fine-tuning measurements of one model under one budget, memoised (the benchmarks' fixture)."""
+    """The fine-tuning measurements of one model under one budget and run seed, memoised (the benchmarks' fixture).
+
+    ``method`` arguments are method specs (``magnitude``, ``nm[m=4]``). The run's
+    ``seed`` chooses the data splits, offsets the budget's training seeds (see
+    :meth:`FinetuneBudget.seeded`) and goes to a method's ``seed`` parameter.
+    """
 
     def __init__(self, dense: LoadedModel, cache: ArtifactCache, budget: FinetuneBudget,
-                 method_levels: Callable[[type[CompressionMethod]], tuple[float, ...]]) -> None:
-        self.dense, self.cache, self.budget, self.method_levels = dense, cache, budget, method_levels
+                 method_levels: Callable[[type[CompressionMethod]], tuple[float, ...]], *, seed: int = 0,
+                 failures: FailedCompressions | None = None) -> None:
+        self.dense, self.cache, self.method_levels, self.seed = dense, cache, method_levels, seed
+        self.budget = budget.seeded(seed)
+        self.failures = failures or FailedCompressions()
         self._memo: dict[tuple[str, str, str], Any] = {}
 
-    def _memoised(self, kind: str, setting: str, method: str, compute) -> Any:
+    def _memoised(self, kind: str, setting: str, method: str, compute, configured: list[CompressionMethod]) -> Any:
         if (kind, setting, method) not in self._memo:
-            self._memo[kind, setting, method] = compute()
+            with self.failures.remembering(self.dense.fingerprint, configured):
+                self._memo[kind, setting, method] = compute()
         return self._memo[kind, setting, method]
 
-    def _configured(self, method: str, level: float) -> CompressionMethod:
-        return get_method(method).at_level(level)
+    def _configured(self, variant: MethodVariant, level: float) -> CompressionMethod:
+        return variant.at_level(level, run_seed=self.seed)
 
     def study(self, setting: str, method: str) -> Study:
         """Sparse against dense transfer over the method's sparsities (``method_levels`` of its class)."""
-        levels = self.method_levels(get_method(method))
+        variant = resolve_variant(method)
+        configured = [self._configured(variant, lv) for lv in self.method_levels(variant.cls)]
         return self._memoised("study", setting, method, lambda: transfer_study(
-            self.cache, self.dense, get_setting(setting), [self._configured(method, lv) for lv in levels],
-            self.budget))
+            self.cache, self.dense, get_setting(setting), configured, self.budget, data_seed=self.seed,
+            label=variant.label), configured)
 
     def modes(self, setting: str, method: str) -> ModeComparison:
         """The four transfer modes at the budget's comparison sparsity."""
+        variant = resolve_variant(method)
+        configured = self._configured(variant, self.budget.comparison_sparsity)
         return self._memoised("modes", setting, method, lambda: compare_modes(
-            self.cache, self.dense, get_setting(setting),
-            self._configured(method, self.budget.comparison_sparsity), self.budget))
+            self.cache, self.dense, get_setting(setting), configured, self.budget, data_seed=self.seed,
+            label=variant.label), [configured])
 
     def paths(self, setting: str, method: str) -> list[InterpolationPath]:
         """Interpolation paths at the easiest and the hardest level (by difficulty), for every seed."""
+        configured = self._configured(resolve_variant(method), self.budget.comparison_sparsity)
+
         def compute() -> list[InterpolationPath]:
             difficulty = self.modes(setting, method).difficulty()
             ordered = sorted(get_setting(setting).levels, key=lambda lv: difficulty[lv.name])
-            configured = self._configured(method, self.budget.comparison_sparsity)
-            return [interpolation_path(self.cache, self.dense, level, configured, self.budget, seed)
+            return [interpolation_path(self.cache, self.dense, level, configured, self.budget, seed,
+                                       data_seed=self.seed)
                     for level in (ordered[0], ordered[-1]) for seed in self.budget.seeds]
 
-        return self._memoised("paths", setting, method, compute)
+        return self._memoised("paths", setting, method, compute, [configured])
