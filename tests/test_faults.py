@@ -243,8 +243,9 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, tiny, hooks: Path) -> tup
     cache = _new_cache(workdir / "cache", tiny)
     run = _run(workdir, hooks, cache)
     assert run.records, run.output[-3000:]
-    assert run.events == ["score", "compress 0.2", "score", "compress 0.4", "score", "compress 0.6", "score"]
-    assert _kinds(cache) == {"tokenizer": 1, "items": 1, "choice-scores": 4, "compressed": 3}
+    # every level is verified (its model built) before anything is scored
+    assert run.events == ["compress 0.2", "compress 0.4", "compress 0.6", "score", "score", "score", "score"]
+    assert _kinds(cache) == {"tokenizer": 1, "items": 1, "verified": 3, "compressed": 3, "choice-scores": 4}
     return run, cache
 
 
@@ -254,14 +255,14 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, tiny, hooks: Path) -> tup
 @pytest.mark.parametrize(
     ("hang", "done_before", "kinds_before", "sparsities_before", "resumed_events"),
     [
-        pytest.param(  # killed in the middle of writing the 0.4 model: masks.npz written, weights not
-            "save:2", ["score", "compress 0.2", "score", "compress 0.4"],
-            {"tokenizer": 1, "items": 1, "choice-scores": 2, "compressed": 1}, [0.2],
-            ["compress 0.4", "score", "compress 0.6", "score"], id="building-a-compressed-model"),
+        pytest.param(  # killed in the middle of writing the 0.4 model (verifying its level): masks.npz written
+            "save:2", ["compress 0.2", "compress 0.4"],
+            {"tokenizer": 1, "items": 1, "verified": 1, "compressed": 1}, [0.2],
+            ["compress 0.4", "compress 0.6", "score", "score", "score", "score"], id="building-a-compressed-model"),
         pytest.param(  # killed halfway through scoring the 0.4 model's items
-            "score:3", ["score", "compress 0.2", "score", "compress 0.4", "score"],
-            {"tokenizer": 1, "items": 1, "choice-scores": 2, "compressed": 2}, [0.2, 0.4],
-            ["score", "compress 0.6", "score"], id="scoring-a-level"),
+            "score:3", ["compress 0.2", "compress 0.4", "compress 0.6", "score", "score", "score"],
+            {"tokenizer": 1, "items": 1, "verified": 3, "compressed": 3, "choice-scores": 2}, [0.2, 0.4, 0.6],
+            ["score", "score"], id="scoring-a-level"),
     ],
 )
 def test_sigkilled_run_resumes_reusing_finished_entries_to_the_uninterrupted_results(
@@ -272,8 +273,8 @@ def test_sigkilled_run_resumes_reusing_finished_entries_to_the_uninterrupted_res
     killed = _run_until_killed(tmp_path / "killed", hooks, cache, hang)
     assert killed.events == done_before
     assert killed.records is None  # no run record from a dead run
-    # what the kill left: sealed entries that verify, and the unsealed builds in tmp/ (the level's scores, and
-    # the compressed model they were waiting for), never an entry
+    # what the kill left: sealed entries that verify, and the unsealed builds in tmp/ (the verified level and
+    # the compressed model it was waiting for, or the level's scores), never an entry
     before = _state(cache)
     assert _kinds(cache) == kinds_before and _sparsities(cache) == sparsities_before
     leftovers = _leftovers(cache)
