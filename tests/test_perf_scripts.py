@@ -18,8 +18,13 @@ PERF = Path(__file__).resolve().parents[1] / "benchmarks" / "perf"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
-    """The environment of a script run: an artifact cache of its own, shared by this module's tests."""
-    return {**os.environ, "JUNKDNA_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    """The environment of a script run: an artifact cache of its own, shared by this module's tests.
+
+    Without this process's xdist variables: under ``-n``, PYTEST_XDIST_WORKER would make
+    pytest-benchmark in a child pytest disable itself (and refuse --benchmark-only).
+    """
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    return {**inherited, "JUNKDNA_CACHE": str(tmp_path_factory.mktemp("cache"))}
 
 
 def run_script(name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
