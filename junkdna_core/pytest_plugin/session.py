@@ -17,7 +17,10 @@ from junkdna_core.models.specs import model_name
 class JunkdnaSession:
     """Every --jd-* option, parsed once, plus the records this process collected.
 
-    ``budget`` is the run's budget with ``--jd-items`` applied: what sizes the work.
+    ``budget`` is the run's budget with ``--jd-items`` and ``--jd-random-seeds``
+    applied: what sizes the work. ``claims`` are the claim records this process
+    collected (JSON of :class:`~junkdna_core.results.schema.ClaimRecord`),
+    ``records`` the free-form ones.
     """
 
     model: str
@@ -31,6 +34,7 @@ class JunkdnaSession:
     cache_dir: Path | None
     results_dir: Path
     thresholds: dict[str, float]
+    claims: list[dict[str, Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     worker_environment: dict[str, Any] | None = None
 
@@ -57,6 +61,10 @@ class JunkdnaSession:
         return tuple(m for m in self.methods
                      if get_method(m).family == "pruning" and not get_method(m).needs_calibration)
 
+    def random_mask_seeds(self) -> tuple[int, ...]:
+        """The seeds of the random control's masks: --jd-seed and the next ones, one per mask."""
+        return tuple(self.seed + k for k in range(self.budget.random_seeds))
+
     def method_levels(self, method_cls: type) -> tuple[float, ...]:
         """The levels a method is swept over: --jd-sparsities for pruning methods, else its defaults."""
         if self.sparsities and method_cls.family == "pruning":
@@ -72,6 +80,7 @@ class JunkdnaSession:
             "sparsities": list(self.sparsities) if self.sparsities else None,
             "budget": self.budget.name,
             "items": self.budget.items,
+            "random_seeds": self.budget.random_seeds,
             "seed": self.seed,
             "device": self.device,
             "dtype": self.dtype,
@@ -87,7 +96,7 @@ class JunkdnaSession:
             encoder=opt("jd_encoder"),
             methods=opt("jd_methods"),
             sparsities=opt("jd_sparsities"),
-            budget=opt("jd_budget").overridden(items=opt("jd_items")),
+            budget=opt("jd_budget").overridden(items=opt("jd_items"), random_seeds=opt("jd_random_seeds")),
             seed=opt("jd_seed"),
             device=opt("jd_device"),
             dtype=opt("jd_dtype"),

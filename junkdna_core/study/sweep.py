@@ -42,18 +42,30 @@ class Curve:
 
 @dataclass(frozen=True)
 class Study:
-    """Everything measured for one (model, setting, method), with its provenance."""
+    """Everything measured for one (model, setting, method), with its provenance.
+
+    ``family``: the method's family (``pruning``, ``quantization``, ``lowrank``);
+    ``configurations``: each configuration's ``describe()`` with its ``strength``;
+    ``model_parameters``: the model's parameter count; ``seed``: the run's seed
+    (items, calibration, and the claims' bootstrap).
+    """
 
     model: str
     model_fingerprint: str
+    model_parameters: int
     setting: Setting
     method: str
+    family: str
     configurations: tuple[dict[str, Any], ...]
     items: dict[str, dict[str, Any]]
     calibration: str | None
     curves: tuple[Curve, ...]
+    seed: int
 
 
+def describe_configuration(method: CompressionMethod) -> dict[str, Any]:
+    """What identifies a configuration (``describe()``) and its strength on the common axis."""
+    return {**method.describe(), "strength": compression_strength(method)}
 
 
 def run_study(
@@ -106,11 +118,14 @@ def run_study(
     return Study(
         model=dense.name,
         model_fingerprint=dense.fingerprint,
+        model_parameters=dense.parameters,
         setting=setting,
         method=methods[0].name,
-        configurations=tuple(m.describe() for m in methods),
+        family=methods[0].family,
+        configurations=tuple(describe_configuration(m) for m in methods),
         items={task: {"split": s.split, "source": s.source, "fingerprint": s.fingerprint, "ids": list(s.ids)}
                for task, s in chosen.items()},
         calibration=calibration.fingerprint if calibration else None,
         curves=tuple(curves),
+        seed=seed,
     )

@@ -52,7 +52,7 @@ from junkdna_core.study.finetune import (
     to_example,
     transfer_masks,
 )
-from junkdna_core.study.sweep import Curve, Study
+from junkdna_core.study.sweep import Curve, Study, describe_configuration
 
 FINETUNE_VERSION = 1  # bump when a run's result for the same inputs would change
 
@@ -169,10 +169,11 @@ def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, m
                              "fingerprint": data.test.fingerprint, "ids": list(data.test.ids),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
     return Study(
-        model=dense.name, model_fingerprint=dense.fingerprint, setting=setting, method=methods[0].name,
-        configurations=tuple({**m.describe(), "finetune": budget.config.describe(), "seeds": list(budget.seeds)}
-                             for m in methods),
-        items=items, calibration=None, curves=tuple(curves),
+        model=dense.name, model_fingerprint=dense.fingerprint, model_parameters=dense.parameters, setting=setting,
+        method=methods[0].name, family=methods[0].family,
+        configurations=tuple({**describe_configuration(m), "finetune": budget.config.describe(),
+                              "seeds": list(budget.seeds)} for m in methods),
+        items=items, calibration=None, curves=tuple(curves), seed=data_seed,
     )
 
 
@@ -183,7 +184,9 @@ class ModeComparison:
     setting: Setting
     model: str
     model_fingerprint: str
-    method: dict[str, Any]
+    model_parameters: int
+    method: dict[str, Any]  # the configuration's describe() with its strength
+    family: str
     sparsity: float  # of the sparse modes and of the frozen fraction, whatever the method's parameters
     seeds: tuple[int, ...]
     accuracy: dict[str, dict[str, tuple[float, ...]]]  # level -> mode -> accuracy per seed
@@ -209,8 +212,8 @@ def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, me
         data = task_data(level.task, budget, data_seed)
         items[level.task] = {"test_fingerprint": data.test.fingerprint, "test_items": len(data.test),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
-    return ModeComparison(setting, dense.name, dense.fingerprint, method.describe(), method.level, budget.seeds,
-                          accuracy, items)
+    return ModeComparison(setting, dense.name, dense.fingerprint, dense.parameters, describe_configuration(method),
+                          method.family, method.level, budget.seeds, accuracy, items)
 
 
 @dataclass(frozen=True)
