@@ -365,11 +365,10 @@ def _level_means(study: Study, levels: Sequence[str], counts: dict[str, np.ndarr
 def _relative(means: np.ndarray, what: str) -> np.ndarray:
     """Normalized drops of mean scores whose first column (or entry) is the dense model's."""
     dense = means[..., :1]
-    if np.any(dense <= 0):
-        raise UndefinedClaim(f"{what}: the dense score reaches {float(dense.min()):g}"
-                             f"{' in a bootstrap resample' if means.ndim > 1 else ''}; the normalized drop "
-                             "is undefined")
-    return means / dense - 1.0
+    reason = stats.undefined_drop("relative", float(dense.min()))
+    if reason:
+        raise UndefinedClaim(f"{what}{', in a bootstrap resample' if means.ndim > 1 else ''}: {reason}")
+    return np.asarray(stats.drop("relative", means, dense))
 
 
 def _at_damage(x: np.ndarray, easy: np.ndarray, hard: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -397,11 +396,10 @@ def _at_damage(x: np.ndarray, easy: np.ndarray, hard: np.ndarray, targets: np.nd
 
 def _usable(hard_means: np.ndarray, chance: float, what: str) -> int:
     """How many leading points (dense first) come before the hardest level reaches its floor."""
-    dense = hard_means[0]
-    if dense <= chance:
-        raise UndefinedClaim(f"{what}: the dense score {dense:.3f} of the hardest level is at or below chance "
-                             f"{chance:.3f}; there is nothing to lose")
-    corrected = (hard_means - chance) / (dense - chance) - 1.0
+    reason = stats.undefined_drop("chance_corrected", float(hard_means[0]), chance)
+    if reason:
+        raise UndefinedClaim(f"{what}: {reason}: there is nothing to lose")
+    corrected = np.asarray(stats.drop("chance_corrected", hard_means, hard_means[0], chance))
     floor = np.nonzero(corrected <= -FLOOR_FRACTION)[0]
     return int(floor[0]) if floor.size else hard_means.size
 
