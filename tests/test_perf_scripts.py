@@ -102,3 +102,10 @@ def test_parallel_prints_ratios_of_one_run_and_identical_records(env):
     # each of the five pytest runs ran the one selected claim test
     summaries = [line for line in done.stderr.splitlines() if re.match(r"1 (failed|passed)\b", line)]
     assert len(summaries) == 5, done.stderr
+
+
+def test_claims_cost_prints_each_claim_against_the_difficulty_claim(env):
+    done = run_script("claims_cost.py", ["--items", "40", "--repeats", "1"], env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 8 and all(re.fullmatch(r"setting[25] .+: [\d.]+ s, [\d.]+ x difficulty", line) for line in lines)
