@@ -107,6 +107,13 @@ def test_compare_spans_the_schema_change(tmp_path: Path, capsys: pytest.CaptureF
     curve = [c for c in comparison.changes if (c.model, c.setting, c.method, c.claim) == KEY]
     assert {c.quantity for c in curve} >= {"max over levels of Spearman(strength, drop)", "retention(options-4)"}
     assert "tolerance" in next(c for c in curve if c.quantity.startswith("max")).allowed
+    control = read_run_record(RUN).claims
+    redefined = next(c for c in control if c.claim == "random")
+    undefined = replace(redefined, verdict="undefined", reason="now undefined", details=None,
+                        conditions=(replace(redefined.headline, name="an older statistic", statistic=None,
+                                            interval=None, pvalue=None),))
+    verdict = next(c for c in compare_pair(redefined, undefined) if c.quantity == "verdict")
+    assert verdict.status == "incomparable" and "decided on other conditions now" in verdict.note
     old_control = [c for c in compare_runs(SCHEMA_1, SCHEMA_1).changes if c.claim == "random"]
     assert not old_control  # schema 1 had no random control in this fixture; a new one is "new" against it
     assert [c.status for c in comparison.changes if c.claim == "random"] == ["new"]

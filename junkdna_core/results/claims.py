@@ -462,7 +462,8 @@ def random_control(magnitude: Study, randoms: Sequence[Study], *,
             if reach[m] >= 0:
                 at = f" (at strength {x[usable[m]]:g})" if usable[m] < x.size else ""
                 raise UndefinedClaim(f"{m} does not lower {easiest.name} before {hardest.name} reaches its floor{at}: "
-                                     "no damage to match; sweep it over lower strengths")
+                                     "no damage to match; sweep it over lower strengths (--jd-sparsities with "
+                                     "more points near 0)")
         targets = max(reach.values()) * np.arange(1, MATCHED_TARGETS + 1) / MATCHED_TARGETS
 
         def matched(m: str, means: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

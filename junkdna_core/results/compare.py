@@ -7,8 +7,9 @@ model first — and for each pair these quantities are compared:
 
 - for asserted claims, the verdict: a claim that held and now fails or is
   undefined is always a regression; one that failed or was undefined and now
-  holds, an improvement; fails <-> undefined, and asserted <-> informational,
-  cannot be compared. Informational claims are never judged;
+  holds, an improvement; fails <-> undefined, a verdict now decided on other
+  conditions (a redefined statistic), and asserted <-> informational cannot be
+  compared. Informational claims are never judged;
 - for asserted claims, each condition's statistic (matched by the condition's
   name): "worse" is against its direction (for ``<`` and ``<=`` larger is worse,
   for ``>`` and ``>=`` smaller is worse). When the baseline condition's interval
@@ -177,11 +178,13 @@ Make = Callable[..., Change]
 
 
 def _verdict(base: ClaimRecord, cur: ClaimRecord, make: Make) -> list[Change]:
-    """A change of verdict of an asserted claim."""
+    """A change of verdict of an asserted claim (not comparable when it is decided on other conditions now)."""
     if base.verdict == cur.verdict:
         return []
     why = f": {cur.reason}" if cur.reason else ""
     note = f"{base.verdict} -> {cur.verdict}{why}"
+    if [c.name for c in base.conditions] != [c.name for c in cur.conditions]:
+        return [make("verdict", "incomparable", note=f"{note}; the claim is decided on other conditions now")]
     if base.verdict == "holds":
         return [make("verdict", "regression", note=note)]
     return [make("verdict", "improvement" if cur.verdict == "holds" else "incomparable", note=note)]
