@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = sub.add_parser("leaderboard", help="export claim tables, method rankings and plots from run records")
     board.add_argument("inputs", nargs="*", type=Path, metavar="RECORDS_OR_DIRS",
-                       help="run records (run-*.json) or directories of them (default: ./jd-results)")
+                       help="run records (run-*.json) or directories of them, searched recursively and merged "
+                            "(default: ./jd-results)")
     board.add_argument("--out", type=Path, default=Path("jd-results/leaderboard"), metavar="DIR",
                        help="where to write the leaderboard (default: jd-results/leaderboard)")
     board.add_argument("--formats", type=type_error(parse_formats), default="md,csv,json,html,png", metavar="LIST",
@@ -165,8 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser("compare", help="fail when a claim statistic or hard-task retention got worse than "
                                              "in a baseline run")
-    compare.add_argument("baseline", type=Path, metavar="BASELINE", help="run record or directory of them")
-    compare.add_argument("current", type=Path, metavar="CURRENT", help="run record or directory of them")
+    compare.add_argument("baseline", type=Path, metavar="BASELINE",
+                         help="run record or directory of them (searched recursively: the runs of several groups)")
+    compare.add_argument("current", type=Path, nargs="+", metavar="CURRENT",
+                         help="run records or directories of them, merged (e.g. one directory per group or machine)")
     add_compare_options(compare.add_argument)
     compare.set_defaults(func=cmd_compare)
     return parser

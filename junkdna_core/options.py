@@ -134,6 +134,13 @@ def add_items_option(addoption: Callable[..., Any], prefix: str = "") -> None:
                    f"budget's: {budgets_help('items')})")
 
 
+def add_random_seeds_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that sets how many random masks the random control averages."""
+    addoption(f"--{prefix}random-seeds", type=type_error(parse_positive_int), default=None, metavar="N",
+              help="random masks (seeds --jd-seed, +1, ...) the random control averages, their spread inside its "
+                   f"interval (default: the budget's: {budgets_help('random_seeds')})")
+
+
 def add_threshold_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that overrides a claim's threshold (default: the paper's)."""
     addoption(f"--{prefix}threshold", type=type_error(parse_threshold), action="append", default=[],

@@ -150,3 +150,10 @@ def test_a_claim_run_of_the_benchmark_directory_does_not_collect_the_kernels(env
     assert done.returncode == 0, done.stdout[-3000:]
     collected = [line for line in done.stdout.splitlines() if "::" in line]
     assert collected and not [line for line in collected if "perf/" in line]
+
+
+def test_claims_cost_prints_each_claim_against_the_difficulty_claim(env):
+    done = run_script("claims_cost.py", ["--items", "40", "--repeats", "1"], env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 8 and all(re.fullmatch(r"setting[25] .+: [\d.]+ s, [\d.]+ x difficulty", line) for line in lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -36,3 +37,10 @@ def check_seed(seed: Any, name: str = "seed") -> int:
     if not _is_whole(seed) or not 0 <= seed < SEED_LIMIT:
         raise ConfigError(f"{name} must be a whole number >= 0 and < 2**32; got {seed!r}")
     return int(seed)
+
+
+def offset_seeds(run_seed: Any, offsets: Iterable[int]) -> tuple[int, ...]:
+    """The seeds ``run_seed + offset`` for each offset, modulo :data:`SEED_LIMIT`: how a run's seed (``--jd-seed``)
+    derives every further seed it needs (fine-tuning seeds, the random control's masks). ConfigError names a bad seed."""
+    base = check_seed(run_seed, "the run's seed")
+    return tuple((base + offset) % SEED_LIMIT for offset in offsets)

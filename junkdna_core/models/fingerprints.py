@@ -1,4 +1,4 @@
-"""Model fingerprints: a short content hash of the weights, the model's identity in cache keys and records."""
+"""Model fingerprints (a short content hash of the weights, the model's identity in cache keys and records) and sizes."""
 
 from __future__ import annotations
 
@@ -23,3 +23,8 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    """The number of weights the model holds: every parameter element, tied parameters counted once."""
+    return sum(p.numel() for p in model.parameters())

@@ -17,7 +17,7 @@ import torch
 from junkdna_core.config.errors import CorruptResourceError
 from junkdna_core.models.devices import resolve_device, resolve_dtype
 from junkdna_core.models.embedded import MINILM, MINILM_FOLDER, SMOLLM2, SMOLLM2_GGUF, smollm2_parts
-from junkdna_core.models.fingerprints import model_fingerprint
+from junkdna_core.models.fingerprints import model_fingerprint, parameter_count
 from junkdna_core.models.specs import DEFAULT_MODEL, SpecKind, model_name, spec_kind
 from junkdna_core.models.synthetic import ModelKind
 from junkdna_core.storage.cache import ArtifactCache, default_cache, file_key
@@ -25,25 +25,27 @@ from junkdna_core.storage.cache import ArtifactCache, default_cache, file_key
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-
+MODEL_MEMO_VERSION = 2  # of the "model-fingerprint" memo; 2: it holds the parameter count
 
 class LoadedModel:
     """A model and what it is: weights on their device in eval mode, read on first use.
 
     ``name`` is the short id used in test ids; ``source`` says exactly what was
     loaded (package, version and file; a path; or a hub id); ``fingerprint`` is
-    :func:`model_fingerprint` of the weights as loaded (after the dtype cast).
+    :func:`model_fingerprint` of the weights as loaded (after the dtype cast);
+    ``parameters`` is :func:`parameter_count` of the model (tied weights once).
     These are known without reading the weights when the model's files were
     fingerprinted before (see :func:`load_model`), so a run whose results are
     all cached never loads the model; ``model`` and ``tokenizer`` load it.
     """
 
-    def __init__(self, name: str, source: str, kind: ModelKind, fingerprint: str,
+    def __init__(self, name: str, source: str, kind: ModelKind, fingerprint: str, parameters: int,
                  read: Callable[[], tuple[torch.nn.Module, PreTrainedTokenizerBase]]) -> None:
         self.name = name
         self.source = source
         self.kind: ModelKind = kind
         self.fingerprint = fingerprint
+        self.parameters = parameters
         self._read = read
         self._weights: tuple[torch.nn.Module, PreTrainedTokenizerBase] | None = None
 
@@ -51,7 +53,7 @@ class LoadedModel:
     def of(cls, name: str, source: str, kind: ModelKind, model: torch.nn.Module,
            tokenizer: PreTrainedTokenizerBase) -> LoadedModel:
         """A model already in memory, fingerprinted now."""
-        loaded = cls(name, source, kind, model_fingerprint(model), lambda: (model, tokenizer))
+        loaded = cls(name, source, kind, model_fingerprint(model), parameter_count(model), lambda: (model, tokenizer))
         loaded._weights = (model, tokenizer)
         return loaded
 
@@ -104,9 +106,11 @@ def load_model(
 
     def fingerprint_now() -> dict[str, str]:
         first.append(_eager(spec, read))
-        return {"fingerprint": first[0].fingerprint, "source": first[0].source, "kind": first[0].kind}
+        return {"fingerprint": first[0].fingerprint, "source": first[0].source, "kind": first[0].kind,
+                "parameters": first[0].parameters}
 
-    known = cache.get_or_compute_json("model-fingerprint", {"files": files, "dtype": dtype}, fingerprint_now)
+    known = cache.get_or_compute_json("model-fingerprint", {"files": files, "dtype": dtype,
+                                                            "memo": MODEL_MEMO_VERSION}, fingerprint_now)
     if first:
         return first[0]
 
@@ -121,7 +125,8 @@ def load_model(
             )
         return model, tokenizer
 
-    return LoadedModel(model_name(spec), known["source"], known["kind"], known["fingerprint"], read_checked)
+    return LoadedModel(model_name(spec), known["source"], known["kind"], known["fingerprint"], known["parameters"],
+                       read_checked)
 
 
 def _prepared(spec: str, kind: SpecKind, cache: ArtifactCache, device: torch.device,

@@ -8,11 +8,13 @@ content-addressed cache, so it is built once across workers and runs.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from junkdna_core.pytest_plugin.session import SESSION_KEY, JunkdnaSession
+from junkdna_core.results.schema import ClaimRecord, dump
 
 
 @pytest.fixture(scope="session")
@@ -72,12 +74,18 @@ def jd_record(jd_session: JunkdnaSession, request: pytest.FixtureRequest):
 
 
 @pytest.fixture
-def jd_claim(jd_record):
-    """``jd_claim(result)``: record a ClaimResult, then fail the test with its message if it does not hold."""
+def jd_claim(jd_session: JunkdnaSession, request: pytest.FixtureRequest):
+    """``jd_claim(record, asserted=True)``: record a ClaimRecord; asserted, fail the test unless it holds.
 
-    def check(result) -> None:
-        jd_record(result.as_record())
-        if not result.holds:
+    ``asserted=False`` records the claim for information only: the test does not
+    fail on it, and the leaderboard and compare never judge its verdict.
+    """
+
+    def check(result: ClaimRecord, *, asserted: bool = True) -> None:
+        result = replace(result, test=request.node.nodeid, asserted=asserted)
+        result.check_intervals()
+        jd_session.claims.append(dump(result))
+        if asserted and not result.holds:
             pytest.fail(result.message(), pytrace=False)
 
     return check

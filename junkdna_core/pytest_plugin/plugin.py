@@ -26,6 +26,7 @@ from junkdna_core.options import (
     add_cache_option,
     add_compare_options,
     add_items_option,
+    add_random_seeds_option,
     add_results_option,
     add_run_options,
     add_threshold_option,
@@ -45,15 +46,18 @@ MARKERS = {
     **{f"setting{i}": f"difficulty setting {i} of the paper (Table 1)" for i in range(1, 7)},
 }
 RECORDS_KEY = "junkdna_records"
+CLAIMS_KEY = "junkdna_claims"
 ENVIRONMENT_KEY = "junkdna_environment"
 BASELINE_KEY = pytest.StashKey[tuple[list[Any], tuple[str, ...]]]()
 COMPARISON_KEY = pytest.StashKey[Any]()
+RECORD_ERROR_KEY = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("junkdna", "junkdna: Junk DNA Hypothesis benchmarks")
     add_run_options(group.addoption, "jd-")
     add_items_option(group.addoption, "jd-")
+    add_random_seeds_option(group.addoption, "jd-")
     group.addoption("--jd-encoder", type=type_error(parse_model_specs), default=(DEFAULT_ENCODER,), metavar="SPECS",
                     help="comma-separated models fine-tuned by the setting1, irreversible and lmc benchmarks "
                          "(default: the embedded MiniLM encoder; any spec --jd-model takes)")
@@ -212,8 +216,9 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     """Controller side of xdist: collect the records a worker sent back, and where they were measured."""
     output = getattr(node, "workeroutput", {})
     jd = node.config.stash[SESSION_KEY]
-    if output.get(RECORDS_KEY):
-        jd.records.extend(json.loads(output[RECORDS_KEY]))
+    if output.get(RECORDS_KEY) or output.get(CLAIMS_KEY):
+        jd.claims.extend(json.loads(output.get(CLAIMS_KEY, "[]")))
+        jd.records.extend(json.loads(output.get(RECORDS_KEY, "[]")))
         jd.worker_environment = jd.worker_environment or json.loads(output[ENVIRONMENT_KEY])
 
 
@@ -223,32 +228,52 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if jd is None:
         return
     if is_xdist_worker(config):
-        if jd.records:  # the worker imported torch to measure them: its environment is the one to record
+        if jd.records or jd.claims:  # the worker imported torch to measure them: its environment is the one to record
             from junkdna_core.results.records import environment
 
+            config.workeroutput[CLAIMS_KEY] = json.dumps(jd.claims)
             config.workeroutput[RECORDS_KEY] = json.dumps(jd.records)
             config.workeroutput[ENVIRONMENT_KEY] = json.dumps(environment())
         return
     written = None
-    if jd.records:
-        from junkdna_core.results.records import write_run_record
-
-        written = write_run_record(jd.results_dir, jd.records, options=jd.options(),
-                                   measured_in=jd.worker_environment)
+    if jd.records or jd.claims:
+        written = _write_record(session, jd)
     if BASELINE_KEY in config.stash:
         _compare_with_baseline(session, written)
+
+
+def _write_record(session: pytest.Session, jd: JunkdnaSession) -> Path | None:
+    """Write the run record (controller only), letting plugins extend it through pytest_junkdna_update_record.
+
+    A plugin that changes anything but ``record["extra"]`` fails the session with
+    a usage error naming the key; the record is written without its changes.
+    """
+    from junkdna_core.results.records import RejectedUpdate, write_run_record
+
+    config = session.config
+
+    def update(body: dict[str, Any]) -> None:
+        config.hook.pytest_junkdna_update_record(config=config, record=body)
+
+    try:
+        return write_run_record(jd.results_dir, jd.claims, jd.records, options=jd.options(),
+                                measured_in=jd.worker_environment, update=update)
+    except RejectedUpdate as exc:
+        config.stash[RECORD_ERROR_KEY] = str(exc)
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return exc.path
 
 
 def _compare_with_baseline(session: pytest.Session, written: Path | None) -> None:
     """--jd-compare: compare the run record just written with the baseline; a regression fails the session."""
     from junkdna_core.results.compare import compare_entries
-    from junkdna_core.results.leaderboard import load_run_record
+    from junkdna_core.results.records import newest_entries, read_run_record
 
     config = session.config
     baseline, baseline_runs = config.stash[BASELINE_KEY]
-    run = load_run_record(written) if written is not None else None
+    run = read_run_record(written) if written is not None else None
     comparison = compare_entries(
-        baseline, run.entries if run else (), tolerance=config.getoption("jd_compare_tolerance"),
+        baseline, newest_entries([run]) if run else (), tolerance=config.getoption("jd_compare_tolerance"),
         strict=config.getoption("jd_compare_strict"), baseline_runs=baseline_runs,
         current_runs=(run.run_id,) if run else (),
     )
@@ -258,7 +283,11 @@ def _compare_with_baseline(session: pytest.Session, written: Path | None) -> Non
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Show the --jd-compare table after the test summary."""
+    """Show a rejected run-record change and the --jd-compare table after the test summary."""
+    problem = config.stash.get(RECORD_ERROR_KEY, None)
+    if problem is not None:
+        terminalreporter.write_sep("=", "junkdna run record", red=True)
+        terminalreporter.write_line(f"junkdna: error: {problem}")
     comparison = config.stash.get(COMPARISON_KEY, None)
     if comparison is None:
         return

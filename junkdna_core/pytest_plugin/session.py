@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from junkdna_core.config.budgets import Budget
+from junkdna_core.config.checks import offset_seeds
 from junkdna_core.config.method_specs import MethodSpec
 from junkdna_core.config.thresholds import PAPER_THRESHOLDS
 from junkdna_core.models.specs import model_labels
@@ -24,7 +25,10 @@ class JunkdnaSession:
 
     ``models`` and ``encoders`` are the specs of --jd-model and --jd-encoder, in
     order; ``methods`` the specs of --jd-methods (None: the budget's).
-    ``budget`` is the run's budget with ``--jd-items`` applied: what sizes the work.
+    ``budget`` is the run's budget with ``--jd-items`` and ``--jd-random-seeds``
+    applied: what sizes the work. ``claims`` are the claim records this process
+    collected (JSON of :class:`~junkdna_core.results.schema.ClaimRecord`),
+    ``records`` the free-form ones.
     """
 
     models: tuple[str, ...]
@@ -38,6 +42,7 @@ class JunkdnaSession:
     cache_dir: Path | None
     results_dir: Path
     thresholds: dict[str, float]
+    claims: list[dict[str, Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     worker_environment: dict[str, Any] | None = None
     failures: FailedCompressions = field(default_factory=FailedCompressions)
@@ -78,6 +83,10 @@ class JunkdnaSession:
             return tuple(resolve_variant(name) for name in self.budget.finetune_methods)
         return tuple(v for v in self.method_variants() if v.cls.family == "pruning" and not v.cls.needs_calibration)
 
+    def random_mask_seeds(self) -> tuple[int, ...]:
+        """The seeds of the random control's masks: --jd-seed and the next ones (modulo 2**32), one per mask."""
+        return offset_seeds(self.seed, range(self.budget.random_seeds))
+
     def method_levels(self, method_cls: type) -> tuple[float, ...]:
         """The levels a method is swept over: --jd-sparsities for pruning methods, else its defaults."""
         if self.sparsities and method_cls.family == "pruning":
@@ -94,6 +103,7 @@ class JunkdnaSession:
             "sparsities": list(self.sparsities) if self.sparsities else None,
             "budget": self.budget.name,
             "items": self.budget.items,
+            "random_seeds": self.budget.random_seeds,
             "seed": self.seed,
             "device": self.device,
             "dtype": self.dtype,
@@ -113,7 +123,7 @@ class JunkdnaSession:
             encoders=tuple(opt("jd_encoder")),
             methods=opt("jd_methods"),
             sparsities=opt("jd_sparsities"),
-            budget=opt("jd_budget").overridden(items=opt("jd_items")),
+            budget=opt("jd_budget").overridden(items=opt("jd_items"), random_seeds=opt("jd_random_seeds")),
             seed=opt("jd_seed"),
             device=opt("jd_device"),
             dtype=opt("jd_dtype"),

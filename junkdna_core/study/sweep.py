@@ -46,18 +46,31 @@ class Curve:
 
 @dataclass(frozen=True)
 class Study:
-    """Everything measured for one (model, setting, method), with its provenance."""
+    """Everything measured for one (model, setting, method), with its provenance.
+
+    ``family``: the method's family (``pruning``, ``quantization``, ``lowrank``);
+    ``configurations``: each configuration's ``describe()`` with its ``strength``;
+    ``model_parameters``: the model's parameter count; ``seed``: the run's seed
+    (items, calibration, and the claims' bootstrap).
+    """
 
     model: str
     model_fingerprint: str
+    model_parameters: int
     setting: Setting
     method: str
+    family: str
     configurations: tuple[dict[str, Any], ...]
     items: dict[str, dict[str, Any]]
     calibration: str | None
     curves: tuple[Curve, ...]
+    seed: int
 
 
+def describe_configuration(method: CompressionMethod, measured: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a configuration (``describe()``), its strength on the common axis, and ``measured``: the level
+    its compression verifiably reached (:data:`DENSE_MEASURED` at strength 0)."""
+    return {**method.describe(), "strength": compression_strength(method), "measured": measured}
 
 
 def run_study(
@@ -119,11 +132,14 @@ def run_study(
     return Study(
         model=dense.name,
         model_fingerprint=dense.fingerprint,
+        model_parameters=dense.parameters,
         setting=setting,
         method=label or methods[0].name,
-        configurations=tuple({**m.describe(), "measured": level} for m, level in zip(methods, measured)),
+        family=methods[0].family,
+        configurations=tuple(describe_configuration(m, level) for m, level in zip(methods, measured)),
         items={task: {"split": s.split, "source": s.source, "fingerprint": s.fingerprint, "ids": list(s.ids)}
                for task, s in chosen.items()},
         calibration=calibration.fingerprint if calibration else None,
         curves=tuple(curves),
+        seed=seed,
     )

@@ -54,7 +54,7 @@ from junkdna_core.study.finetune import (
     to_example,
     transfer_masks,
 )
-from junkdna_core.study.sweep import DENSE_MEASURED, Curve, Study
+from junkdna_core.study.sweep import DENSE_MEASURED, Curve, Study, describe_configuration
 
 FINETUNE_VERSION = 1  # bump when a run's result for the same inputs would change
 
@@ -147,6 +147,12 @@ def _seed_mean(evaluations: Sequence[Evaluation], level: str) -> LevelScores:
     return LevelScores(level, "acc", evaluations[0].item_ids, tuple(float(s) for s in scores))
 
 
+def _verified(cache: ArtifactCache, dense: LoadedModel, method: CompressionMethod) -> dict[str, Any]:
+    """The level ``method``'s masks verifiably reach on the pre-trained weights, checked before anything is fine-tuned
+    (MethodError when they miss it)."""
+    return DENSE_MEASURED if method.level == 0 else verified_level(dense, method, cache=cache, progress=False)
+
+
 def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, methods: Sequence[CompressionMethod],
                    budget: FinetuneBudget, *, data_seed: int = 0, label: str | None = None) -> Study:
     """Sparse transfer at each configuration in ``methods`` against dense transfer, at every level of ``setting``.
@@ -157,9 +163,7 @@ def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, m
     """
     if setting.learning != "fine-tuning":
         raise ConfigError(f"{setting.id} is not a fine-tuning setting")
-    # the masks' level is verified on the pre-trained weights before anything is fine-tuned
-    measured = [DENSE_MEASURED if m.level == 0 else verified_level(dense, m, cache=cache, progress=False)
-                for m in methods]
+    measured = [_verified(cache, dense, m) for m in methods]
     curves = []
     for level in setting.levels:
         def scores(method: CompressionMethod | None, level: Level = level) -> LevelScores:
@@ -178,10 +182,11 @@ def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, m
                              "fingerprint": data.test.fingerprint, "ids": list(data.test.ids),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
     return Study(
-        model=dense.name, model_fingerprint=dense.fingerprint, setting=setting, method=label or methods[0].name,
-        configurations=tuple({**m.describe(), "finetune": budget.config.describe(), "seeds": list(budget.seeds),
-                              "measured": level} for m, level in zip(methods, measured)),
-        items=items, calibration=None, curves=tuple(curves),
+        model=dense.name, model_fingerprint=dense.fingerprint, model_parameters=dense.parameters, setting=setting,
+        method=label or methods[0].name, family=methods[0].family,
+        configurations=tuple({**describe_configuration(m, level), "finetune": budget.config.describe(),
+                              "seeds": list(budget.seeds)} for m, level in zip(methods, measured)),
+        items=items, calibration=None, curves=tuple(curves), seed=data_seed,
     )
 
 
@@ -192,12 +197,15 @@ class ModeComparison:
     setting: Setting
     model: str
     model_fingerprint: str
-    method: dict[str, Any]
+    model_parameters: int
+    method: dict[str, Any]  # the configuration's describe() with its strength and measured level
+    family: str
     sparsity: float  # of the sparse modes and of the frozen fraction, whatever the method's parameters
     seeds: tuple[int, ...]
     accuracy: dict[str, dict[str, tuple[float, ...]]]  # level -> mode -> accuracy per seed
     items: dict[str, dict[str, Any]]
     label: str | None = None  # the method's name in records (default: the registered name in ``method``)
+    data_seed: int | None = None  # the run's seed: the fine-tuning data's samples and splits
 
     @property
     def method_label(self) -> str:
@@ -212,7 +220,10 @@ class ModeComparison:
 
 def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, method: CompressionMethod,
                   budget: FinetuneBudget, *, data_seed: int = 0, label: str | None = None) -> ModeComparison:
-    """Every transfer mode of ``method`` (at its configured sparsity) at every level, for every seed."""
+    """Every transfer mode of ``method`` (at its configured sparsity) at every level, for every seed.
+
+    The masks' level is verified first, and recorded with the configuration under ``measured``."""
+    measured = _verified(cache, dense, method)
     accuracy: dict[str, dict[str, tuple[float, ...]]] = {}
     items = {}
     for level in setting.levels:
@@ -224,8 +235,9 @@ def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, me
         data = task_data(level.task, budget, data_seed)
         items[level.task] = {"test_fingerprint": data.test.fingerprint, "test_items": len(data.test),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
-    return ModeComparison(setting, dense.name, dense.fingerprint, method.describe(), method.level, budget.seeds,
-                          accuracy, items, label)
+    return ModeComparison(setting, dense.name, dense.fingerprint, dense.parameters,
+                          describe_configuration(method, measured), method.family, method.level, budget.seeds,
+                          accuracy, items, label, data_seed)
 
 
 @dataclass(frozen=True)
