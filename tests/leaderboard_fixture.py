@@ -86,8 +86,8 @@ def fixture_runs() -> dict[str, RunRecord]:
     for day, model in enumerate(MODELS, start=1):
         created = datetime(2025, 3, day, 12, tzinfo=timezone.utc)
         run_id = f"{created:%Y%m%dT%H%M%SZ}-fixture{day - 1}"
-        options = {"model": model, "budget": "smoke", "items": ITEMS, "seed": 0, "random_seeds": 1,
-                   "methods": None, "device": "cpu", "dtype": "float32"}
+        options = {"models": [model], "model_labels": [model], "budget": "smoke", "items": ITEMS, "seed": 0,
+                   "random_seeds": 1, "methods": None, "device": "cpu", "dtype": "float32"}
         environment = {"python": "3.11.7", "platform": "fixture", "cpu_count": 2, "git_commit": None, "packages": {}}
         runs[f"run-{run_id}.json"] = RunRecord(run_id, created, options, environment, tuple(_claims(model)))
     return runs

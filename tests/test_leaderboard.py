@@ -231,6 +231,15 @@ def test_newest_record_wins_per_key(tmp_path: Path) -> None:
     assert [r["run_id"] for r in board.provenance["runs"]] == [old["run_id"], new["run_id"]]
 
 
+def test_a_run_of_several_models_lists_each_of_them(tmp_path: Path) -> None:
+    both = _body(0)  # one run of --jd-model smollm2,llama-1b: both models' claims in one record
+    both["claims"] += _body(1)["claims"]
+    both["options"].update(models=["smollm2", "llama-1b"], model_labels=["smollm2", "llama-1b"])
+    board = build_leaderboard(read_runs([_write_run(tmp_path, both)]))
+    assert [r["models"] for r in board.provenance["runs"]] == [["llama-1b", "smollm2"]]
+    assert board.all_models() == ["llama-1b", "smollm2"]
+
+
 def test_free_form_records_are_kept_but_never_ranked(tmp_path: Path) -> None:
     body = _body(0)
     body["records"] = [{"test": "benchmarks/perf/test_x.py::test_speed", "seconds": 1.5, "claim": "anything"}]

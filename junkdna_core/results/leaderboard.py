@@ -293,7 +293,7 @@ def _provenance(runs: Sequence[RunRecord], entries: Sequence[Entry]) -> dict[str
             parameters.setdefault(e.record.model, set()).add(e.record.provenance.model_parameters)
     return {
         "runs": [{"run_id": r.run_id, "created": r.created.isoformat(), "budget": r.options.get("budget"),
-                  "seed": r.options.get("seed"), "model": r.options.get("model")}
+                  "seed": r.options.get("seed"), "models": sorted({c.model for c in r.claims})}
                  for r in sorted(runs, key=lambda r: (r.created, r.run_id)) if r.run_id in used],
         "model_fingerprints": {m: sorted(fps) for m, fps in sorted(fingerprints.items())},
         "model_parameters": {m: sorted(ps) for m, ps in sorted(parameters.items())},
