@@ -119,8 +119,8 @@ def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
               help="; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values()))
     addoption(f"--{prefix}seed", type=type_error(parse_seed), default=0, metavar="N",
               help="seed of every random choice, a whole number < 2**32: item samples, calibration data, a "
-                   "method's seed parameter (random pruning) unless its spec sets one, fine-tuning data splits and "
-                   "training seeds (offset by it)")
+                   "method's seed parameter (random pruning) unless its spec sets one, the random control's masks "
+                   "(it, +1, ...), fine-tuning data splits and training seeds (offset by it), the claims' bootstrap")
     addoption(f"--{prefix}device", type=type_error(parse_device), default="auto", metavar="DEV",
               help="auto (CUDA when present), cpu, cuda or cuda:N")
     addoption(f"--{prefix}dtype", type=type_error(parse_dtype), default="float32", metavar="DTYPE",

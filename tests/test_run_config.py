@@ -9,11 +9,13 @@ import pytest
 from junkdna_core.compress.registry import check_method_name, get_method
 from junkdna_core.compress.variants import MethodVariant, check_distinct, resolve_variant
 from junkdna_core.config.budgets import get_budget
+from junkdna_core.config.checks import offset_seeds
 from junkdna_core.config.errors import CacheError, CompressionError, ConfigError, MethodError
 from junkdna_core.config.method_specs import MethodSpec, parse_method_specs
 from junkdna_core.models.specs import model_labels
 from junkdna_core.options import parse_model_specs
 from junkdna_core.pytest_plugin.ids import group_name, method_id
+from junkdna_core.pytest_plugin.session import JunkdnaSession
 from junkdna_core.pytest_plugin.timing import base_nodeid, merged_durations, order_by_duration
 from junkdna_core.study.failures import FailedCompressions, compression_error, naming_failures
 
@@ -139,6 +141,17 @@ def test_fine_tuning_seeds_follow_the_run_seed_and_items_size_its_test_sets():
         budget.finetune.seeded(2**32)
     assert budget.overridden(items=9).finetune.test_items == 9
     assert budget.overridden(items=None) is budget
+
+
+def test_items_and_random_seeds_override_the_budget_together_and_mask_seeds_follow_the_run_seed():
+    budget = get_budget("full").overridden(items=9, random_seeds=2)
+    assert (budget.items, budget.finetune.test_items, budget.random_seeds) == (9, 9, 2)
+    assert get_budget("full").overridden(random_seeds=5).finetune == get_budget("full").finetune
+    assert offset_seeds(7, range(budget.random_seeds)) == (7, 8)
+    assert JunkdnaSession.random_mask_seeds(SimpleNamespace(seed=2**32 - 1, budget=budget)) == (2**32 - 1, 0)
+    assert offset_seeds(2**32 - 1, range(3)) == (2**32 - 1, 0, 1)  # one limit: 2**32, as fine-tuning seeds wrap
+    with pytest.raises(ConfigError, match="< 2\\*\\*32"):
+        offset_seeds(2**32, range(1))
 
 
 def _item(nodeid, group=None):
