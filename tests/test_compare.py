@@ -254,6 +254,21 @@ def test_records_are_matched_by_model(tmp_path: Path) -> None:
     assert "models llama-1b, smollm2" in render_comparison(only_smollm2)
 
 
+def test_records_are_matched_by_the_method_variant_label(tmp_path: Path) -> None:
+    body = _body()
+    variant = json.loads(json.dumps(_find(body, *KEY)))
+    variant["method"] = "magnitude[scope=global]"  # another variant of the method: a claim of its own
+    body["claims"].append(variant)
+    baseline = _write(tmp_path / "baseline", body, "20250301T120000Z-baseline")
+    current = json.loads(json.dumps(body))
+    _set(_find(current, "smollm2", "setting2", "magnitude[scope=global]", "monotonic"),
+         variant["conditions"][0]["interval"]["high"] + 0.05)  # "<=" claim: larger is worse
+    comparison = compare_runs(baseline, _write(tmp_path / "current", current))
+    regressions = comparison.with_status("regression")  # its verdict and its statistic
+    assert regressions and {(c.method, c.claim) for c in regressions} == {("magnitude[scope=global]", "monotonic")}
+    assert {c.status for c in comparison.changes if c.method == "magnitude"} == {"unchanged"}
+
+
 def test_the_current_side_merges_several_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     baseline, group1, group2 = tmp_path / "baseline", tmp_path / "group1", tmp_path / "group2"
     for directory, runs in ((baseline, RUNS), (group1, RUNS[:1]), (group2, RUNS[1:])):
