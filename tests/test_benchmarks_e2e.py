@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from junkdna_core.results.leaderboard import build_leaderboard
+from junkdna_core.results.records import read_runs
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -36,6 +39,10 @@ def test_setting2_on_a_tiny_random_model_runs_records_and_reuses_the_cache(pytes
     assert all(s["family"] == "pruning" and s["configurations"][-1]["strength"] == 0.6
                for s in control["provenance"]["studies"])
     assert all(r["provenance"]["model_parameters"] > 0 for r in records)
+    # every configuration carries what was verified after compression, so the leaderboard leaves none out for it
+    assert all(c["measured"] for r in records for s in r["provenance"]["studies"] for c in s["configurations"])
+    board = build_leaderboard(read_runs([tmp_path / "results"]))
+    assert not board.skipped and {c.method for c in board.claims} >= {"magnitude", "random"}
 
     # Warm rerun: every compressed model and score comes from the cache, nothing is rebuilt.
     cache_files = sorted(p.name for p in (tmp_path / "cache").rglob("MANIFEST.json"))
@@ -69,6 +76,10 @@ def test_finetuning_benchmarks_on_a_tiny_random_encoder_run_as_claims(pytester: 
                                                                    "sparse-to-dense"}
     assert all(len(v) == 2 for v in irreversible["details"]["accuracy"]["data-5"].values())  # two seeds
     assert all(r["model"] == "random-tiny-bert" for r in records)
+    # the transfer modes' masks are verified too: each record carries the measured level of every configuration
+    assert all(c["measured"] for r in records for s in r["provenance"]["studies"] for c in s["configurations"])
+    assert irreversible["provenance"]["studies"][0]["configurations"][0]["measured"]["sparsity"] > 0
+    assert irreversible["provenance"]["seed"] == 0 and irreversible["provenance"]["training_seeds"] == [0, 1]
 
 
 # A root conftest for a copy of the benchmark directory: jd_study returns a planted study instead of measuring

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from junkdna_core.config.budgets import get_budget
+from junkdna_core.results.leaderboard import build_leaderboard
+from junkdna_core.results.records import read_runs
 from junkdna_core.study import transfer
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -42,12 +44,18 @@ def test_two_models_and_two_variants_in_one_run_under_xdist(pytester: pytest.Pyt
     assert body["options"]["models"] == ["random:tiny-llama", second_model]
     assert body["options"]["model_labels"] == ["random-tiny-llama", "random-wide-llama"]
     assert body["options"]["methods"] == ["magnitude", "magnitude[scope=global]"]
-    seen = {(r["model"], r["method"]) for r in body["records"]}
-    assert seen == {(model, m) for model in ("random-tiny-llama", "random-wide-llama")
-                    for m in ("magnitude", "magnitude[scope=global]")}
+    seen = {(r["model"], r["method"]) for r in body["claims"]}
+    pairs = {(model, m) for model in ("random-tiny-llama", "random-wide-llama")
+             for m in ("magnitude", "magnitude[scope=global]")}
+    assert seen == pairs
     scopes = {r["method"]: r["provenance"]["studies"][0]["configurations"][1]["params"]["scope"]
-              for r in body["records"]}
+              for r in body["claims"]}
     assert scopes == {"magnitude": "layer", "magnitude[scope=global]": "global"}
+    # one record holds every model and variant, each with its family and measured levels: the leaderboard
+    # shows them all and leaves none out for want of a verified level
+    assert {r["provenance"]["studies"][0]["family"] for r in body["claims"]} == {"pruning"}
+    board = build_leaderboard(read_runs([tmp_path / "results"]))
+    assert {(c.model, c.method) for c in board.claims} == pairs and not board.skipped
 
     # The summary names each (method, model) group and the worker that ran it; durations are stored for the next
     # run, which orders its groups by them.
