@@ -1,12 +1,14 @@
-"""Parametrization of the claim benchmarks: settings x methods x the model under test.
+"""Parametrization of the claim benchmarks: settings x method variants (x the models, added by the plugin).
 
-Test ids read ``<setting>-<method>-<model>`` (``setting3-magnitude-smollm2``), so
-``pytest benchmarks -k setting3`` selects one setting. Every case carries its
-setting's marker and ``claim``, plus ``smoke`` or ``full`` by the budget whose
-default methods include it, and an ``xdist_group`` per method (per setting and
-method for fine-tuning, so its two settings train on two workers; a run both
-need is built once, under the cache's lock) so that ``--dist loadgroup`` keeps
-one method's studies on one worker.
+Test ids read ``<setting>-<method>-<model>`` (``setting3-magnitude-smollm2``,
+``setting2-nm[m:4]-smollm2`` for the variant ``nm[m=4]``), so ``pytest benchmarks
+-k setting3`` selects one setting. The plugin parametrizes every test over the
+models of ``--jd-model`` (``--jd-encoder`` for fine-tuning) and adds each model's
+``xdist_group``. Every case carries its setting's marker and ``claim``, plus
+``smoke`` or ``full`` by the budget whose default methods include it, and an
+``xdist_group`` per method (per setting and method for fine-tuning, so its two
+settings train on two workers; a run both need is built once, under the cache's
+lock), so that ``--dist loadgroup`` keeps one (model, method) on one worker.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 
 from junkdna_core.config.budgets import get_budget
 from junkdna_core.data.settings import SETTINGS
+from junkdna_core.pytest_plugin.ids import group_name, method_id
 from junkdna_core.pytest_plugin.session import SESSION_KEY
 
 SMOKE = get_budget("smoke")
@@ -27,6 +30,8 @@ EVALUATED = tuple(s for s, setting in SETTINGS.items() if setting.learning == "n
 TABLE2 = ("setting2", "setting3")
 # Fine-tuning settings: data fractions (setting 1) and the fine-tuned task spectrum (setting-5 style).
 FINETUNED = tuple(s for s, setting in SETTINGS.items() if setting.learning == "fine-tuning")
+# The random control compares these two variants, named as the benchmark asks for them.
+CONTROL = ("magnitude", "random")
 
 
 PERF = Path(__file__).resolve().parent / "perf"
@@ -41,18 +46,18 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return not any(path == PERF or PERF in path.parents for path in named)
 
 
-def _case(setting: str, method: str, model: str) -> pytest.param:
-    budget = pytest.mark.smoke if method.split("-vs-")[-1] in SMOKE.methods else pytest.mark.full
-    marks = [getattr(pytest.mark, setting), pytest.mark.claim, budget, pytest.mark.xdist_group(method)]
-    return pytest.param((setting, method), id=f"{setting}-{method}-{model}", marks=marks)
+def _case(setting: str, spec: str, label: str, base: str) -> pytest.param:
+    budget = pytest.mark.smoke if base in SMOKE.methods else pytest.mark.full
+    marks = [getattr(pytest.mark, setting), pytest.mark.claim, budget, pytest.mark.xdist_group(group_name(label))]
+    return pytest.param((setting, spec), id=f"{setting}-{method_id(label)}", marks=marks)
 
 
-def _finetune_case(claim: str, setting: str, method: str, model: str) -> pytest.param:
-    budget = pytest.mark.smoke if method in SMOKE.finetune_methods else pytest.mark.full
+def _finetune_case(claim: str, setting: str, spec: str, label: str, base: str) -> pytest.param:
+    budget = pytest.mark.smoke if base in SMOKE.finetune_methods else pytest.mark.full
     marks = [getattr(pytest.mark, setting.split("-")[0]), pytest.mark.claim, pytest.mark.finetune, budget,
-             pytest.mark.xdist_group(f"finetune-{setting}-{method}")]
+             pytest.mark.xdist_group(group_name("finetune", setting, label))]
     prefix = f"{claim}-" if claim else ""
-    return pytest.param((setting, method), id=f"{prefix}{setting}-{method}-{model}", marks=marks)
+    return pytest.param((setting, spec), id=f"{prefix}{setting}-{method_id(label)}", marks=marks)
 
 
 def _chance_varies(setting: str) -> bool:
@@ -60,30 +65,40 @@ def _chance_varies(setting: str) -> bool:
     return None not in chances and len(set(chances)) > 1
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    from junkdna_core.compress.registry import get_method  # imports torch: not in the xdist controller
+CASES = ("pruning_case", "chance_case", "quantization_case", "lowrank_case", "control_case")
+FINETUNE_CASES = {
+    "transfer_case": ("", ("setting1",)),
+    "irreversible_case": ("irreversible", FINETUNED),
+    "lmc_case": ("lmc", FINETUNED),
+}
 
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     jd = metafunc.config.stash[SESSION_KEY]
-    family = {name: get_method(name).family for name in jd.method_names()}
-    methods = {f: [m for m, fam in family.items() if fam == f] for f in ("pruning", "quantization", "lowrank")}
-    cases = {
-        "pruning_case": [(s, m) for s in EVALUATED for m in methods["pruning"]],
-        "chance_case": [(s, m) for s in EVALUATED if _chance_varies(s) for m in methods["pruning"]],
-        "quantization_case": [(s, m) for s in TABLE2 for m in methods["quantization"]],
-        "lowrank_case": [(s, m) for s in TABLE2 for m in methods["lowrank"]],
-        "control_case": [(s, "magnitude-vs-random") for s in EVALUATED] if {"magnitude", "random"} <= set(family)
-        else [],
-    }
-    for name, pairs in cases.items():
+    if any(name in metafunc.fixturenames for name in CASES):
+        _parametrize_evaluated(metafunc, jd)
+    for name, (claim, settings) in FINETUNE_CASES.items():
         if name in metafunc.fixturenames:
-            metafunc.parametrize(name, [_case(s, m, jd.model_label) for s, m in pairs])
-    finetune_methods = jd.finetune_method_names()
-    finetune_cases = {
-        "transfer_case": ("", ("setting1",)),
-        "irreversible_case": ("irreversible", FINETUNED),
-        "lmc_case": ("lmc", FINETUNED),
+            metafunc.parametrize(name, [_finetune_case(claim, s, v.spec, v.label, v.cls.name)
+                                        for s in settings for v in jd.finetune_variants()])
+
+
+def _parametrize_evaluated(metafunc: pytest.Metafunc, jd) -> None:
+    variants = jd.method_variants()  # resolved once per process (imports torch: never in the xdist controller)
+    by_family = {f: [v for v in variants if v.cls.family == f] for f in ("pruning", "quantization", "lowrank")}
+
+    def cases(settings, family: str) -> list[pytest.param]:
+        return [_case(s, v.spec, v.label, v.cls.name) for s in settings for v in by_family[family]]
+
+    control = set(CONTROL) <= {v.label for v in variants}
+    parametrized = {
+        "pruning_case": cases(EVALUATED, "pruning"),
+        "chance_case": cases([s for s in EVALUATED if _chance_varies(s)], "pruning"),
+        "quantization_case": cases(TABLE2, "quantization"),
+        "lowrank_case": cases(TABLE2, "lowrank"),
+        "control_case": [_case(s, "-vs-".join(CONTROL), "-vs-".join(CONTROL), CONTROL[-1]) for s in EVALUATED]
+        if control else [],
     }
-    for name, (claim, settings) in finetune_cases.items():
+    for name, params in parametrized.items():
         if name in metafunc.fixturenames:
-            metafunc.parametrize(name, [_finetune_case(claim, s, m, jd.encoder_label)
-                                        for s in settings for m in finetune_methods])
+            metafunc.parametrize(name, params)

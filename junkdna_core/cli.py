@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from junkdna_core.config.parsing import (
     parse_method_option,
     parse_seed,
 )
+from junkdna_core.models.specs import DEFAULT_MODEL
 from junkdna_core.options import (
     add_cache_limit_option,
     add_cache_option,
@@ -29,6 +29,7 @@ from junkdna_core.options import (
     add_input_options,
     add_items_option,
     add_metric_option,
+    parse_model_specs,
     parse_setting_names,
     type_error,
 )
@@ -36,26 +37,21 @@ from junkdna_core.results.compare import compare_runs, render_comparison
 from junkdna_core.results.leaderboard import parse_formats
 
 
-def _describe_params(params_type: type) -> str:
-    parts = []
-    for f in dataclasses.fields(params_type):
-        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        if f.default is not dataclasses.MISSING:
-            parts.append(f"{f.name}: {kind} = {f.default!r}")
-        else:
-            parts.append(f"{f.name}: {kind}")
-    return ", ".join(parts)
-
-
 def cmd_methods(args: argparse.Namespace) -> int:
-    """Print every registered compression method with its parameters and default levels."""
-    from junkdna_core.compress.registry import available_methods
+    """Print every registered compression method with its parameters and default levels; broken ones with why."""
+    from junkdna_core.compress.registry import scan_methods
+    from junkdna_core.compress.variants import describe_params
 
-    for name, cls in available_methods().items():
+    for entry in scan_methods():
+        cls = entry.cls
+        if cls is None:
+            print(f"{entry.name}  (broken: cannot be used)  {entry.target}")
+            print(f"    error: {entry.error}")
+            continue
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         calib = "calibrated" if cls.needs_calibration else "data-free"
-        print(f"{name}  ({cls.family}, {calib}, version {cls.version})  {doc}")
-        print(f"    params: {_describe_params(cls.params_type)}")
+        print(f"{entry.name}  ({cls.family}, {calib}, version {cls.version})  {doc}")
+        print(f"    params: {describe_params(cls.params_type)}")
         for budget in BUDGETS.values():
             levels = ", ".join(f"{v:g}" for v in cls.default_levels(budget))
             print(f"    {budget.name} {cls.level_name}: {levels}")
@@ -149,38 +145,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    """Score the dense model on every level of the evaluated settings: what can this model measure?"""
+    """Score each dense model on every level of the evaluated settings: what can this model measure?"""
     from junkdna_core.data.settings import SETTINGS
     from junkdna_core.models.conventions import input_format
     from junkdna_core.models.loading import load_model
+    from junkdna_core.models.specs import model_labels
     from junkdna_core.scoring.levels import cached_level_scores, dense_key, setting_items
     from junkdna_core.stats import bootstrap_ci
     from junkdna_core.storage.cache import ArtifactCache
 
     cache = ArtifactCache(args.cache)
-    dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache, device_map=args.device_map,
-                       max_memory=args.max_memory)
-    inputs = input_format(dense.conventions, bos=args.bos, chat_template=args.chat_template)
     names = args.settings or [s for s, setting in SETTINGS.items() if setting.learning == "none"]
     budget = args.budget.overridden(items=args.items)
-    chat = f", chat template {inputs.chat_template}" if inputs.chat_template else ""
-    print(f"{dense.name} ({dense.fingerprint}), budget {budget.name}, {budget.items} items, seed {args.seed}, "
-          f"bos {inputs.bos}: prefix {list(inputs.prefix_tokens)}{chat}")
-    print("| setting | level | task | metric | items | dense | 95% CI | chance |")
-    print("|---|---|---|---|---:|---:|---|---:|")
-    for name in names:
-        setting = SETTINGS[name]
-        items = setting_items(setting, budget.items, args.seed, cache=cache)
-        for level in setting.levels:
-            scores = cached_level_scores(cache, dense_key(dense.fingerprint), lambda: (dense.model, dense.tokenizer),
-                                         setting, level, items[level.task], inputs=inputs, seed=args.seed,
-                                         metrics=args.metric)
-            chance = f"{level.chance:.3f}" if level.chance is not None else "-"
-            for metric, values in {level.metric: scores.scores, **scores.extra}.items():
-                ci = bootstrap_ci(values, seed=args.seed)
-                print(f"| {name} | {level.name} | {level.task} | {metric} | {len(values)} | "
-                      f"{math.fsum(values) / len(values):.3f} | [{ci.low:.3f}, {ci.high:.3f}] | "
-                      f"{chance if metric == level.metric else '-'} |", flush=True)
+    items = {name: setting_items(SETTINGS[name], budget.items, args.seed, cache=cache) for name in names}
+    for number, (spec, label) in enumerate(zip(args.model, model_labels(args.model))):
+        dense = load_model(spec, device=args.device, dtype=args.dtype, cache=cache, device_map=args.device_map,
+                           max_memory=args.max_memory)
+        inputs = input_format(dense.conventions, bos=args.bos, chat_template=args.chat_template)
+        chat = f", chat template {inputs.chat_template}" if inputs.chat_template else ""
+        print(("\n" if number else "") + f"{label} ({dense.fingerprint}), budget {budget.name}, {budget.items} items, "
+              f"seed {args.seed}, bos {inputs.bos}: prefix {list(inputs.prefix_tokens)}{chat}")
+        print("| setting | level | task | metric | items | dense | 95% CI | chance |")
+        print("|---|---|---|---|---:|---:|---|---:|")
+        for name in names:
+            setting = SETTINGS[name]
+            for level in setting.levels:
+                scores = cached_level_scores(cache, dense_key(dense.fingerprint),
+                                             lambda dense=dense: (dense.model, dense.tokenizer),
+                                             setting, level, items[name][level.task], inputs=inputs, seed=args.seed,
+                                             metrics=args.metric)
+                chance = f"{level.chance:.3f}" if level.chance is not None else "-"
+                for metric, values in {level.metric: scores.scores, **scores.extra}.items():
+                    ci = bootstrap_ci(values, seed=args.seed)
+                    print(f"| {name} | {level.name} | {level.task} | {metric} | {len(values)} | "
+                          f"{math.fsum(values) / len(values):.3f} | [{ci.low:.3f}, {ci.high:.3f}] | "
+                          f"{chance if metric == level.metric else '-'} |", flush=True)
+        del dense  # one model in memory at a time
     return 0
 
 
@@ -241,8 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_limit_option(cache.add_argument)
     cache.set_defaults(func=cmd_cache)
 
-    baseline = sub.add_parser("baseline", help="score the dense model on every difficulty level (with chance)")
-    baseline.add_argument("--model", default="smollm2", metavar="SPEC", help="model spec, as --jd-model")
+    baseline = sub.add_parser("baseline", help="score dense models on every difficulty level (with chance)")
+    baseline.add_argument("--model", type=type_error(parse_model_specs), default=(DEFAULT_MODEL,), metavar="SPECS",
+                          help="comma-separated model specs, as --jd-model (one table each)")
     add_metric_option(baseline.add_argument)
     _add_items_arguments(baseline, "comma-separated settings (default: every evaluated setting)")
     baseline.set_defaults(func=cmd_baseline)
@@ -277,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = sub.add_parser("leaderboard", help="export claim tables, method rankings and plots from run records")
     board.add_argument("inputs", nargs="*", type=Path, metavar="RECORDS_OR_DIRS",
-                       help="run records (run-*.json) or directories of them (default: ./jd-results)")
+                       help="run records (run-*.json) or directories of them, searched recursively and merged "
+                            "(default: ./jd-results)")
     board.add_argument("--out", type=Path, default=Path("jd-results/leaderboard"), metavar="DIR",
                        help="where to write the leaderboard (default: jd-results/leaderboard)")
     board.add_argument("--formats", type=type_error(parse_formats), default="md,csv,json,html,png", metavar="LIST",
@@ -286,8 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser("compare", help="fail when a claim statistic or hard-task retention got worse than "
                                              "in a baseline run")
-    compare.add_argument("baseline", type=Path, metavar="BASELINE", help="run record or directory of them")
-    compare.add_argument("current", type=Path, metavar="CURRENT", help="run record or directory of them")
+    compare.add_argument("baseline", type=Path, metavar="BASELINE",
+                         help="run record or directory of them (searched recursively: the runs of several groups)")
+    compare.add_argument("current", type=Path, nargs="+", metavar="CURRENT",
+                         help="run records or directories of them, merged (e.g. one directory per group or machine)")
     add_compare_options(compare.add_argument)
     compare.set_defaults(func=cmd_compare)
     return parser

@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+from junkdna_core.compress.registry import check_method_name
 from junkdna_core.config.budgets import BUDGETS, budgets_help, get_budget
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.config.method_specs import MethodSpec, parse_method_specs
 from junkdna_core.config.parsing import (
     BOS_POLICIES,
     DEVICE_MAP_POLICIES,
@@ -36,6 +39,7 @@ from junkdna_core.config.parsing import (
     parse_threshold,
 )
 from junkdna_core.data.settings import ANSWER_METRICS, get_setting
+from junkdna_core.models.specs import DEFAULT_MODEL, spec_kind
 from junkdna_core.results.compare import DEFAULT_TOLERANCE, parse_tolerance
 
 
@@ -52,13 +56,36 @@ def type_error(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return wrapped
 
 
-def parse_method_names(text: str) -> tuple[str, ...]:
-    """Comma-separated registered method names (or ``module:Class``); each must resolve."""
-    from junkdna_core.compress.registry import parse_method_list  # imports torch: not in the xdist controller
+def parse_method_names(text: str) -> tuple[MethodSpec, ...]:
+    """Comma-separated method specs (``magnitude[scope=global],nm[m=4]``), each naming a registered method.
 
+    Torch-free (the xdist controller parses it too): the names are checked against
+    package metadata, the options only for their syntax; the method's parameter
+    dataclass types and checks them when the session resolves the specs.
+    """
     with _naming_the_list(text):
-        parse_method_list(text)
-    return tuple(p.strip() for p in str(text).split(",") if p.strip())
+        specs = parse_method_specs(text)
+        for spec in specs:
+            check_method_name(spec.name)
+    return specs
+
+
+def parse_model_specs(text: str) -> tuple[str, ...]:
+    """Comma-separated model specs (``smollm2,random:tiny-llama``), each naming something loadable, none twice."""
+    specs = tuple(p.strip() for p in str(text).split(",") if p.strip())
+    if not specs:
+        raise ConfigError(f"expected a comma-separated list of model specs such as smollm2,random:tiny-llama; "
+                          f"got {text!r}")
+    sources: dict[str, str] = {}
+    with _naming_the_list(text):
+        for spec in specs:
+            kind = spec_kind(spec)  # the one place a listed spec is checked (the models layer's check, torch-free)
+            source = str(Path(spec).expanduser().resolve()) if kind == "folder" else spec
+            if source in sources:
+                raise ConfigError(f"model list {text!r} names {sources[source]!r} twice"
+                                  + (f" (as {spec!r})" if spec != sources[source] else ""))
+            sources[source] = spec
+    return specs
 
 
 def parse_setting_names(text: str) -> tuple[str, ...]:
@@ -96,18 +123,22 @@ def _naming_the_list(text: str) -> Iterator[None]:
 
 def add_run_options(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the options that choose what a run measures: model, methods, levels, budget, seed."""
-    addoption(f"--{prefix}model", default="smollm2", metavar="SPEC",
-              help="model: smollm2 (embedded default), minilm, random:<config>, a local folder or a hub id")
-    addoption(f"--{prefix}methods", type=type_error(parse_method_names), default=None, metavar="NAMES",
-              help="comma-separated compression methods (see `junkdna methods`); default: the budget's ("
-                   + budgets_help("methods", ",".join) + ")")
+    addoption(f"--{prefix}model", type=type_error(parse_model_specs), default=(DEFAULT_MODEL,), metavar="SPECS",
+              help="comma-separated models, each measured by every claim benchmark: smollm2 (embedded default), "
+                   "minilm, random:<config>, a local folder or a hub id")
+    addoption(f"--{prefix}methods", type=type_error(parse_method_names), default=None, metavar="SPECS",
+              help="comma-separated compression methods, each NAME or NAME[KEY=VALUE,...] with options of its "
+                   "parameters, e.g. 'magnitude[scope=global],nm[m=4]' (see `junkdna methods`); default: the "
+                   "budget's (" + budgets_help("methods", ",".join) + ")")
     addoption(f"--{prefix}sparsities", type=type_error(parse_sparsities), default=None, metavar="LIST",
               help="comma-separated sparsities in [0, 1) for pruning methods; default: the budget's ("
                    + budgets_help("sparsities") + "; N:M " + budgets_help("nm_sparsities") + ")")
     addoption(f"--{prefix}budget", type=type_error(parse_budget), default=get_budget("smoke"), metavar="NAME",
               help="; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values()))
     addoption(f"--{prefix}seed", type=type_error(parse_seed), default=0, metavar="N",
-              help="seed of the item samples and the calibration data")
+              help="seed of every random choice, a whole number < 2**32: item samples, calibration data, a "
+                   "method's seed parameter (random pruning) unless its spec sets one, the random control's masks "
+                   "(it, +1, ...), fine-tuning data splits and training seeds (offset by it), the claims' bootstrap")
     add_device_options(addoption, prefix)
 
 
@@ -141,7 +172,15 @@ def add_input_options(addoption: Callable[..., Any], prefix: str = "") -> None:
 def add_items_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that overrides the budget's number of items per difficulty level."""
     addoption(f"--{prefix}items", type=type_error(parse_positive_int), default=None, metavar="N",
-              help=f"items scored per difficulty level (default: the budget's: {budgets_help('items')})")
+              help=f"items scored per difficulty level, and test items per level of fine-tuning (default: the "
+                   f"budget's: {budgets_help('items')})")
+
+
+def add_random_seeds_option(addoption: Callable[..., Any], prefix: str = "") -> None:
+    """Register the option that sets how many random masks the random control averages."""
+    addoption(f"--{prefix}random-seeds", type=type_error(parse_positive_int), default=None, metavar="N",
+              help="random masks (seeds --jd-seed, +1, ...) the random control averages, their spread inside its "
+                   f"interval (default: the budget's: {budgets_help('random_seeds')})")
 
 
 def add_metric_option(addoption: Callable[..., Any], prefix: str = "") -> None:

@@ -66,7 +66,6 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, get_args
 
 import pytest
@@ -81,7 +80,7 @@ from junkdna_core.compress.base import (
     MethodParams,
     declared_statistics,
 )
-from junkdna_core.compress.registry import ENTRY_POINT_GROUP, import_spec
+from junkdna_core.compress.registry import import_spec, load_registered
 from junkdna_core.compress.verify import SPARSITY_UNITS, sparsity_problem
 from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.config.errors import ConfigError
@@ -135,19 +134,7 @@ def resolve_method(spec: str) -> type:
     so a broken plugin can still be checked and its problems reported.
     """
     spec = str(spec).strip()
-    if ":" in spec:
-        obj = import_spec(spec)
-    else:
-        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
-        if not found:
-            known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
-            raise ConfigError(f"unknown method {spec!r}; registered methods: {', '.join(known)} (or give module:Class)")
-        try:
-            obj = found[0].load()
-        except Exception as exc:  # a plugin that fails to import must be named, not crash opaquely
-            raise ConfigError(
-                f"method {spec!r} ({found[0].value}) failed to load: {type(exc).__name__}: {exc}"
-            ) from exc
+    obj = import_spec(spec) if ":" in spec else load_registered(spec)
     if not isinstance(obj, type):
         raise ConfigError(f"method {spec!r} is not a class (got {obj!r})")
     return obj

@@ -9,25 +9,40 @@ from pathlib import Path
 
 import pytest
 
+from junkdna_core.results.leaderboard import build_leaderboard
+from junkdna_core.results.records import read_runs
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def test_setting2_on_a_tiny_random_model_runs_records_and_reuses_the_cache(pytester: pytest.Pytester, tmp_path):
     args = [str(BENCHMARKS), "-k", "setting2", "--jd-methods", "magnitude,random", "--jd-model", "random:tiny-llama",
-            "--jd-sparsities", "0.2,0.4,0.6", "--jd-items", "10", "--jd-cache", str(tmp_path / "cache"),
+            "--jd-sparsities", "0.2,0.4,0.6", "--jd-items", "10", "--jd-random-seeds", "2",
+            "--jd-cache", str(tmp_path / "cache"),
             "--jd-results", str(tmp_path / "results"), "-p", "no:cacheprovider", "-p", "no:randomly"]
     first = pytester.runpytest_subprocess(*args)
     outcomes = first.parseoutcomes()
     assert outcomes.get("error", 0) == 0, first.stdout.str()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) >= 5
-    # a failure is a claim that does not hold, reported with its numbers, never a crash
-    verdicts = [line for line in first.stdout.lines if "does NOT hold for setting2-" in line and "needs" in line]
+    # a failure is a claim that does not hold (or is undefined), reported with its numbers or reason, never a crash
+    verdicts = [line for line in first.stdout.lines
+                if ("does NOT hold for setting2-" in line and "needs" in line) or "undefined: " in line]
     assert len(verdicts) >= outcomes.get("failed", 0)
     assert not [line for line in first.stdout.lines if line.startswith("E ")], first.stdout.str()
-    records = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())["records"]
+    records = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())["claims"]
     assert {r["claim"] for r in records} >= {"monotonic", "difficulty", "difficulty-chance-corrected", "random"}
     assert all(r["model"] == "random-tiny-llama" for r in records)
     assert all(len(task["ids"]) == 10 for r in records for task in r["provenance"]["items"].values())
+    control = next(r for r in records if r["claim"] == "random")
+    assert [s["method"] for s in control["provenance"]["studies"]] == ["magnitude", "random", "random"]
+    assert {s["configurations"][-1]["params"]["seed"] for s in control["provenance"]["studies"][1:]} == {0, 1}
+    assert all(s["family"] == "pruning" and s["configurations"][-1]["strength"] == 0.6
+               for s in control["provenance"]["studies"])
+    assert all(r["provenance"]["model_parameters"] > 0 for r in records)
+    # every configuration carries what was verified after compression, so the leaderboard leaves none out for it
+    assert all(c["measured"] for r in records for s in r["provenance"]["studies"] for c in s["configurations"])
+    board = build_leaderboard(read_runs([tmp_path / "results"]))
+    assert not board.skipped and {c.method for c in board.claims} >= {"magnitude", "random"}
 
     # Warm rerun: every compressed model and score comes from the cache, nothing is rebuilt.
     cache_files = sorted(p.name for p in (tmp_path / "cache").rglob("MANIFEST.json"))
@@ -36,7 +51,7 @@ def test_setting2_on_a_tiny_random_model_runs_records_and_reuses_the_cache(pytes
     assert sorted(p.name for p in (tmp_path / "cache").rglob("MANIFEST.json")) == cache_files
     runs = sorted((tmp_path / "results").glob("run-*.json"))
     assert len(runs) == 2
-    again = json.loads(runs[-1].read_text())["records"]
+    again = json.loads(runs[-1].read_text())["claims"]
     def canonical(rs):
         return sorted(json.dumps(r, sort_keys=True) for r in rs)
 
@@ -70,7 +85,7 @@ def test_finetuning_benchmarks_on_a_tiny_random_encoder_run_as_claims(pytester: 
     assert outcomes.get("error", 0) == 0, result.stdout.str()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 6, result.stdout.str()
     assert not [line for line in result.stdout.lines if line.startswith("E ")], result.stdout.str()
-    records = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())["records"]
+    records = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())["claims"]
     by_claim = {(r["claim"], r["setting"]) for r in records}
     assert by_claim == {("monotonic", "setting1"), ("difficulty", "setting1"), ("irreversible", "setting1"),
                         ("irreversible", "setting5-finetune"), ("lmc", "setting1"), ("lmc", "setting5-finetune")}
@@ -79,6 +94,10 @@ def test_finetuning_benchmarks_on_a_tiny_random_encoder_run_as_claims(pytester: 
                                                                    "sparse-to-dense"}
     assert all(len(v) == 2 for v in irreversible["details"]["accuracy"]["data-5"].values())  # two seeds
     assert all(r["model"] == "random-tiny-bert" for r in records)
+    # the transfer modes' masks are verified too: each record carries the measured level of every configuration
+    assert all(c["measured"] for r in records for s in r["provenance"]["studies"] for c in s["configurations"])
+    assert irreversible["provenance"]["studies"][0]["configurations"][0]["measured"]["sparsity"] > 0
+    assert irreversible["provenance"]["seed"] == 0 and irreversible["provenance"]["training_seeds"] == [0, 1]
 
 
 # A root conftest for a copy of the benchmark directory: jd_study returns a planted study instead of measuring
@@ -95,7 +114,7 @@ RATES = {"magnitude": (0.3, 0.6, 1.0), "random": (0.6, 0.6, 0.6)}
 
 @pytest.fixture(scope="session")
 def jd_study():
-    return lambda setting, method: planted_study(get_setting(setting), RATES[method], method=method)
+    return lambda setting, method, **options: planted_study(get_setting(setting), RATES[method], method=method)
 """
 
 
@@ -107,12 +126,14 @@ def test_difficulty_benchmark_passes_on_a_planted_effect_and_fails_without_one(p
         "benchmarks/test_difficulty.py", "-k", "setting2 and not chance", "--jd-methods", "magnitude,random",
         "--jd-results", str(tmp_path / "results"), "-p", "no:cacheprovider", "-p", "no:randomly", "-rA")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*PASSED*test_difficulty[[]setting2-magnitude-smollm2[]]*",
-                                 "*FAILED*test_difficulty[[]setting2-random-smollm2[]]*"])
+    # the planted jd_study uses no model, so the plugin adds no model to the ids
+    result.stdout.fnmatch_lines(["*PASSED*test_difficulty[[]setting2-magnitude[]]*",
+                                 "*FAILED*test_difficulty[[]setting2-random[]]*"])
     result.stdout.fnmatch_lines([("*difficulty does NOT hold for setting2-random-planted: Spearman(difficulty, -slope)"
-                                  " over 3 levels = 0.0000; needs >= 0.8 (slope(options-4) - slope(options-2) = 0.000"
-                                  " [[]0.000, 0.000[]], p=1 does not exclude 0)*")])
-    records = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())["records"]
+                                  " undefined; needs >= 0.8; slope(hardest) - slope(easiest) = 0.0000 [[]0.000, 0.000[]],"
+                                  " p=1; needs interval < 0 (the slopes give no order: y is constant: ranks carry no"
+                                  " order; the interval of slope(options-4) - slope(options-2) does not exclude 0)*")])
+    records = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())["claims"]
     planted = next(r for r in records if r["method"] == "magnitude")
-    assert planted["holds"] and planted["statistic"] == 1.0
+    assert planted["verdict"] == "holds" and planted["conditions"][0]["statistic"] == 1.0
     assert planted["details"]["hard_minus_easy"]["high"] < 0

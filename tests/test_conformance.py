@@ -203,4 +203,4 @@ def test_option_fails_clearly_on_a_broken_method(pytester: pytest.Pytester):
 def test_option_rejects_an_unknown_method_before_running(pytester: pytest.Pytester):
     result = pytester.runpytest("--jd-conformance", "magnitdue")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown method 'magnitdue'; registered methods: *magnitude*"])
+    result.stderr.fnmatch_lines(["*unknown method 'magnitdue'. Did you mean magnitude*Known methods: *magnitude*"])

@@ -77,7 +77,7 @@ def _run(pytester: pytest.Pytester, root: Path, *extra: str) -> Run:
     (record,) = (root / "results").glob("run-*.json")
     body = json.loads(record.read_text())
     # the controller sorts records by node id; records of one test may arrive in any worker order
-    return Run(body["options"], sorted(json.dumps(r, sort_keys=True) for r in body["records"]),
+    return Run(body["options"], sorted(json.dumps(r, sort_keys=True) for r in body["claims"]),
                _artifacts(root / "cache"))
 
 

@@ -158,7 +158,7 @@ def _finish(proc: subprocess.Popen, workdir: Path) -> Run:
     log = workdir / "faults.log"
     found = sorted((workdir / "results").glob("run-*.json"))
     assert len(found) <= 1, found
-    records = json.loads(found[0].read_text())["records"] if found else None
+    records = json.loads(found[0].read_text())["claims"] if found else None
     return Run(proc.returncode, output, log.read_text().splitlines() if log.exists() else [], records)
 
 

@@ -54,6 +54,9 @@ TOKENS = st.one_of(WORDS, NUMBERS, NOISE)
 LISTS = st.lists(TOKENS, max_size=5).flatmap(
     lambda parts: st.sampled_from([",", ", ", " ,"]).map(lambda sep: sep.join(parts)))
 TEXT = st.one_of(TOKENS, LISTS, st.text(max_size=60))
+# Method specs with options: names, brackets, separators and values in any arrangement.
+SPEC_TEXT = st.lists(st.one_of(st.sampled_from([*METHODS, "[", "]", ",", "=", "scope", "m", "global", "4", " "]),
+                               NUMBERS, NOISE), max_size=8).map("".join)
 LIST_TEXT = st.one_of(st.lists(st.one_of(st.sampled_from([*METHODS, *SETTINGS]), NUMBERS, NOISE), max_size=5)
                       .map(",".join), NOISE)
 
@@ -87,7 +90,9 @@ PARSERS: dict[str, tuple[Callable[[str], Any], st.SearchStrategy[str], Callable[
     "sparsities": (parsing.parse_sparsities, TEXT, lambda v: _levels_ok(v) and all(0 <= x < 1 for x in v)
                    and sum(x > 0 for x in v) >= parsing.MIN_SWEPT_LEVELS),
     "method_names": (options.parse_method_names, LIST_TEXT,
-                     lambda v: isinstance(v, tuple) and v and all(n in METHODS for n in v)),
+                     lambda v: isinstance(v, tuple) and v and all(spec.name in METHODS for spec in v)),
+    "method_specs": (options.parse_method_names, SPEC_TEXT,
+                     lambda v: isinstance(v, tuple) and v and all(spec.name in METHODS for spec in v)),
     "setting_names": (options.parse_setting_names, LIST_TEXT,
                       lambda v: isinstance(v, tuple) and v and all(n in SETTINGS for n in v)),
     "metric_names": (options.parse_metric_names, LIST_TEXT,

@@ -240,6 +240,9 @@ def test_fingerprinted_files_are_read_only_on_first_use(tmp_path: Path, cache: A
     again = load_model(str(tmp_path / "tiny"), cache=memo)
     assert "not loaded" in repr(again)
     assert (again.fingerprint, again.source, again.kind) == (original.fingerprint, first.source, "causal")
+    # the parameter count is known without the weights too: every distinct parameter once (tied ones once)
+    assert again.parameters == first.parameters == sum(p.numel() for p in original.model.parameters())
+    assert "not loaded" in repr(again)
     assert model_fingerprint(again.model) == original.fingerprint
     assert "not loaded" not in repr(again)
     assert load_model(str(tmp_path / "tiny"), cache=memo, dtype="bfloat16").fingerprint != original.fingerprint

@@ -190,3 +190,10 @@ def test_placement_compares_a_split_model_with_the_same_model_on_one_device(tmp_
     assert row["identical_scores"] and row["items"] == 4 and "disk" in row["device_map"].values()
     assert row["budget_bytes"] == int(0.5 * row["weights_bytes"])
     assert re.search(r"score: single [0-9.]+ s, split [0-9.]+ s, split/single [0-9.]+", done.stdout)
+
+
+def test_claims_cost_prints_each_claim_against_the_difficulty_claim(env):
+    done = run_script("claims_cost.py", ["--items", "40", "--repeats", "1"], env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 8 and all(re.fullmatch(r"setting[25] .+: [\d.]+ s, [\d.]+ x difficulty", line) for line in lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,40 @@ def test_compressed_model_fixture_builds_once_and_reuses_the_cache(pytester: pyt
     args = ["--jd-model", "random:tiny-llama", "--jd-cache", str(tmp_path)]
     pytester.runpytest_subprocess(*args).assert_outcomes(passed=1)
     assert len(list((tmp_path / "compressed").rglob("MANIFEST.json"))) == 1
+
+
+@pytest.fixture
+def broken_plugin(tmp_path, monkeypatch) -> str:
+    """A distribution on PYTHONPATH (never installed) whose ``junkdna.methods`` entry point does not import."""
+    site = tmp_path / "site"
+    info = site / "junkdna_broken_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: junkdna-broken-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[junkdna.methods]\nbroken = junkdna_broken_plugin:Broken\n")
+    (site / "junkdna_broken_plugin.py").write_text("import a_dependency_that_is_not_installed\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    return str(site)
+
+
+def test_a_broken_plugin_is_listed_with_its_error_and_stops_nothing_else(broken_plugin, pytester, tmp_path):
+    import subprocess
+    import sys
+
+    listing = subprocess.run([sys.executable, "-m", "junkdna_core.cli", "methods"], capture_output=True, text=True,
+                             check=False)
+    assert listing.returncode == 0, listing.stderr
+    assert "broken  (broken: cannot be used)  junkdna_broken_plugin:Broken" in listing.stdout
+    assert "ModuleNotFoundError: No module named 'a_dependency_that_is_not_installed'" in listing.stdout
+    assert "magnitude  (pruning, data-free" in listing.stdout
+
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    run = pytester.runpytest_subprocess(
+        str(benchmarks / "test_monotonic.py"), "-k", "setting2", "--jd-methods", "magnitude",
+        "--jd-model", "random:tiny-llama", "--jd-sparsities", "0.2,0.4,0.6", "--jd-items", "4",
+        "--jd-cache", str(tmp_path / "cache"), "--jd-results", str(tmp_path / "results"), "-p", "no:cacheprovider")
+    outcomes = run.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 1 and "error" not in outcomes, run.stdout.str()
+
+    asked = pytester.runpytest_subprocess("--jd-methods", "magnitude,broken", "--co")
+    assert asked.ret == pytest.ExitCode.USAGE_ERROR
+    asked.stderr.fnmatch_lines(["*'broken'*failed to load: ModuleNotFoundError*a_dependency_that_is_not_installed*"])

@@ -23,10 +23,13 @@ from junkdna_core.stats import (
     normalized_drop,
     paired_bootstrap_slopes,
     permutation_pvalue,
+    resample_counts,
     spearman,
+    spearman_rows,
     t_interval,
     theil_sen,
     theil_sen_slopes,
+    undefined_drop,
 )
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
@@ -379,6 +382,52 @@ def test_paired_bootstrap_detects_planted_steeper_slope() -> None:
     assert (reverse.difference, reverse.low, reverse.high) == (-diff.difference, -diff.high, -diff.low)
     for level in result.levels:
         assert level.low <= level.slope <= level.high
+
+
+def test_paired_bootstrap_keeps_each_levels_replicates_for_derived_intervals() -> None:
+    rng = np.random.default_rng(13)
+    easy, easy_dense = simulated_scores(rng, 0.8, -0.2, 200)
+    hard, hard_dense = simulated_scores(rng, 0.8, -0.6, 200)
+    result = paired_bootstrap_slopes(SPARSITY, {"easy": easy, "hard": hard}, {"easy": easy_dense, "hard": hard_dense},
+                                     paired_levels=True, n_resamples=300)
+    assert {k: v.shape for k, v in result.replicates.items()} == {"easy": (300,), "hard": (300,)}
+    for level in result.levels:  # the level's interval is the percentile interval of its replicates
+        low, high = np.quantile(result.replicates[level.level], [0.025, 0.975])
+        assert (level.low, level.high) == pytest.approx((low, high))
+    gap = result.difference("easy", "hard")
+    assert (gap.low, gap.high) == pytest.approx(tuple(np.quantile(result.replicates["hard"] - result.replicates["easy"],
+                                                                  [0.025, 0.975])))
+
+
+def test_resample_counts_draw_n_items_per_resample_seeded() -> None:
+    counts = resample_counts(np.random.default_rng(0), 7, 50)
+    assert counts.shape == (50, 7) and np.all(counts.sum(axis=1) == 7)
+    assert np.array_equal(counts, resample_counts(np.random.default_rng(0), 7, 50))
+
+
+@given(st.lists(st.lists(st.integers(-3, 3), min_size=5, max_size=5), min_size=1, max_size=20))
+@FAST
+def test_spearman_rows_equals_spearman_per_row(rows: list[list[int]]) -> None:
+    x = np.array([0.1, 0.2, 0.3, 0.3, 0.5])
+    y = np.array(rows, dtype=float)
+    expected = [spearman(x, row).statistic for row in y]  # 0.0 where a row is constant (undefined)
+    np.testing.assert_allclose(spearman_rows(x, y), expected, atol=1e-12)
+
+
+def test_spearman_rows_rejects_bad_input() -> None:
+    with pytest.raises(ConfigError, match="at least 3 values"):
+        spearman_rows([1.0, 1.0, 1.0], [[1.0, 2.0, 3.0]])
+    with pytest.raises(ConfigError, match="shape"):
+        spearman_rows([1.0, 2.0, 3.0], [[1.0, 2.0]])
+
+
+def test_undefined_drop_says_why_exactly_where_the_drops_raise() -> None:
+    assert undefined_drop("relative", 0.5) is None and undefined_drop("absolute", -1.0) is None
+    assert "normalized drop is undefined" in undefined_drop("relative", 0.0)
+    assert "at or below chance 0.250" in undefined_drop("chance_corrected", 0.25, 0.25)
+    assert undefined_drop("chance_corrected", 0.3, 0.25) is None
+    with pytest.raises(ConfigError, match="drop kind"):
+        undefined_drop("ratio", 0.5)
 
 
 def test_paired_bootstrap_point_estimates_are_theil_sen_of_mean_drops() -> None:

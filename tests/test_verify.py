@@ -14,6 +14,7 @@ import torch
 from tenpercent_plugin import TenPercent
 
 from junkdna_core import LayerResult, LayerStats, MethodParams, PruningMethod, check_fraction, get_method
+from junkdna_core.cli import main
 from junkdna_core.compress.base import declared_statistics
 from junkdna_core.compress.calibration import catch_block_inputs, collect_stats, run_block
 from junkdna_core.compress.lowrank import LowRank
@@ -243,7 +244,7 @@ def test_a_study_records_what_each_configuration_reached(tmp_path):
 
 
 
-def test_a_plugin_that_ignores_its_sparsity_fails_the_benchmark_and_writes_no_record(
+def test_a_plugin_that_ignores_its_sparsity_fails_the_benchmark_naming_it_and_is_absent_from_the_leaderboard(
     pytester: pytest.Pytester, tmp_path, monkeypatch
 ):
     plugins = tmp_path / "plugins"
@@ -251,19 +252,25 @@ def test_a_plugin_that_ignores_its_sparsity_fails_the_benchmark_and_writes_no_re
     shutil.copy(Path(__file__).with_name("tenpercent_plugin.py"), plugins)
     monkeypatch.setenv("PYTHONPATH", f"{plugins}:{Path(__file__).resolve().parents[1]}")
     results = tmp_path / "results"
-    args = [str(BENCHMARKS), "-k", "setting2 and monotonic", "--jd-methods", "tenpercent_plugin:TenPercent",
+    args = [str(BENCHMARKS), "-k", "setting2 and monotonic", "--jd-methods", "magnitude,tenpercent_plugin:TenPercent",
             "--jd-model", "random:tiny-llama", "--jd-sparsities", "0.2,0.4,0.6", "--jd-items", "4",
             "--jd-cache", str(tmp_path / "cache"), "--jd-results", str(results), "-p", "no:cacheprovider"]
     run = pytester.runpytest_subprocess(*args)
     outcomes = run.parseoutcomes()
-    assert outcomes.get("failed", 0) + outcomes.get("error", 0) >= 1, run.stdout.str()
-    assert outcomes.get("passed", 0) == 0
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 2, run.stdout.str()  # one test per method
     output = run.stdout.str()
     assert "MethodError: method 'tenpercent' at sparsity=0.2 missed its level" in output
-    records = [r for f in results.glob("run-*.json") for r in json.loads(f.read_text())["records"]]
-    assert not [r for r in records if "tenpercent" in json.dumps(r)]
+    claims = [c for f in results.glob("run-*.json") for c in json.loads(f.read_text())["claims"]]
+    assert {c["method"] for c in claims} == {"magnitude"}
     # nothing compressed by it was kept in the cache
-    assert not list((tmp_path / "cache").glob("compressed/*/*/report.json"))
+    reports = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("compressed/*/*/report.json")]
+    assert reports and not [r for r in reports if "tenpercent" in json.dumps(r)]
+    # the leaderboard of the run ranks magnitude and neither ranks nor lists the plugin
+    out = tmp_path / "board"
+    assert main(["leaderboard", str(results), "--out", str(out), "--formats", "md,json"]) == 0
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert {c["method"] for c in board["claims"]} == {"magnitude"}
+    assert "tenpercent" not in (out / "leaderboard.md").read_text() + json.dumps(board)
 
 
 @pytest.mark.parametrize("bad", ["gram", ("gram", "hessian"), ()])

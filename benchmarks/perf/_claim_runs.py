@@ -52,4 +52,4 @@ def run_benchmark(cache: Path, results: Path, pytest_args: Sequence[str], worker
 def run_records(results: Path) -> list[str]:
     """The claim records of the one run record in ``results``, as sorted canonical JSON (to compare runs)."""
     (record,) = sorted(results.glob("run-*.json"))
-    return sorted(json.dumps(r, sort_keys=True) for r in json.loads(record.read_text())["records"])
+    return sorted(json.dumps(r, sort_keys=True) for r in json.loads(record.read_text())["claims"])

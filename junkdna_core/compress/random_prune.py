@@ -11,22 +11,19 @@ import torch
 
 from junkdna_core.compress.base import LayerResult, LayerStats, MethodParams, PruningMethod
 from junkdna_core.compress.validation import check_fraction
-from junkdna_core.config.errors import ConfigError
-
-SEED_LIMIT = 2**32
+from junkdna_core.config.checks import check_seed
 
 
 @dataclass(frozen=True)
 class RandomParams(MethodParams):
-    """Fraction of weights pruned per layer, and the seed that picks them."""
+    """Fraction of weights pruned per layer, and the seed that picks them (a benchmark run passes ``--jd-seed``)."""
 
     sparsity: float
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_fraction("sparsity", self.sparsity)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < SEED_LIMIT:
-            raise ConfigError(f"random pruning seed must be an integer in [0, 2**32); got {self.seed!r}")
+        check_seed(self.seed, "random pruning seed")
 
 
 class RandomPrune(PruningMethod):

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any
 
+from junkdna_core.config.checks import offset_seeds
 from junkdna_core.config.errors import ConfigError
 
 
@@ -62,6 +63,10 @@ class FinetuneBudget:
     alphas: tuple[float, ...]
     config: FinetuneConfig
 
+    def seeded(self, run_seed: int) -> FinetuneBudget:
+        """This budget with its training seeds offset by a run's seed (``--jd-seed``; 0 keeps them), modulo the limit."""
+        return dataclasses.replace(self, seeds=offset_seeds(run_seed, self.seeds))
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -71,8 +76,9 @@ class Budget:
     (reachable by N of M = 8), ``bits`` and ``rank_fractions``: the levels swept by
     default by pruning, N:M, quantization and low-rank methods, weakest first.
     ``methods``: the methods swept when ``--jd-methods`` is not given;
-    ``finetune_methods``: the pruning methods the fine-tuning benchmarks transfer
-    from; ``finetune``: the fine-tuning data, seeds and schedule.
+    ``random_seeds``: how many random masks (one seed each) the random control
+    averages; ``finetune_methods``: the pruning methods the fine-tuning benchmarks
+    transfer from; ``finetune``: the fine-tuning data, seeds and schedule.
     """
 
     name: str
@@ -83,12 +89,20 @@ class Budget:
     bits: tuple[int, ...]
     rank_fractions: tuple[float, ...]
     methods: tuple[str, ...]
+    random_seeds: int
     finetune_methods: tuple[str, ...]
     finetune: FinetuneBudget
 
-    def overridden(self, *, items: int | None = None) -> Budget:
-        """This budget with ``--jd-items`` applied (None keeps the budget's)."""
-        return self if items is None else dataclasses.replace(self, items=items)
+    def overridden(self, *, items: int | None = None, random_seeds: int | None = None) -> Budget:
+        """This budget with ``--jd-items`` and ``--jd-random-seeds`` applied (None keeps the budget's): ``items`` sizes
+        the items scored per level and the test items per level of fine-tuning, ``random_seeds`` the masks the random
+        control averages."""
+        changes: dict[str, Any] = {}
+        if items is not None:
+            changes.update(items=items, finetune=dataclasses.replace(self.finetune, test_items=items))
+        if random_seeds is not None:
+            changes["random_seeds"] = random_seeds
+        return dataclasses.replace(self, **changes) if changes else self
 
     def describe(self) -> dict[str, Any]:
         """The budget as JSON-ready data (in every run record)."""
@@ -110,6 +124,7 @@ BUDGETS: Mapping[str, Budget] = MappingProxyType({b.name: b for b in (
         rank_fractions=_levels((0.75, 0.5, 0.25)),
         # calibration-free methods, so the whole benchmark directory runs in minutes on 2 CPU cores
         methods=("magnitude", "random", "rtn", "lowrank"),
+        random_seeds=1,  # one mask: the control's interval then covers the items only
         finetune_methods=("magnitude",),
         # 24 steps on all 64 training items take MiniLM from the majority class (0.56) to 0.78 on SST-2
         finetune=FinetuneBudget(train_items=64, test_items=64, seeds=(0, 1), comparison_sparsity=0.5,
@@ -126,6 +141,7 @@ BUDGETS: Mapping[str, Budget] = MappingProxyType({b.name: b for b in (
         bits=(8, 7, 6, 5, 4, 3, 2),
         rank_fractions=_levels(i / 10 for i in range(9, 0, -1)),
         methods=("magnitude", "random", "nm", "wanda", "sparsegpt", "rtn", "gptq", "lowrank"),
+        random_seeds=3,
         finetune_methods=("magnitude", "nm"),
         # 75 steps on 400 items: 0.805 on SST-2 in 123 s on one CPU core (at lr 1e-4 it stays at the majority class)
         finetune=FinetuneBudget(train_items=400, test_items=200, seeds=(0, 1, 2), comparison_sparsity=0.5,

@@ -144,11 +144,11 @@ def parse_positive_int(text: str) -> int:
 
 
 def parse_seed(text: str) -> int:
-    """A whole number in [0, 2**64)."""
+    """A whole number in [0, 2**32) (:data:`~junkdna_core.config.checks.SEED_LIMIT`)."""
     try:
         return check_seed(int(str(text).strip()))
     except (ValueError, ConfigError):
-        raise ConfigError(f"a seed must be a whole number >= 0 and < 2**64; got {text!r}") from None
+        raise ConfigError(f"a seed must be a whole number >= 0 and < 2**32; got {text!r}") from None
 
 
 def _cuda_index(text: str) -> int | None:

@@ -1,4 +1,4 @@
-"""Model fingerprints: a short content hash of the weights, the model's identity in cache keys and records."""
+"""Model fingerprints (a short content hash of the weights, the model's identity in cache keys and records) and sizes."""
 
 from __future__ import annotations
 
@@ -36,3 +36,8 @@ def _named_tensors(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]
             with align_module_device(module, torch.device("cpu")):
                 tensor = getattr(module, attribute).detach()
         yield name, tensor
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    """The number of weights the model holds: every parameter element, tied parameters counted once."""
+    return sum(p.numel() for p in model.parameters())

@@ -19,7 +19,7 @@ from junkdna_core.config.parsing import parse_device_map
 from junkdna_core.models.conventions import TokenizerConventions, tokenizer_conventions
 from junkdna_core.models.devices import dtype_name, input_device, resolve_dtype, visible_devices
 from junkdna_core.models.embedded import MINILM, MINILM_FOLDER, SMOLLM2, SMOLLM2_GGUF, smollm2_parts
-from junkdna_core.models.fingerprints import model_fingerprint
+from junkdna_core.models.fingerprints import model_fingerprint, parameter_count
 from junkdna_core.models.placement import Placement, PlacementRequest
 from junkdna_core.models.specs import (
     DEFAULT_MODEL,
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 _Weights = tuple[torch.nn.Module, "PreTrainedTokenizerBase", "Placement | None"]
 
+# of the "model-fingerprint" memo; 2: the tokenizer's conventions; 3: also the parameter count and revision
+MODEL_MEMO_VERSION = 3
+
 
 class LoadedModel:
     """A model and what it is: weights on their device(s) in eval mode, read on first use.
@@ -48,7 +51,8 @@ class LoadedModel:
     loaded (package, version and file; a path; or a hub id at the commit it was
     read at, whose hash is also ``revision``); ``fingerprint`` is
     :func:`model_fingerprint` of the weights as loaded (in ``dtype``, the resolved
-    name: never ``auto``); ``device`` is where its inputs go. These are known
+    name: never ``auto``); ``device`` is where its inputs go; ``parameters`` is
+    :func:`parameter_count` of the model (tied weights once). These are known
     without reading the weights when the model's files were fingerprinted before
     (see :func:`load_model`), so a run whose results are all cached never loads
     the model; ``model`` and ``tokenizer`` load it, and then ``placement`` says
@@ -58,7 +62,7 @@ class LoadedModel:
     """
 
     def __init__(self, name: str, source: str, kind: ModelKind, fingerprint: str, read: Callable[[], _Weights],
-                 *, device: str, dtype: str, revision: str | None = None,
+                 *, device: str, dtype: str, parameters: int, revision: str | None = None,
                  conventions: TokenizerConventions | None = None) -> None:
         self.name = name
         self.source = source
@@ -68,6 +72,7 @@ class LoadedModel:
         self.dtype = dtype
         self.revision = revision
         self.placement: Placement | None = None
+        self.parameters = parameters
         self._read = read
         self._weights: tuple[torch.nn.Module, PreTrainedTokenizerBase] | None = None
         self._conventions = conventions
@@ -80,6 +85,7 @@ class LoadedModel:
         loaded = cls(name, source, kind, model_fingerprint(model), lambda: (model, tokenizer, placement),
                      device=placement.device if placement else str(input_device(model)),
                      dtype=placement.dtype if placement else dtype_name(floating), revision=revision,
+                     parameters=parameter_count(model),
                      conventions=tokenizer_conventions(tokenizer))
         loaded._loaded()
         return loaded
@@ -165,12 +171,12 @@ def load_model(
     def fingerprint_now() -> dict[str, Any]:
         first.append(_eager(spec, read))
         return {"fingerprint": first[0].fingerprint, "source": first[0].source, "kind": first[0].kind,
-                "revision": first[0].revision, "conventions": first[0].conventions.describe()}
+                "revision": first[0].revision, "conventions": first[0].conventions.describe(),
+                "parameters": first[0].parameters}
 
     # The resolved dtype, never "auto": the same weights in float32 and bfloat16 are two models.
-    # memo 2: the tokenizer's conventions are memoised beside the fingerprint.
-    known = cache.get_or_compute_json("model-fingerprint", {"files": files, "dtype": where["dtype"], "memo": 2},
-                                      fingerprint_now)
+    known = cache.get_or_compute_json("model-fingerprint", {"files": files, "dtype": where["dtype"],
+                                                            "memo": MODEL_MEMO_VERSION}, fingerprint_now)
     if first:
         return first[0]
 
@@ -186,8 +192,8 @@ def load_model(
         return raw.model, raw.tokenizer, raw.placement
 
     return LoadedModel(model_name(spec), known["source"], known["kind"], known["fingerprint"], read_checked,
-                       revision=known.get("revision"), conventions=TokenizerConventions.from_description(
-                           known["conventions"]), **where)
+                       parameters=known["parameters"], revision=known.get("revision"),
+                       conventions=TokenizerConventions.from_description(known["conventions"]), **where)
 
 
 def _prepared(spec: str, kind: SpecKind, cache: ArtifactCache, dtype: torch.dtype,

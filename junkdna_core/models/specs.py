@@ -169,3 +169,35 @@ def model_name(spec: str) -> str:
     if revision:
         name += f"-{revision[:_SHORT_COMMIT] if _COMMIT_PATTERN.match(revision) else revision}"
     return _sanitize(name)
+
+
+def _long_name(spec: str) -> str:
+    """A longer short name, for telling apart specs whose :func:`model_name` is the same."""
+    rest = spec.removeprefix(RANDOM_PREFIX)
+    path = Path(rest).expanduser()
+    if path.exists():
+        parts = path.resolve().parts[-3:]
+        return _sanitize(("random-" if spec.startswith(RANDOM_PREFIX) else "") + "-".join(parts))
+    return _sanitize(spec.replace("/", "-").replace("@", "-"))
+
+
+def model_labels(specs: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """One distinct short name per spec, in order: :func:`model_name`, made longer (then numbered) where two agree.
+
+    ``/a/llama`` and ``/b/llama`` become ``a-llama`` and ``b-llama``; the labels
+    name the models in test ids and records, so they must differ.
+    """
+    labels = [model_name(s) for s in specs]
+    for name in {n for n in labels if labels.count(n) > 1}:
+        for i, spec in enumerate(specs):
+            if labels[i] == name:
+                labels[i] = _long_name(spec)
+    taken = set(labels)
+    for name in sorted({n for n in labels if labels.count(n) > 1}):
+        for i in [i for i, n in enumerate(labels) if n == name][1:]:
+            number = 2
+            while f"{name}-{number}" in taken:
+                number += 1
+            labels[i] = f"{name}-{number}"
+            taken.add(labels[i])
+    return tuple(labels)

@@ -10,7 +10,8 @@ import pytest
 def pytest_junkdna_update_record(config: pytest.Config, record: dict[str, Any]) -> None:
     """Add fields to a run record before it is written (the controller calls it once per run).
 
-    ``record`` is the JSON-ready run record; a plugin may add keys under
-    ``record["extra"]`` (anything else is checked against the record schema and
-    rejected with an error naming the key). Return value ignored.
+    ``record`` is the JSON-ready run record (:class:`junkdna_core.results.schema.RunRecord`);
+    a plugin may add JSON-able keys under ``record["extra"]``. Any other change is
+    rejected: the record is written without the plugins' changes and the session
+    fails with a usage error naming the key. Return value ignored.
     """

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from junkdna_core.config.errors import CacheError, CompressionError, ConfigError
+from junkdna_core.models.specs import DEFAULT_ENCODER
 from junkdna_core.options import (
     add_cache_limit_option,
     add_cache_option,
@@ -27,13 +29,17 @@ from junkdna_core.options import (
     add_input_options,
     add_items_option,
     add_metric_option,
+    add_random_seeds_option,
     add_results_option,
     add_run_options,
     add_threshold_option,
+    parse_model_specs,
     type_error,
 )
 from junkdna_core.pytest_plugin import fixtures
+from junkdna_core.pytest_plugin.reporting import GroupOrder, RunReporter
 from junkdna_core.pytest_plugin.session import SESSION_KEY, JunkdnaSession, is_xdist_worker
+from junkdna_core.pytest_plugin.timing import group_of
 
 MARKERS = {
     "smoke": "part of the smoke budget (minutes on 2 CPU cores)",
@@ -44,9 +50,11 @@ MARKERS = {
     **{f"setting{i}": f"difficulty setting {i} of the paper (Table 1)" for i in range(1, 7)},
 }
 RECORDS_KEY = "junkdna_records"
+CLAIMS_KEY = "junkdna_claims"
 ENVIRONMENT_KEY = "junkdna_environment"
 BASELINE_KEY = pytest.StashKey[tuple[list[Any], tuple[str, ...]]]()
 COMPARISON_KEY = pytest.StashKey[Any]()
+RECORD_ERROR_KEY = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,9 +63,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_items_option(group.addoption, "jd-")
     add_input_options(group.addoption, "jd-")
     add_metric_option(group.addoption, "jd-")
-    group.addoption("--jd-encoder", default="minilm", metavar="SPEC",
-                    help="model fine-tuned by the setting1, irreversible and lmc benchmarks (default: the embedded "
-                         "MiniLM encoder; any spec --jd-model takes)")
+    add_random_seeds_option(group.addoption, "jd-")
+    group.addoption("--jd-encoder", type=type_error(parse_model_specs), default=(DEFAULT_ENCODER,), metavar="SPECS",
+                    help="comma-separated models fine-tuned by the setting1, irreversible and lmc benchmarks "
+                         "(default: the embedded MiniLM encoder; any spec --jd-model takes)")
     add_cache_option(group.addoption, "jd-")
     add_cache_limit_option(group.addoption, "jd-cache-")
     add_results_option(group.addoption, "jd-")
@@ -91,14 +100,47 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
-    """A CacheError (disk full, read-only cache) stops the run: every later test would hit the same storage."""
-    outcome = yield
-    if call.excinfo is not None:
-        from junkdna_core.config.errors import CacheError
+    """Tag the report with the test's xdist group; shorten errors the session has already explained.
 
-        if call.excinfo.errisinstance(CacheError):
-            outcome.get_result().longrepr = f"CacheError: {call.excinfo.value}"
-            item.session.shouldstop = f"junkdna: the artifact cache cannot be written: {call.excinfo.value}"
+    A CacheError (disk full, read-only cache) stops the run: every later test would
+    hit the same storage. A CompressionError (a MethodError among them) of a
+    session's build is tagged so the end-of-run summary names each failed
+    compression once, with the tests that needed it; one that failed earlier in
+    the session is shown as its one-line message.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    report.jd_group = group_of(item)
+    if call.excinfo is None:
+        return
+    if call.excinfo.errisinstance(CacheError):
+        report.longrepr = f"CacheError: {call.excinfo.value}"
+        item.session.shouldstop = f"junkdna: the artifact cache cannot be written: {call.excinfo.value}"
+    elif call.excinfo.errisinstance(CompressionError) and call.excinfo.value.key is not None:
+        error = call.excinfo.value
+        report.jd_compression = {"key": error.key, "message": f"{type(error).__name__}: {error}",
+                                 "earlier": error.earlier}
+        if error.earlier:
+            report.longrepr = f"{type(error).__name__}: {error}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize every test that uses ``jd_model`` (``jd_encoder``) over the models of --jd-model (--jd-encoder).
+
+    Indirect and session-scoped: the test id ends with the model's label
+    (``setting2-magnitude-smollm2``), each model is an ``xdist_group`` of its own
+    (joined with the test's other groups, so a worker loads only the models its
+    groups need), and pytest runs one model's tests together, one model alive at a time.
+    """
+    jd = metafunc.config.stash[SESSION_KEY]
+    chosen = {name.strip() for m in metafunc.definition.iter_markers("parametrize") if m.args
+              for name in (m.args[0].split(",") if isinstance(m.args[0], str) else m.args[0])}
+    for name, specs, labels in (("jd_model", jd.models, jd.model_labels),
+                                ("jd_encoder", jd.encoders, jd.encoder_labels)):
+        if name in metafunc.fixturenames and name not in chosen:
+            metafunc.parametrize(name, [pytest.param(spec, id=label, marks=pytest.mark.xdist_group(label))
+                                        for spec, label in zip(specs, labels)], indirect=True, scope="session")
 
 
 def _cap_threads(config: pytest.Config) -> None:
@@ -121,11 +163,48 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "junkdna-fixtures")
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    config.stash[SESSION_KEY] = JunkdnaSession.from_config(config)
+    jd = JunkdnaSession.from_config(config)
+    config.stash[SESSION_KEY] = jd
     if is_xdist_worker(config):
         _cap_threads(config)
-    elif config.getoption("jd_compare") is not None:
+        if config.getvalue("loadgroup"):
+            config.pluginmanager.register(GroupOrder.from_workerinput(config.workerinput), "junkdna-group-order")
+        return
+    if _resolves_methods_here(config, jd):
+        try:
+            jd.method_variants()
+        except ConfigError as exc:
+            raise pytest.UsageError(f"--jd-methods: {exc}") from None
+    if config.getoption("jd_compare") is not None:
         config.stash[BASELINE_KEY] = _load_baseline(config.getoption("jd_compare"))
+    config.pluginmanager.register(RunReporter(config, jd.budget.name), "junkdna-reporter")
+    if _is_xdist_controller(config) and config.getoption("dist") == "loadgroup" and not _reorder_chosen(config):
+        config.option.loadscopereorder = False  # xdist would reorder groups by size; GroupOrder orders by time
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """True in the process that hands tests to xdist workers (it never collects or runs them)."""
+    return not is_xdist_worker(config) and getattr(config.option, "dist", "no") != "no" \
+        and not config.getoption("collectonly")
+
+
+def _resolves_methods_here(config: pytest.Config, jd: JunkdnaSession) -> bool:
+    """Whether this process checks --jd-methods against the methods' parameters before any test runs.
+
+    Every process that runs tests does. The xdist controller does only when a spec
+    has options or names a module:Class (the check imports the methods, hence torch);
+    plain names it has already checked against the package metadata.
+    """
+    if not jd.methods:
+        return False
+    return not _is_xdist_controller(config) or any(spec.options or ":" in spec.name for spec in jd.methods)
+
+
+def _reorder_chosen(config: pytest.Config) -> bool:
+    """Whether the user chose xdist's --loadscope-reorder or --no-loadscope-reorder (on the command line or addopts)."""
+    given = [*config.invocation_params.args, *os.environ.get("PYTEST_ADDOPTS", "").split(),
+             *config.getini("addopts")]
+    return any(str(arg) in ("--loadscope-reorder", "--no-loadscope-reorder") for arg in given)
 
 
 def _load_baseline(path: Path) -> tuple[list[Any], tuple[str, ...]]:
@@ -144,8 +223,9 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     """Controller side of xdist: collect the records a worker sent back, and where they were measured."""
     output = getattr(node, "workeroutput", {})
     jd = node.config.stash[SESSION_KEY]
-    if output.get(RECORDS_KEY):
-        jd.records.extend(json.loads(output[RECORDS_KEY]))
+    if output.get(RECORDS_KEY) or output.get(CLAIMS_KEY):
+        jd.claims.extend(json.loads(output.get(CLAIMS_KEY, "[]")))
+        jd.records.extend(json.loads(output.get(RECORDS_KEY, "[]")))
         measured_in = json.loads(output[ENVIRONMENT_KEY])
         jd.worker_models.extend(measured_in.pop("models"))
         jd.worker_environment = jd.worker_environment or measured_in
@@ -157,34 +237,55 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if jd is None:
         return
     if is_xdist_worker(config):
-        if jd.records:  # the worker imported torch to measure them: its environment is the one to record
+        if jd.records or jd.claims:  # the worker imported torch to measure them: its environment is the one to record
             from junkdna_core.results.records import environment
 
+            config.workeroutput[CLAIMS_KEY] = json.dumps(jd.claims)
             config.workeroutput[RECORDS_KEY] = json.dumps(jd.records)
             config.workeroutput[ENVIRONMENT_KEY] = json.dumps({**environment(), "models": jd.model_placements()})
         return
     written = None
-    if jd.records:
-        from junkdna_core.results.records import environment, write_run_record
-
-        # Where every model was placed and why, per worker (the measuring processes' environment).
-        measured_in = {**(jd.worker_environment or environment()), "models": sorted(
-            jd.worker_models + jd.model_placements(), key=lambda m: (m["worker"], m["name"]))}
-        written = write_run_record(jd.results_dir, jd.records, options=jd.options(), measured_in=measured_in)
+    if jd.records or jd.claims:
+        written = _write_record(session, jd)
     if BASELINE_KEY in config.stash:
         _compare_with_baseline(session, written)
+
+
+def _write_record(session: pytest.Session, jd: JunkdnaSession) -> Path | None:
+    """Write the run record (controller only), letting plugins extend it through pytest_junkdna_update_record.
+
+    A plugin that changes anything but ``record["extra"]`` fails the session with
+    a usage error naming the key; the record is written without its changes.
+    """
+    from junkdna_core.results.records import RejectedUpdate, environment, write_run_record
+
+    config = session.config
+    # Where every model was placed and why, per worker (the measuring processes' environment).
+    measured_in = {**(jd.worker_environment or environment()), "models": sorted(
+        jd.worker_models + jd.model_placements(), key=lambda m: (m["worker"], m["name"]))}
+
+    def update(body: dict[str, Any]) -> None:
+        config.hook.pytest_junkdna_update_record(config=config, record=body)
+
+    try:
+        return write_run_record(jd.results_dir, jd.claims, jd.records, options=jd.options(),
+                                measured_in=measured_in, update=update)
+    except RejectedUpdate as exc:
+        config.stash[RECORD_ERROR_KEY] = str(exc)
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return exc.path
 
 
 def _compare_with_baseline(session: pytest.Session, written: Path | None) -> None:
     """--jd-compare: compare the run record just written with the baseline; a regression fails the session."""
     from junkdna_core.results.compare import compare_entries
-    from junkdna_core.results.leaderboard import load_run_record
+    from junkdna_core.results.records import newest_entries, read_run_record
 
     config = session.config
     baseline, baseline_runs = config.stash[BASELINE_KEY]
-    run = load_run_record(written) if written is not None else None
+    run = read_run_record(written) if written is not None else None
     comparison = compare_entries(
-        baseline, run.entries if run else (), tolerance=config.getoption("jd_compare_tolerance"),
+        baseline, newest_entries([run]) if run else (), tolerance=config.getoption("jd_compare_tolerance"),
         strict=config.getoption("jd_compare_strict"), baseline_runs=baseline_runs,
         current_runs=(run.run_id,) if run else (),
     )
@@ -194,7 +295,11 @@ def _compare_with_baseline(session: pytest.Session, written: Path | None) -> Non
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Show the --jd-compare table after the test summary."""
+    """Show a rejected run-record change and the --jd-compare table after the test summary."""
+    problem = config.stash.get(RECORD_ERROR_KEY, None)
+    if problem is not None:
+        terminalreporter.write_sep("=", "junkdna run record", red=True)
+        terminalreporter.write_line(f"junkdna: error: {problem}")
     comparison = config.stash.get(COMPARISON_KEY, None)
     if comparison is None:
         return

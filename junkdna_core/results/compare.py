@@ -1,29 +1,33 @@
 """Regression checks between run records: did a claim or a method's hard-task retention get worse?
 
-Records of a BASELINE and a CURRENT run (files or directories, newest record per
-(model, setting, method, claim) as in the leaderboard) are matched by that key,
-and for each pair these quantities are compared:
+Records of a BASELINE and a CURRENT run (files or directories, each side merging
+the runs of any number of groups or machines; newest record per (model,
+setting, method, claim) as in the leaderboard) are matched by that key — so by
+model first — and for each pair these quantities are compared:
 
-- the verdict: a claim that held and no longer holds is always a regression;
-- the claim statistic: "worse" is against the threshold direction (for ``<=``
-  larger is worse, for ``>=`` smaller is worse). When the baseline record's
-  interval [low, high] brackets its statistic, the statistic is worse beyond its
-  CI when the current one lies outside that interval on the worse side;
-  otherwise (no interval, or an interval of another quantity) when it moved by
-  more than the tolerance;
-- for the difficulty claims, whose interval belongs to slope(hardest) -
-  slope(easiest), that slope gap against the baseline's interval (larger is worse);
-- for claims with drop curves (monotonic, lowrank), the retention of the
-  baseline's hardest level (1 + normalized drop, hardest = largest
-  ``details["difficulty"]``) at every strength both runs measured: worse when
-  it fell by more than the tolerance at any of them.
+- for asserted claims, the verdict: a claim that held and now fails or is
+  undefined is always a regression; one that failed or was undefined and now
+  holds, an improvement; fails <-> undefined, a verdict now decided on other
+  conditions (a redefined statistic), and asserted <-> informational cannot be
+  compared. Informational claims are never judged;
+- for asserted claims, each condition's statistic (matched by the condition's
+  name): "worse" is against its direction (for ``<`` and ``<=`` larger is worse,
+  for ``>`` and ``>=`` smaller is worse). When the baseline condition's interval
+  [low, high] brackets its statistic, the statistic is worse when the current one
+  lies outside that interval on the worse side; otherwise (a record upgraded from
+  schema 1 without an interval) when it moved by more than the tolerance;
+- for every record with a drop curve (asserted or not), the retention of the
+  baseline's hardest level (1 + normalized drop) at every strength both runs
+  measured: worse when it fell by more than the tolerance at any of them;
+- the model's fingerprint: numbers from different weights cannot be compared
+  (reported, and the quantities above still shown).
 
 The default tolerance, 0.05 absolute, is half the smallest step (0.1) of a
 Spearman correlation over up to 5 sweep points, so any change of rank order in
 a smoke sweep counts, while a retention must fall by 5% of the dense score.
 Baseline records missing from the current run, or not comparable with it (a
-changed direction, no common strength), are reported; with ``strict`` they fail
-the comparison.
+changed direction, a condition the other run lacks, no common strength), are
+reported; with ``strict`` they fail the comparison.
 """
 
 from __future__ import annotations
@@ -32,14 +36,14 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from junkdna_core.config.errors import ConfigError
-from junkdna_core.results.leaderboard import CURVE_CLAIMS, Entry, find_run_records, load_run_record, newest_entries
+from junkdna_core.results.records import Entry, newest_entries, read_runs
+from junkdna_core.results.schema import ClaimRecord, Condition, CurveDetails
 
 DEFAULT_TOLERANCE = 0.05
 FLOAT_NOISE = 1e-9  # changes this small are rounding, never a regression
-STRENGTH_DIGITS = 6  # strengths are matched after rounding, as in the leaderboard
 
 Status = Literal["regression", "improvement", "unchanged", "missing", "incomparable", "new"]
 STATUS_ORDER: tuple[Status, ...] = ("regression", "improvement", "missing", "incomparable", "new", "unchanged")
@@ -93,6 +97,11 @@ class Comparison:
         return [c for c in self.changes if c.status in statuses]
 
     @property
+    def models(self) -> list[str]:
+        """The models compared."""
+        return sorted({c.model for c in self.changes})
+
+    @property
     def failed(self) -> bool:
         """True on any regression, and with ``strict`` also on missing or incomparable records."""
         return bool(self.with_status(*FAILING[self.strict]))
@@ -117,11 +126,13 @@ def parse_tolerance(text: str | float) -> float:
     return value
 
 
+def _paths(paths: Path | Sequence[Path]) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
 
 
-def load_entries(path: Path) -> tuple[list[Entry], tuple[str, ...]]:
-    """The newest claim record per key in the run record(s) at ``path``, and the run ids they come from."""
-    runs = [load_run_record(p) for p in find_run_records([Path(path)])]
+def load_entries(paths: Path | Sequence[Path]) -> tuple[list[Entry], tuple[str, ...]]:
+    """The newest claim record per key in the run records at ``paths`` (merged), and the run ids they come from."""
+    runs = read_runs(_paths(paths))
     return newest_entries(runs), tuple(r.run_id for r in runs)
 
 
@@ -131,9 +142,9 @@ def _require_claims(entries: Sequence[Entry], runs: tuple[str, ...]) -> None:
                           "a run record of `pytest benchmarks`")
 
 
-def load_baseline(path: Path) -> tuple[list[Entry], tuple[str, ...]]:
+def load_baseline(paths: Path | Sequence[Path]) -> tuple[list[Entry], tuple[str, ...]]:
     """:func:`load_entries` for a baseline, which must hold at least one claim record."""
-    entries, runs = load_entries(path)
+    entries, runs = load_entries(paths)
     _require_claims(entries, runs)
     return entries, runs
 
@@ -155,76 +166,65 @@ def _allowed(interval: tuple[float, float] | None, tolerance: float) -> str:
     return f"baseline CI [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else f"tolerance {tolerance:g}"
 
 
-def _statistic_interval(record: dict[str, Any]) -> tuple[float, float] | None:
-    """The record's [low, high] when it is an interval of the statistic itself (it brackets it)."""
-    low, high = record.get("low"), record.get("high")
-    if low is None or high is None or not low <= record["statistic"] <= high:
+def _own_interval(condition: Condition) -> tuple[float, float] | None:
+    """The condition's [low, high] when it brackets its statistic."""
+    interval = condition.interval
+    if interval is None or condition.statistic is None or not interval.low <= condition.statistic <= interval.high:
         return None
-    return float(low), float(high)
+    return interval.low, interval.high
 
 
-def _undefined(record: dict[str, Any]) -> bool:
-    return record["statistic_name"] == "undefined"
+Make = Callable[..., Change]
 
 
-def _verdict(base: dict[str, Any], cur: dict[str, Any], make: Callable[..., Change]) -> list[Change]:
-    """A change of verdict: held -> does not hold is a regression, the reverse an improvement."""
-    if bool(base["holds"]) == bool(cur["holds"]):
+def _verdict(base: ClaimRecord, cur: ClaimRecord, make: Make) -> list[Change]:
+    """A change of verdict of an asserted claim (not comparable when it is decided on other conditions now)."""
+    if base.verdict == cur.verdict:
         return []
-    status: Status = "regression" if base["holds"] else "improvement"
-    why = f": {cur['reason']}" if cur.get("reason") else ""
-    note = f"held, now does not hold{why}" if base["holds"] else "did not hold, now holds"
-    return [make("verdict", status, note=note)]
+    why = f": {cur.reason}" if cur.reason else ""
+    note = f"{base.verdict} -> {cur.verdict}{why}"
+    if [c.name for c in base.conditions] != [c.name for c in cur.conditions]:
+        return [make("verdict", "incomparable", note=f"{note}; the claim is decided on other conditions now")]
+    if base.verdict == "holds":
+        return [make("verdict", "regression", note=note)]
+    return [make("verdict", "improvement" if cur.verdict == "holds" else "incomparable", note=note)]
 
 
-def _statistic(base: dict[str, Any], cur: dict[str, Any], tolerance: float, make: Callable[..., Change]) -> Change:
-    name = f"statistic {base['statistic_name']}"
-    if base["direction"] != cur["direction"]:
-        return make(name, "incomparable", note=f"direction {base['direction']} -> {cur['direction']}")
-    if _undefined(base) != _undefined(cur):
-        side = "baseline" if _undefined(base) else "current run"
-        return make(name, "incomparable", note=f"undefined in the {side}")
-    interval = _statistic_interval(base)
-    status = _judge(base["statistic"], cur["statistic"], base["direction"] == "<=", interval, tolerance)
-    return make(name, status, base["statistic"], cur["statistic"], allowed=_allowed(interval, tolerance),
-                note=f"claim needs {base['direction']} {base['threshold']:g}")
+def _condition(base: Condition, cur: Condition | None, tolerance: float, make: Make) -> Change:
+    if cur is None:
+        return make(base.name, "incomparable", note="not a condition of the current record")
+    if base.direction != cur.direction:
+        return make(base.name, "incomparable", note=f"direction {base.direction} -> {cur.direction}")
+    if (base.statistic is None) != (cur.statistic is None):
+        side = "baseline" if base.statistic is None else "current run"
+        return make(base.name, "incomparable", note=f"undefined in the {side}")
+    if base.statistic is None:
+        return make(base.name, "unchanged", note="undefined in both runs")
+    interval = _own_interval(base)
+    status = _judge(base.statistic, cur.statistic, base.direction in ("<", "<="), interval, tolerance)
+    threshold = "" if base.threshold == cur.threshold else f"; threshold {base.threshold:g} -> {cur.threshold:g}"
+    return make(base.name, status, base.statistic, cur.statistic, allowed=_allowed(interval, tolerance),
+                note=f"needs {cur.requirement()}{threshold}")
 
 
-def _slope_gap(base: dict[str, Any], cur: dict[str, Any], make: Callable[..., Change]) -> list[Change]:
-    """The difficulty claims' slope(hardest) - slope(easiest) against the baseline's interval (larger is worse)."""
-    gaps = [r["details"].get("hard_minus_easy") if isinstance(r["details"], dict) else None for r in (base, cur)]
-    if gaps[0] is None or gaps[0]["difference"] == base["statistic"]:  # absent, or already the statistic
+def _conditions(base: ClaimRecord, cur: ClaimRecord, tolerance: float, make: Make) -> list[Change]:
+    now = {c.name: c for c in cur.conditions}
+    return [_condition(c, now.get(c.name), tolerance, make) for c in base.conditions]
+
+
+def _retention(base: ClaimRecord, cur: ClaimRecord, tolerance: float, make: Make) -> list[Change]:
+    """The baseline's hardest level's retention at the common strengths: the worst strength decides."""
+    curves = [r.details if isinstance(r.details, CurveDetails) else None for r in (base, cur)]
+    if curves[0] is None and curves[1] is None:
         return []
-    name = "slope(hardest) - slope(easiest)"
-    if gaps[1] is None:
-        return [make(name, "incomparable", note="not in the current record")]
-    interval = (gaps[0]["low"], gaps[0]["high"])
-    if any(v is None for v in (*interval, gaps[0]["difference"], gaps[1]["difference"])):
-        return [make(name, "incomparable", note="undefined in one of the runs")]
-    status = _judge(gaps[0]["difference"], gaps[1]["difference"], True, interval, 0.0)
-    return [make(name, status, gaps[0]["difference"], gaps[1]["difference"], allowed=_allowed(interval, 0.0))]
-
-
-def hardest_retention(details: dict[str, Any], level: str) -> dict[float, float]:
-    """Retention (1 + normalized drop) of ``level`` at each strength of a drop curve, keyed by rounded strength."""
-    return {round(s, STRENGTH_DIGITS): 1.0 + d for s, d in zip(details["strengths"], details["drops"][level])}
-
-
-def _retention(base: dict[str, Any], cur: dict[str, Any], tolerance: float,
-               make: Callable[..., Change]) -> list[Change]:
-    """The baseline's hardest level's retention at the common strengths: worst strength decides."""
-    curves = [isinstance(r["details"], dict) and "drops" in r["details"] for r in (base, cur)]
-    if base["claim"] not in CURVE_CLAIMS or not any(curves):
-        return []
-    if not all(curves):
-        side = "current" if curves[0] else "baseline"
+    if curves[0] is None or curves[1] is None:
+        side = "current" if curves[0] is not None else "baseline"
         return [make("retention(hardest level)", "incomparable", note=f"no drop curve in the {side} record")]
-    difficulty = base["details"]["difficulty"]
-    hardest = max(difficulty, key=difficulty.get)
+    hardest = curves[0].hardest
     name = f"retention({hardest})"
-    if hardest not in cur["details"]["drops"]:
+    if hardest not in curves[1].drops:
         return [make(name, "incomparable", note=f"level {hardest} not in the current record")]
-    before, after = hardest_retention(base["details"], hardest), hardest_retention(cur["details"], hardest)
+    before, after = curves[0].retention(hardest), curves[1].retention(hardest)
     common = sorted(set(before) & set(after))
     if not common:
         return [make(name, "incomparable", note="no strength measured in both runs")]
@@ -232,27 +232,35 @@ def _retention(base: dict[str, Any], cur: dict[str, Any], tolerance: float,
     status: Status = next((s for s in ("regression", "improvement") if s in judged.values()), "unchanged")
     pick = [s for s in common if judged[s] == status]
     change = {s: after[s] - before[s] for s in pick}
-    at = min(pick, key=change.get) if status == "regression" else max(pick, key=lambda s: abs(change[s]))
+    at = min(pick, key=change.__getitem__) if status == "regression" else max(pick, key=lambda s: abs(change[s]))
     return [make(name, status, before[at], after[at], allowed=_allowed(None, tolerance),
                  note=f"at strength {at:g}, the largest {'fall' if status == 'regression' else 'change'} of "
                       f"{len(common)} common strengths")]
 
 
-def compare_pair(base: dict[str, Any], cur: dict[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> list[Change]:
+def compare_pair(base: ClaimRecord, cur: ClaimRecord, tolerance: float = DEFAULT_TOLERANCE) -> list[Change]:
     """Every compared quantity of two records with the same (model, setting, method, claim)."""
 
     def make(quantity: str, status: Status, baseline: float | None = None, current: float | None = None,
              **kw: str) -> Change:
-        return Change(base["model"], base["setting"], base["method"], base["claim"], quantity, status,
-                      baseline, current, **kw)
+        return Change(base.model, base.setting, base.method, base.claim, quantity, status, baseline, current, **kw)
 
-    return [*_verdict(base, cur, make), _statistic(base, cur, tolerance, make), *_slope_gap(base, cur, make),
-            *_retention(base, cur, tolerance, make)]
+    changes = []
+    fingerprints = (base.provenance.model_fingerprint, cur.provenance.model_fingerprint)
+    if fingerprints[0] != fingerprints[1]:
+        changes.append(make("model fingerprint", "incomparable",
+                            note=f"{fingerprints[0]} -> {fingerprints[1]}: the numbers come from different weights"))
+    if base.asserted != cur.asserted:
+        states = {True: "asserted", False: "informational"}
+        changes.append(make("assertion", "incomparable", note=f"{states[base.asserted]} -> {states[cur.asserted]}"))
+    elif base.asserted:
+        changes += [*_verdict(base, cur, make), *_conditions(base, cur, tolerance, make)]
+    return changes + _retention(base, cur, tolerance, make)
 
 
 def _presence(entry: Entry, status: Status, note: str) -> Change:
     r = entry.record
-    return Change(r["model"], r["setting"], r["method"], r["claim"], "record", status, note=note)
+    return Change(r.model, r.setting, r.method, r.claim, "record", status, note=note)
 
 
 def compare_entries(baseline: Sequence[Entry], current: Sequence[Entry], *, tolerance: float = DEFAULT_TOLERANCE,
@@ -274,9 +282,9 @@ def compare_entries(baseline: Sequence[Entry], current: Sequence[Entry], *, tole
     return Comparison(baseline_runs, current_runs, tolerance, strict, tuple(changes))
 
 
-def compare_runs(baseline: Path, current: Path, *, tolerance: float = DEFAULT_TOLERANCE,
-                 strict: bool = False) -> Comparison:
-    """Compare the run record(s) at ``current`` with those at ``baseline`` (files or directories)."""
+def compare_runs(baseline: Path | Sequence[Path], current: Path | Sequence[Path], *,
+                 tolerance: float = DEFAULT_TOLERANCE, strict: bool = False) -> Comparison:
+    """Compare the run records at ``current`` with those at ``baseline`` (files or directories, each side merged)."""
     tolerance = parse_tolerance(tolerance)
     base_entries, base_runs = load_baseline(baseline)
     cur_entries, cur_runs = load_entries(current)
@@ -298,8 +306,9 @@ def summary_line(comparison: Comparison) -> str:
     counts = ", ".join(f"{len(comparison.with_status(s))} {s}" for s in STATUS_ORDER)
     verdict = "FAILED" if comparison.failed else "passed"
     strict = ", strict" if comparison.strict else ""
-    return (f"compare {verdict}: {counts} (baseline {', '.join(comparison.baseline_runs) or '-'}; current "
-            f"{', '.join(comparison.current_runs) or '-'}; tolerance {comparison.tolerance:g}{strict})")
+    return (f"compare {verdict}: {counts} (models {', '.join(comparison.models) or '-'}; baseline "
+            f"{', '.join(comparison.baseline_runs) or '-'}; current {', '.join(comparison.current_runs) or '-'}; "
+            f"tolerance {comparison.tolerance:g}{strict})")
 
 
 def render_comparison(comparison: Comparison) -> str:

@@ -11,15 +11,15 @@ from junkdna_core.results.leaderboard import (
     FORMATS,
     Leaderboard,
     build_leaderboard,
-    find_run_records,
-    load_run_record,
     render_claims_csv,
     render_html,
     render_json,
     render_markdown,
     render_ranking_csv,
+    render_scale_csv,
 )
 from junkdna_core.results.plots import write_plots
+from junkdna_core.results.records import read_runs
 
 PLOTS_DIR = "plots"
 
@@ -30,7 +30,8 @@ def write_leaderboard(board: Leaderboard, out: Path, formats: Sequence[str] = FO
     written = write_plots(board, out / PLOTS_DIR) if "png" in formats else []
     texts = {
         "md": {"leaderboard.md": render_markdown},
-        "csv": {"claims.csv": render_claims_csv, "ranking.csv": render_ranking_csv},
+        "csv": {"claims.csv": render_claims_csv, "ranking.csv": render_ranking_csv,
+                **({"scale.csv": render_scale_csv} if board.scale else {})},
         "json": {"leaderboard.json": render_json},
         "html": {"leaderboard.html": lambda b: render_html(b, [p.relative_to(out).as_posix() for p in written])},
     }
@@ -44,9 +45,9 @@ def write_leaderboard(board: Leaderboard, out: Path, formats: Sequence[str] = FO
 
 def export_leaderboard(paths: Sequence[Path], out: Path = DEFAULT_OUT,
                        formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Read the run records at ``paths`` (default ``./jd-results``) and write the leaderboard to ``out``."""
+    """Read and merge the run records at ``paths`` (files or directories; default ``./jd-results``), write the
+    leaderboard to ``out``."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ConfigError(f"unknown leaderboard formats {unknown}; allowed: {', '.join(FORMATS)}")
-    runs = [load_run_record(p) for p in find_run_records(paths)]
-    return write_leaderboard(build_leaderboard(runs), out, formats)
+    return write_leaderboard(build_leaderboard(read_runs(paths)), out, formats)

@@ -14,10 +14,25 @@ numeric fields hold documented placeholders.
 - :mod:`~junkdna_core.stats.paths`: the loss barrier of an interpolation path.
 """
 
-from junkdna_core.stats.drops import DROP_KINDS, DropKind, absolute_drop, chance_corrected_drop, drop, normalized_drop
-from junkdna_core.stats.intervals import Interval, MeanInterval, bootstrap_ci, t_interval
+from junkdna_core.stats.drops import (
+    DROP_KINDS,
+    DropKind,
+    absolute_drop,
+    chance_corrected_drop,
+    drop,
+    normalized_drop,
+    undefined_drop,
+)
+from junkdna_core.stats.intervals import Interval, MeanInterval, bootstrap_ci, percentiles, resample_counts, t_interval
 from junkdna_core.stats.paths import interpolation_barrier
-from junkdna_core.stats.ranks import EXACT_PVALUE_MAX_N, Correlation, difficulty_ordering, permutation_pvalue, spearman
+from junkdna_core.stats.ranks import (
+    EXACT_PVALUE_MAX_N,
+    Correlation,
+    difficulty_ordering,
+    permutation_pvalue,
+    spearman,
+    spearman_rows,
+)
 from junkdna_core.stats.slopes import (
     LevelSlope,
     Slope,
@@ -32,5 +47,6 @@ __all__ = [
     "DROP_KINDS", "EXACT_PVALUE_MAX_N", "Correlation", "DropKind", "Interval", "LevelSlope", "MeanInterval", "Slope",
     "SlopeComparison", "SlopeDifference", "absolute_drop", "bootstrap_ci", "chance_corrected_drop",
     "difficulty_ordering", "drop", "interpolation_barrier", "normalized_drop", "paired_bootstrap_slopes",
-    "permutation_pvalue", "spearman", "t_interval", "theil_sen", "theil_sen_slopes",
+    "percentiles", "permutation_pvalue", "resample_counts", "spearman", "spearman_rows", "t_interval", "theil_sen",
+    "theil_sen_slopes", "undefined_drop",
 ]

@@ -87,6 +87,19 @@ def chance_corrected_drop(f_pruned: ArrayLike, f_dense: ArrayLike, chance: float
     return _scalar_or_array((pruned - chance) / (dense - chance) - 1.0)
 
 
+def undefined_drop(kind: DropKind, f_dense: float, chance: float | None = None) -> str | None:
+    """Why the drop of ``kind`` is undefined for a dense score ``f_dense``, or None when it is defined.
+
+    The relative drop needs ``f_dense > 0``; the chance-corrected one ``f_dense > chance``;
+    the absolute drop is always defined. The reason names the score and the bound.
+    """
+    kind = _check_choice("drop kind", kind, DROP_KINDS)
+    if kind == "relative" and f_dense <= 0:
+        return f"the dense score is {f_dense:g}; the normalized drop is undefined"
+    if kind == "chance_corrected" and chance is not None and f_dense <= chance:
+        return f"the dense score {f_dense:.3f} is at or below chance {chance:.3f}; the chance-corrected drop is undefined"
+    return None
+
 
 def drop(kind: DropKind, f_pruned: ArrayLike, f_dense: ArrayLike, chance: float | None = None) -> float | np.ndarray:
     """The drop of ``kind``: :func:`normalized_drop` (``relative``), :func:`absolute_drop` or

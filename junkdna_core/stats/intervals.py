@@ -102,6 +102,17 @@ def percentiles(replicates: np.ndarray, confidence: float) -> tuple[float, float
     low, high = np.quantile(replicates, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(low), float(high)
 
+
+def resample_counts(rng: np.random.Generator, n_items: int, n_resamples: int) -> np.ndarray:
+    """How often each of ``n_items`` items is drawn in each of ``n_resamples`` bootstrap resamples.
+
+    Shape ``(n_resamples, n_items)``, float64, each row summing to ``n_items``: the
+    resampled mean of per-item scores ``s`` is ``counts @ s / n_items``.
+    """
+    draws = rng.integers(0, n_items, (n_resamples, n_items))
+    flat = (draws + n_items * np.arange(n_resamples)[:, None]).ravel()
+    return np.bincount(flat, minlength=n_resamples * n_items).reshape(n_resamples, n_items).astype(np.float64)
+
 @dataclass(frozen=True)
 class MeanInterval:
     """A mean over independent runs (e.g. seeds) with its Student-t confidence interval."""

@@ -76,6 +76,37 @@ def spearman(x: ArrayLike, y: ArrayLike) -> Correlation:
     return Correlation(statistic=rho, pvalue=pvalue, n=n, defined=True, reason=None, pvalue_method=method)
 
 
+def spearman_rows(x: ArrayLike, y: ArrayLike) -> np.ndarray:
+    """Spearman's rank correlation of ``x`` with each row of ``y``, vectorised (for bootstrap replicates).
+
+    Args:
+        x: 1-D array of n values, at least 3 of them and not all equal.
+        y: array of shape ``(m, n)``.
+
+    Returns:
+        Shape ``(m,)``: row i equals ``spearman(x, y[i]).statistic`` (midranks for
+        ties). A constant row has no rank order and gets 0.0, the placeholder
+        :func:`spearman` gives an undefined correlation.
+
+    Raises:
+        ConfigError: NaN/inf, shapes that do not match, fewer than 3 points or a constant ``x``.
+    """
+    xs = _finite_array("x", x, ndim=1)
+    ys = _finite_array("y", y, ndim=2)
+    if ys.shape[1] != xs.size:
+        raise ConfigError(f"y must have shape (m, {xs.size}) to match x, got {ys.shape}")
+    if xs.size < 3 or np.all(xs == xs[0]):
+        raise ConfigError(f"spearman_rows needs at least 3 values of x, not all equal; got {xs.tolist()}")
+    rx = scipy.stats.rankdata(xs) - (xs.size + 1) / 2
+    ry = scipy.stats.rankdata(ys, axis=1)
+    ry = ry - ry.mean(axis=1, keepdims=True)
+    norm = np.sqrt((rx @ rx) * np.einsum("ij,ij->i", ry, ry))
+    out = np.zeros(ys.shape[0])
+    ordered = norm > 0
+    out[ordered] = np.clip(ry[ordered] @ rx / norm[ordered], -1.0, 1.0)
+    return out
+
+
 def _undefined_correlation(n: int, reason: str) -> Correlation:
     """The documented placeholder result of an undefined correlation."""
     return Correlation(statistic=0.0, pvalue=1.0, n=n, defined=False, reason=reason, pvalue_method="undefined")

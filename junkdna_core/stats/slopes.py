@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.stats
@@ -23,7 +23,7 @@ from junkdna_core.stats._checks import (
     check_seed,
 )
 from junkdna_core.stats.drops import DROP_KINDS, DropKind
-from junkdna_core.stats.intervals import percentiles
+from junkdna_core.stats.intervals import percentiles, resample_counts
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,9 @@ class SlopeComparison:
     n_resamples: int
     seed: int
     paired_levels: bool
+    replicates: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    """Level -> its ``n_resamples`` bootstrap slopes, in resample order (resample r of every level
+    used the same item draw when ``paired_levels``), for intervals of statistics built from slopes."""
 
     def slope(self, level: str) -> LevelSlope:
         """The slope of difficulty level ``level`` (ConfigError if unknown)."""
@@ -237,9 +240,9 @@ def paired_bootstrap_slopes(
 
     estimates: dict[str, LevelSlope] = {}
     replicates: dict[str, np.ndarray] = {}
-    shared = _resample_counts(rng, next(iter(dense.values())).size, resamples) if paired_levels else None
+    shared = resample_counts(rng, next(iter(dense.values())).size, resamples) if paired_levels else None
     for name in scores:
-        counts = shared if shared is not None else _resample_counts(rng, dense[name].size, resamples)
+        counts = shared if shared is not None else resample_counts(rng, dense[name].size, resamples)
         estimates[name], replicates[name] = _bootstrap_level(
             name, xs, scores[name], dense[name], counts, kind, chances.get(name), level
         )
@@ -249,7 +252,8 @@ def paired_bootstrap_slopes(
         for i, a in enumerate(names) for b in names[i + 1:]
     )
     return SlopeComparison(levels=tuple(estimates.values()), differences=differences, drop=kind,
-                           confidence=level, n_resamples=resamples, seed=seed, paired_levels=paired_levels)
+                           confidence=level, n_resamples=resamples, seed=seed, paired_levels=paired_levels,
+                           replicates=replicates)
 
 
 def _check_level_arrays(
@@ -291,13 +295,6 @@ def _check_chance(kind: str, chance: Mapping[str, float] | None, names: list[str
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
             raise ConfigError(f"chance[{name!r}] must be a finite number, got {value!r}")
     return {name: float(chance[name]) for name in names}
-
-
-def _resample_counts(rng: np.random.Generator, n_items: int, n_resamples: int) -> np.ndarray:
-    """How often each item is drawn in each resample, shape ``(n_resamples, n_items)``."""
-    draws = rng.integers(0, n_items, (n_resamples, n_items))
-    flat = (draws + n_items * np.arange(n_resamples)[:, None]).ravel()
-    return np.bincount(flat, minlength=n_resamples * n_items).reshape(n_resamples, n_items).astype(np.float64)
 
 
 def _bootstrap_level(

@@ -14,7 +14,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from junkdna_core.models.loading import LoadedModel
 from junkdna_core.models.placement import check_compressible
 from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study.artifact_format import load_compressed, save_compressed
+from junkdna_core.study.failures import naming_failures
 
 ARTIFACT_VERSION = 2  # 2: compact per-layer forms (artifact_format v2) replace masks.npz + dense changed weights
 COMPRESSED_KIND = "compressed"
@@ -146,8 +147,10 @@ def stored_compressed(
             "onloaded": report.onloaded,
         }, indent=1))
 
-    with cache.use(COMPRESSED_KIND, artifact_parts(dense, method, calibration), build,
-                   description=f"{dense.name} {method!r}") as path:
+    with ExitStack() as held:
+        with naming_failures(dense.name, dense.fingerprint, method):  # the build's failures, not the reader's
+            path = held.enter_context(cache.use(COMPRESSED_KIND, artifact_parts(dense, method, calibration), build,
+                                                description=f"{dense.name} {method!r}"))
         yield path
 
 
@@ -181,10 +184,16 @@ def compressed_model(
     calibration: Calibration | None = None,
     progress: bool = True,
 ) -> CompressedModel:
-    """The dense model compressed by ``method``: built once (across processes), then read from the cache."""
+    """The dense model compressed by ``method``: built once (across processes), then read from the cache.
+
+    Any failure but the cache's and the model files' is a CompressionError (a
+    MethodError when the method misbehaved) naming the method, its level and the model.
+    """
     with stored_compressed(dense, method, cache=cache, calibration=calibration, progress=progress) as path:
+        with naming_failures(dense.name, dense.fingerprint, method):
+            model = load_compressed(dense.model, path)
         return CompressedModel(
-            model=load_compressed(dense.model, path),
+            model=model,
             method=method.describe(),
             level=method.level,
             report=json.loads((path / _REPORT).read_text()),

@@ -51,22 +51,35 @@ class Curve:
 class Study:
     """Everything measured for one (model, setting, method), with its provenance.
 
+    ``family``: the method's family (``pruning``, ``quantization``, ``lowrank``);
+    ``configurations``: each configuration's ``describe()`` with its ``strength``;
+    ``model_parameters``: the model's parameter count; ``seed``: the run's seed
+    (items, calibration, and the claims' bootstrap).
     ``inputs``: how texts were fed to the model (:meth:`InputFormat.describe`: the BOS policy, the
     prefix ids and tokens, the chat template on or off).
     """
 
     model: str
     model_fingerprint: str
+    model_parameters: int
     setting: Setting
     method: str
+    family: str
     configurations: tuple[dict[str, Any], ...]
     items: dict[str, dict[str, Any]]
     calibration: str | None
     curves: tuple[Curve, ...]
+    seed: int
     inputs: dict[str, Any] | None = None
     # Where the model was measured (LoadedModel.describe(): source, revision, device, dtype); not part
     # of what was measured, so two studies with the same numbers are equal wherever they ran.
     model_info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def describe_configuration(method: CompressionMethod, measured: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a configuration (``describe()``), its strength on the common axis, and ``measured``: the level
+    its compression verifiably reached (:data:`DENSE_MEASURED` at strength 0)."""
+    return {**method.describe(), "strength": compression_strength(method), "measured": measured}
 
 
 def run_study(
@@ -79,14 +92,17 @@ def run_study(
     seed: int = 0,
     batch_size: int = 8,
     progress: bool = True,
+    label: str | None = None,
     bos: BosPolicy = "auto",
     chat_template: bool = False,
     metrics: Sequence[str] = (),
 ) -> Study:
     """Score the dense model and every configuration in ``methods`` on every level of ``setting``.
 
-    ``items`` is the number of items per level. ``metrics``: answer metrics (``em``, ``f1``)
-    recorded beside the likelihood on the levels with generative items (``LevelScores.extra``).
+    ``items`` is the number of items per level. ``label`` names the method in the
+    study (default: its registered name), e.g. a variant's ``magnitude[scope=global]``.
+    ``metrics``: answer metrics (``em``, ``f1``) recorded beside the likelihood on the
+    levels with generative items (``LevelScores.extra``).
     ``methods`` are configurations of one method at increasing strength; a
     configuration of strength 0 is the dense model itself and is not rebuilt.
     Each configuration records, under ``measured``, the level its compression
@@ -134,13 +150,16 @@ def run_study(
     return Study(
         model=dense.name,
         model_fingerprint=dense.fingerprint,
+        model_parameters=dense.parameters,
         setting=setting,
-        method=methods[0].name,
-        configurations=tuple({**m.describe(), "measured": level} for m, level in zip(methods, measured)),
+        method=label or methods[0].name,
+        family=methods[0].family,
+        configurations=tuple(describe_configuration(m, level) for m, level in zip(methods, measured)),
         items={task: {"split": s.split, "source": s.source, "fingerprint": s.fingerprint, "ids": list(s.ids)}
                for task, s in chosen.items()},
         calibration=calibration.fingerprint if calibration else None,
         curves=tuple(curves),
         inputs=inputs.describe(),
         model_info=dense.describe(),
+        seed=seed,
     )

@@ -32,7 +32,7 @@ import numpy as np
 
 from junkdna_core import stats
 from junkdna_core.compress.base import CompressionMethod
-from junkdna_core.compress.registry import get_method
+from junkdna_core.compress.variants import MethodVariant, resolve_variant
 from junkdna_core.config.budgets import FinetuneBudget
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.config.parsing import BosPolicy
@@ -44,6 +44,7 @@ from junkdna_core.models.loading import LoadedModel
 from junkdna_core.scoring.levels import LevelScores
 from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study.artifacts import verified_level
+from junkdna_core.study.failures import FailedCompressions, naming_failures
 from junkdna_core.study.finetune import (
     Evaluation,
     TransferMode,
@@ -55,7 +56,7 @@ from junkdna_core.study.finetune import (
     to_example,
     transfer_masks,
 )
-from junkdna_core.study.sweep import DENSE_MEASURED, Curve, Study
+from junkdna_core.study.sweep import DENSE_MEASURED, Curve, Study, describe_configuration
 
 FINETUNE_VERSION = 1  # bump when a run's result for the same inputs would change
 
@@ -123,7 +124,10 @@ def _trained(dense: LoadedModel, data: TaskData, fraction: float, mode: Transfer
     train = [to_example(item) for item in fraction_of(data.train, fraction, seed).items]
     test_examples = [to_example(item) for item in data.test.items]
     classifier = build_classifier(dense, head_size(train + test_examples), seed=seed)
-    masks = transfer_masks(classifier, method) if method is not None and mode != "dense" else None
+    masks = None
+    if method is not None and mode != "dense":
+        with naming_failures(dense.name, dense.fingerprint, method):
+            masks = transfer_masks(classifier, method)
     losses = finetune(classifier, dense.tokenizer, train, budget.config, mode=mode, masks=masks, seed=seed,
                       inputs=inputs)
     return classifier, test_examples, losses, len(train)
@@ -163,18 +167,24 @@ def _seed_mean(evaluations: Sequence[Evaluation], level: str) -> LevelScores:
     return LevelScores(level, "acc", evaluations[0].item_ids, tuple(float(s) for s in scores))
 
 
+def _verified(cache: ArtifactCache, dense: LoadedModel, method: CompressionMethod) -> dict[str, Any]:
+    """The level ``method``'s masks verifiably reach on the pre-trained weights, checked before anything is fine-tuned
+    (MethodError when they miss it)."""
+    return DENSE_MEASURED if method.level == 0 else verified_level(dense, method, cache=cache, progress=False)
+
+
 def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, methods: Sequence[CompressionMethod],
-                   budget: FinetuneBudget, *, data_seed: int = 0, inputs: InputFormat | None = None) -> Study:
+                   budget: FinetuneBudget, *, data_seed: int = 0, label: str | None = None,
+                   inputs: InputFormat | None = None) -> Study:
     """Sparse transfer at each configuration in ``methods`` against dense transfer, at every level of ``setting``.
 
     ``methods`` are configurations of one pruning method at increasing sparsity;
-    one of sparsity 0 is dense transfer itself.
+    one of sparsity 0 is dense transfer itself. ``label`` names the method in the
+    study (default: its registered name).
     """
     if setting.learning != "fine-tuning":
         raise ConfigError(f"{setting.id} is not a fine-tuning setting")
-    # the masks' level is verified on the pre-trained weights before anything is fine-tuned
-    measured = [DENSE_MEASURED if m.level == 0 else verified_level(dense, m, cache=cache, progress=False)
-                for m in methods]
+    measured = [_verified(cache, dense, m) for m in methods]
     curves = []
     for level in setting.levels:
         def scores(method: CompressionMethod | None, level: Level = level) -> LevelScores:
@@ -193,11 +203,12 @@ def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, m
                              "fingerprint": data.test.fingerprint, "ids": list(data.test.ids),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
     return Study(
-        model=dense.name, model_fingerprint=dense.fingerprint, setting=setting, method=methods[0].name,
-        configurations=tuple({**m.describe(), "finetune": budget.config.describe(), "seeds": list(budget.seeds),
-                              "measured": level} for m, level in zip(methods, measured)),
-        items=items, calibration=None, curves=tuple(curves), inputs=_inputs_record(dense, inputs),
-        model_info=dense.describe(),
+        model=dense.name, model_fingerprint=dense.fingerprint, model_parameters=dense.parameters, setting=setting,
+        method=label or methods[0].name, family=methods[0].family,
+        configurations=tuple({**describe_configuration(m, level), "finetune": budget.config.describe(),
+                              "seeds": list(budget.seeds)} for m, level in zip(methods, measured)),
+        items=items, calibration=None, curves=tuple(curves), seed=data_seed,
+        inputs=_inputs_record(dense, inputs), model_info=dense.describe(),
     )
 
 
@@ -208,13 +219,22 @@ class ModeComparison:
     setting: Setting
     model: str
     model_fingerprint: str
-    method: dict[str, Any]
+    model_parameters: int
+    method: dict[str, Any]  # the configuration's describe() with its strength and measured level
+    family: str
     sparsity: float  # of the sparse modes and of the frozen fraction, whatever the method's parameters
     seeds: tuple[int, ...]
     accuracy: dict[str, dict[str, tuple[float, ...]]]  # level -> mode -> accuracy per seed
     items: dict[str, dict[str, Any]]
+    label: str | None = None  # the method's name in records (default: the registered name in ``method``)
+    data_seed: int | None = None  # the run's seed: the fine-tuning data's samples and splits
     inputs: dict[str, Any] | None = None  # how inputs started (InputFormat.describe)
     model_info: dict[str, Any] = field(default_factory=dict, compare=False)  # as Study.model_info
+
+    @property
+    def method_label(self) -> str:
+        """The method as records name it: ``label``, or the registered name."""
+        return self.label or self.method["method"]
 
     def difficulty(self) -> dict[str, float]:
         """Each level's difficulty (human-gap settings use the mean dense-transfer accuracy)."""
@@ -223,8 +243,12 @@ class ModeComparison:
 
 
 def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, method: CompressionMethod,
-                  budget: FinetuneBudget, *, data_seed: int = 0, inputs: InputFormat | None = None) -> ModeComparison:
-    """Every transfer mode of ``method`` (at its configured sparsity) at every level, for every seed."""
+                  budget: FinetuneBudget, *, data_seed: int = 0, label: str | None = None,
+                  inputs: InputFormat | None = None) -> ModeComparison:
+    """Every transfer mode of ``method`` (at its configured sparsity) at every level, for every seed.
+
+    The masks' level is verified first, and recorded with the configuration under ``measured``."""
+    measured = _verified(cache, dense, method)
     accuracy: dict[str, dict[str, tuple[float, ...]]] = {}
     items = {}
     for level in setting.levels:
@@ -236,8 +260,10 @@ def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, me
         data = task_data(level.task, budget, data_seed)
         items[level.task] = {"test_fingerprint": data.test.fingerprint, "test_items": len(data.test),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
-    return ModeComparison(setting, dense.name, dense.fingerprint, method.describe(), method.level, budget.seeds,
-                          accuracy, items, _inputs_record(dense, inputs), model_info=dense.describe())
+    return ModeComparison(setting, dense.name, dense.fingerprint, dense.parameters,
+                          describe_configuration(method, measured), method.family, method.level, budget.seeds,
+                          accuracy, items, label, data_seed, _inputs_record(dense, inputs),
+                          model_info=dense.describe())
 
 
 @dataclass(frozen=True)
@@ -282,44 +308,56 @@ def interpolation_path(cache: ArtifactCache, dense: LoadedModel, level: Level, m
 
 
 class TransferBench:
-    """The fine-tuning measurements of one model under one budget, memoised (the benchmarks' fixture)."""
+    """The fine-tuning measurements of one model under one budget and run seed, memoised (the benchmarks' fixture).
+
+    ``method`` arguments are method specs (``magnitude``, ``nm[m=4]``). The run's
+    ``seed`` chooses the data splits, offsets the budget's training seeds (see
+    :meth:`FinetuneBudget.seeded`) and goes to a method's ``seed`` parameter.
+    """
 
     def __init__(self, dense: LoadedModel, cache: ArtifactCache, budget: FinetuneBudget,
-                 method_levels: Callable[[type[CompressionMethod]], tuple[float, ...]], *,
-                 bos: BosPolicy = "auto") -> None:
-        self.dense, self.cache, self.budget, self.method_levels = dense, cache, budget, method_levels
+                 method_levels: Callable[[type[CompressionMethod]], tuple[float, ...]], *, seed: int = 0,
+                 failures: FailedCompressions | None = None, bos: BosPolicy = "auto") -> None:
+        self.dense, self.cache, self.method_levels, self.seed = dense, cache, method_levels, seed
+        self.budget = budget.seeded(seed)
+        self.failures = failures or FailedCompressions()
         self.inputs = finetune_inputs(dense, bos)
         self._memo: dict[tuple[str, str, str], Any] = {}
 
-    def _memoised(self, kind: str, setting: str, method: str, compute) -> Any:
+    def _memoised(self, kind: str, setting: str, method: str, compute, configured: list[CompressionMethod]) -> Any:
         if (kind, setting, method) not in self._memo:
-            self._memo[kind, setting, method] = compute()
+            with self.failures.remembering(self.dense.fingerprint, configured):
+                self._memo[kind, setting, method] = compute()
         return self._memo[kind, setting, method]
 
-    def _configured(self, method: str, level: float) -> CompressionMethod:
-        return get_method(method).at_level(level)
+    def _configured(self, variant: MethodVariant, level: float) -> CompressionMethod:
+        return variant.at_level(level, run_seed=self.seed)
 
     def study(self, setting: str, method: str) -> Study:
         """Sparse against dense transfer over the method's sparsities (``method_levels`` of its class)."""
-        levels = self.method_levels(get_method(method))
+        variant = resolve_variant(method)
+        configured = [self._configured(variant, lv) for lv in self.method_levels(variant.cls)]
         return self._memoised("study", setting, method, lambda: transfer_study(
-            self.cache, self.dense, get_setting(setting), [self._configured(method, lv) for lv in levels],
-            self.budget, inputs=self.inputs))
+            self.cache, self.dense, get_setting(setting), configured, self.budget, data_seed=self.seed,
+            label=variant.label, inputs=self.inputs), configured)
 
     def modes(self, setting: str, method: str) -> ModeComparison:
         """The four transfer modes at the budget's comparison sparsity."""
+        variant = resolve_variant(method)
+        configured = self._configured(variant, self.budget.comparison_sparsity)
         return self._memoised("modes", setting, method, lambda: compare_modes(
-            self.cache, self.dense, get_setting(setting),
-            self._configured(method, self.budget.comparison_sparsity), self.budget, inputs=self.inputs))
+            self.cache, self.dense, get_setting(setting), configured, self.budget, data_seed=self.seed,
+            label=variant.label, inputs=self.inputs), [configured])
 
     def paths(self, setting: str, method: str) -> list[InterpolationPath]:
         """Interpolation paths at the easiest and the hardest level (by difficulty), for every seed."""
+        configured = self._configured(resolve_variant(method), self.budget.comparison_sparsity)
+
         def compute() -> list[InterpolationPath]:
             difficulty = self.modes(setting, method).difficulty()
             ordered = sorted(get_setting(setting).levels, key=lambda lv: difficulty[lv.name])
-            configured = self._configured(method, self.budget.comparison_sparsity)
             return [interpolation_path(self.cache, self.dense, level, configured, self.budget, seed,
-                                       inputs=self.inputs)
+                                       data_seed=self.seed, inputs=self.inputs)
                     for level in (ordered[0], ordered[-1]) for seed in self.budget.seeds]
 
-        return self._memoised("paths", setting, method, compute)
+        return self._memoised("paths", setting, method, compute, [configured])

@@ -1,0 +1,97 @@
+"""The plugin objects behind the end-of-run summaries and the xdist group order.
+
+:class:`RunReporter` lives in the process that reports (the xdist controller, or
+the only process): it reads every test report, prints where the time went per
+xdist group and each compression that failed (once, with the tests that needed
+it), and stores the test durations for the next run. :class:`GroupOrder` lives in
+each xdist worker under ``--dist loadgroup`` and orders the collected items by the
+durations the controller handed to every worker alike.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from junkdna_core.pytest_plugin.timing import (
+    CACHE_KEY,
+    WORKERINPUT_KEY,
+    RunTimes,
+    merged_durations,
+    order_by_duration,
+    render_times,
+)
+
+
+class GroupOrder:
+    """A worker's plugin: reorder the collected items so loadgroup hands out the longest groups first."""
+
+    def __init__(self, durations: dict[str, float]) -> None:
+        self.durations = durations
+
+    @classmethod
+    def from_workerinput(cls, workerinput: dict[str, Any]) -> GroupOrder:
+        """The order of the durations the controller sent (none: by group size)."""
+        return cls(json.loads(workerinput.get(WORKERINPUT_KEY, "{}")))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        items[:] = order_by_duration(items, self.durations)
+
+
+class RunReporter:
+    """The reporting process's plugin: durations and compression failures, gathered from the test reports."""
+
+    def __init__(self, config: pytest.Config, budget: str) -> None:
+        self.config = config
+        self.budget = budget
+        self.cache = getattr(config, "cache", None)  # None with -p no:cacheprovider: nothing stored or read
+        stored = self.cache.get(CACHE_KEY, {}) if self.cache is not None else {}
+        self.stored: dict[str, dict[str, float]] = stored if isinstance(stored, dict) else {}
+        self.times = RunTimes()
+        self.started = time.perf_counter()
+        self.failures: dict[str, dict[str, Any]] = {}
+
+    @property
+    def durations(self) -> dict[str, float]:
+        """The stored durations of this run's budget (node id -> seconds)."""
+        return self.stored.get(self.budget, {})
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist: every worker gets the same stored durations, so all collect the same order."""
+        node.workerinput[WORKERINPUT_KEY] = json.dumps(self.durations)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        group = getattr(report, "jd_group", None)
+        if group is not None:
+            self.times.add(report.nodeid, group, getattr(report, "worker_id", None) or "main", report.duration)
+        failure = getattr(report, "jd_compression", None)
+        if failure is not None:
+            entry = self.failures.setdefault(failure["key"], {"message": failure["message"], "tests": []})
+            if not failure["earlier"]:
+                entry["message"] = failure["message"]
+            if report.nodeid not in entry["tests"]:
+                entry["tests"].append(report.nodeid)
+
+    def pytest_sessionfinish(self) -> None:
+        if self.cache is not None and self.times.tests:
+            self.cache.set(CACHE_KEY, merged_durations(self.stored, self.budget, self.times.tests))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for entry in self.failures.values():
+            terminalreporter.write_sep("=", "junkdna: compression failed", red=True)
+            terminalreporter.write_line(entry["message"])
+            terminalreporter.write_line(f"needed by {len(entry['tests'])} tests:")
+            for test in entry["tests"]:
+                terminalreporter.write_line(f"    {test}")
+        if self.times.groups:
+            known = sum(1 for test in self.times.tests if test in self.durations)
+            how = (f"longest first by earlier runs' durations ({known} of {len(self.times.tests)} tests known)"
+                   if getattr(self.config.option, "dist", "no") == "loadgroup" else "by pytest (no --dist loadgroup)")
+            terminalreporter.write_sep("=", "junkdna: where the time went")
+            for line in render_times(self.times, time.perf_counter() - self.started, how):
+                terminalreporter.write_line(line)

@@ -1,0 +1,102 @@
+"""Where a run's time went, per xdist group, and the group order that keeps every worker busy to the end.
+
+Each test's duration (setup + call + teardown) is stored after a run in pytest's
+cache (``.pytest_cache``, key :data:`CACHE_KEY`), per budget. The next run's
+xdist workers, all given the same stored durations by the controller, put the
+groups of ``--dist loadgroup`` longest first (longest-processing-time first), so
+no worker is left with a long group at the end while the other idles. A test
+without a stored duration counts as the median of the stored ones (1 s when none
+are stored: then groups are ordered by their number of tests, as xdist itself does).
+The order depends only on the stored numbers, never on clocks, so every worker
+collects the same order, as xdist requires.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import pytest
+
+CACHE_KEY = "junkdna/durations"
+WORKERINPUT_KEY = "junkdna_durations"
+UNKNOWN_SECONDS = 1.0
+
+
+def base_nodeid(nodeid: str) -> str:
+    """A node id without the ``@group`` suffix xdist's loadgroup adds (xdist's own rule: an ``@`` after the last ``]``)."""
+    at = nodeid.rfind("@")
+    return nodeid[:at] if at > nodeid.rfind("]") else nodeid
+
+
+def group_of(item: pytest.Item) -> str | None:
+    """The xdist group of ``item`` as loadgroup names it: its ``xdist_group`` names, sorted, joined by ``_``."""
+    names = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+    return "_".join(sorted(names)) if names else None
+
+
+def order_by_duration(items: list[pytest.Item], durations: Mapping[str, float]) -> list[pytest.Item]:
+    """``items`` with each group's items together and the groups longest first by ``durations`` (node id -> s).
+
+    A test outside any group is a unit of its own; ties keep collection order, and
+    items keep their order within a group.
+    """
+    typical = statistics.median(durations.values()) if durations else UNKNOWN_SECONDS
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        units.setdefault(group_of(item) or f"@{item.nodeid}", []).append(item)
+    cost = {unit: sum(durations.get(base_nodeid(i.nodeid), typical) for i in members)
+            for unit, members in units.items()}
+    ordered = sorted(units, key=lambda unit: -cost[unit])  # stable: ties stay in collection order
+    return [item for unit in ordered for item in units[unit]]
+
+
+def merged_durations(stored: Mapping[str, Mapping[str, float]], budget: str,
+                     measured: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """The stored durations with this run's (``budget``'s) measured ones replacing theirs; other tests kept."""
+    merged = {name: dict(tests) for name, tests in stored.items()}
+    merged.setdefault(budget, {}).update({k: round(v, 3) for k, v in measured.items()})
+    return merged
+
+
+@dataclass
+class GroupTime:
+    """The tests of one group that ran: their summed duration and the workers that ran them."""
+
+    seconds: float = 0.0
+    tests: set[str] = field(default_factory=set)
+    workers: set[str] = field(default_factory=set)
+
+
+@dataclass
+class RunTimes:
+    """Durations seen by the process that reports (the controller under xdist), per test and per group."""
+
+    tests: dict[str, float] = field(default_factory=dict)
+    groups: dict[str, GroupTime] = field(default_factory=dict)
+    workers: dict[str, float] = field(default_factory=dict)
+
+    def add(self, nodeid: str, group: str, worker: str, seconds: float) -> None:
+        """Count one phase (setup, call or teardown) of a grouped test."""
+        test = base_nodeid(nodeid)
+        self.tests[test] = self.tests.get(test, 0.0) + seconds
+        entry = self.groups.setdefault(group, GroupTime())
+        entry.seconds += seconds
+        entry.tests.add(test)
+        entry.workers.add(worker)
+        self.workers[worker] = self.workers.get(worker, 0.0) + seconds
+
+
+def render_times(times: RunTimes, wall: float, ordered_by: str, limit: int = 30) -> Iterable[str]:
+    """Lines of the end-of-run summary: wall time, each worker's busy time, then the groups, longest first."""
+    busy = ", ".join(f"{w} {s:.1f} s" for w, s in sorted(times.workers.items()))
+    yield f"wall {wall:.1f} s; tests {sum(times.workers.values()):.1f} s ({busy}); groups ordered {ordered_by}"
+    yield f"{'seconds':>9}  {'tests':>5}  {'worker':<8}group"
+    ranked = sorted(times.groups.items(), key=lambda kv: -kv[1].seconds)
+    for name, entry in ranked[:limit]:
+        yield f"{entry.seconds:9.1f}  {len(entry.tests):5d}  {','.join(sorted(entry.workers)):<8}{name}"
+    if len(ranked) > limit:
+        rest = ranked[limit:]
+        yield f"{sum(e.seconds for _, e in rest):9.1f}  {sum(len(e.tests) for _, e in rest):5d}  " \
+              f"{'':<8}({len(rest)} more groups)"
