@@ -172,6 +172,11 @@ def _configuration(config: dict[str, Any]) -> Configuration:
     return load(Configuration, config, "configuration")
 
 
+def _extra(study: Study) -> dict[str, Any]:
+    metrics = extra_metrics(study)
+    return {"extra_metrics": metrics} if metrics else {}
+
+
 def provenance(*studies: Study) -> Provenance:
     """What the measurement rests on: model (fingerprint, parameters, where it ran, how texts were fed to it),
     configurations, items (with ids), seed, and the metrics recorded beside the levels' own (:func:`extra_metrics`)."""
@@ -181,12 +186,11 @@ def provenance(*studies: Study) -> Provenance:
         setting_version=first.setting.version,
         levels=tuple(c.level.describe() for c in first.curves),
         studies=tuple(StudyProvenance(s.method, s.family, tuple(_configuration(c) for c in s.configurations),
-                                      s.calibration, extra_metrics=extra_metrics(s)) for s in studies),
+                                      s.calibration, more=_extra(s)) for s in studies),
         items=first.items,
         model_parameters=first.model_parameters,
         seed=first.seed,
-        model_info=first.model_info,
-        inputs=first.inputs,
+        more={"model_info": first.model_info, "inputs": first.inputs},
     )
 
 
@@ -530,7 +534,8 @@ def _finetune_record(comparison: ModeComparison, claim: str, conditions: Sequenc
             levels=tuple(lv.describe() for lv in comparison.setting.levels),
             studies=(StudyProvenance(comparison.method_label, comparison.family, (config,)),),
             items=comparison.items, model_parameters=comparison.model_parameters, seed=comparison.data_seed,
-            training_seeds=tuple(comparison.seeds), model_info=comparison.model_info, inputs=comparison.inputs),
+            training_seeds=tuple(comparison.seeds),
+            more={"model_info": comparison.model_info, "inputs": comparison.inputs}),
     )
 
 

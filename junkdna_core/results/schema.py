@@ -172,7 +172,6 @@ class StudyProvenance:
     family: str
     configurations: tuple[Configuration, ...]
     calibration: str | None = None
-    extra_metrics: dict[str, Any] = field(default_factory=dict)  # per level: metrics beside its own (--jd-metric)
     more: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -193,8 +192,6 @@ class Provenance:
     model_parameters: int | None = None
     seed: int | None = None
     training_seeds: tuple[int, ...] | None = None
-    model_info: dict[str, Any] = field(default_factory=dict)  # where it ran: source, revision, device, dtype
-    inputs: dict[str, Any] | None = None  # how texts were fed to the model (InputFormat.describe: BOS, template)
     more: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
