@@ -115,7 +115,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     cache = ArtifactCache(args.cache)
     dense = load_model(args.model, device=args.device, dtype=args.dtype, cache=cache, device_map=args.device_map,
                        max_memory=args.max_memory)
-    inputs = input_format(dense.conventions, bos=args.bos, chat_template=args.chat_template)
+    inputs = input_format(dense.conventions, bos=args.bos)
     calibration = (calibration_batch(dense.tokenizer, seed=args.seed, inputs=inputs) if method.needs_calibration
                    else None)
     report = export_compressed(dense, method, args.out, cache=cache, calibration=calibration,
@@ -267,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--seed", type=type_error(parse_seed), default=0, metavar="N",
                         help="calibration seed, as --jd-seed (the same seed finds the run's cached model)")
     add_device_options(export.add_argument)
-    add_input_options(export.add_argument)  # calibration samples start as the run's did: the same cached model
+    # calibration samples start as the run's did (--bos): the same cached model; they are no prompts
+    add_input_options(export.add_argument, chat_template=False)
     add_cache_option(export.add_argument)
     export.add_argument("--out", type=type_error(parse_directory), required=True, metavar="DIR",
                         help="a new or empty folder")

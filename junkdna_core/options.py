@@ -158,12 +158,15 @@ def add_device_options(addoption: Callable[..., Any], prefix: str = "") -> None:
                    f"(default: {WEIGHTS_SHARE * 100:.0f}%% of the memory free on each device)")
 
 
-def add_input_options(addoption: Callable[..., Any], prefix: str = "") -> None:
-    """Register the options that decide how texts are fed to the model: its BOS token, its chat template."""
+def add_input_options(addoption: Callable[..., Any], prefix: str = "", *, chat_template: bool = True) -> None:
+    """Register the options that decide how texts are fed to the model: its BOS token, its chat template (unless
+    ``chat_template`` is False: for commands that feed no prompts)."""
     addoption(f"--{prefix}bos", type=type_error(parse_bos_policy), default="auto", metavar="|".join(BOS_POLICIES),
               help="the token every scoring context, calibration sample, perplexity text and fine-tuning input "
                    "starts with: auto (the BOS token exactly when the model's tokenizer adds it by default), "
                    "always (the BOS token), never (no special token); default: auto")
+    if not chat_template:
+        return
     addoption(f"--{prefix}chat-template", action="store_true", default=False,
               help="render every prompt through the model's chat template (one user turn, then the assistant's "
                    "turn), as lm-evaluation-harness's --apply_chat_template; off by default")
@@ -206,9 +209,9 @@ def add_cache_option(addoption: Callable[..., Any], prefix: str = "") -> None:
 def add_cache_limit_option(addoption: Callable[..., Any], prefix: str = "") -> None:
     """Register the option that caps the artifact cache's size (least recently used compressed models go first)."""
     addoption(f"--{prefix}max-gb", type=type_error(parse_gigabytes), default=None, metavar="GB",
-              help="keep the artifact cache under GB gigabytes (10^9 bytes; a unit as in 500GiB also works): after each compressed model is built, "
-                   "evict the least recently used compressed models that no process is reading; per-item scores "
-                   "and other results are kept (default: no cap)")
+              help="keep the artifact cache under GB gigabytes (10^9 bytes; a unit as in 500GiB also works) by "
+                   "evicting the least recently used compressed models that no process is reading (in a run: after "
+                   "each compressed model is built); per-item scores and other results are kept (default: no cap)")
 
 
 def add_results_option(addoption: Callable[..., Any], prefix: str = "") -> None:
