@@ -67,7 +67,7 @@ def test_answer_metrics_asked_for_reach_the_records_beside_the_likelihood(pytest
     assert result.parseoutcomes().get("error", 0) == 0, result.stdout.str()
     body = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())
     assert body["options"]["metrics"] == ["em", "f1"]
-    [record] = body["records"]
+    [record] = body["claims"]
     [study] = record["provenance"]["studies"]
     assert set(study["extra_metrics"]) == {"factoid"}  # the generative level only, not the multiple-choice one
     for metric in ("em", "f1"):

@@ -227,7 +227,7 @@ def test_the_decision_is_in_the_study_provenance_and_the_baseline_header(tmp_pat
     configs = [get_method("magnitude").at_level(level) for level in (0.0, 0.5)]
     study = run_study(dense, get_setting("setting2"), configs, cache=cache, items=3, progress=False, bos="always")
     expected = input_format(dense.conventions, bos="always").describe()
-    assert study.inputs == expected == provenance(study)["inputs"]
+    assert study.inputs == expected == provenance(study).more["inputs"]
     assert expected["prefix"] == [dense.tokenizer.bos_token_id] and expected["chat_template"] is False
     assert main(["baseline", "--model", "random:tiny-llama", "--settings", "setting2", "--items", "3",
                  "--cache", str(tmp_path), "--bos", "always"]) == 0

@@ -117,7 +117,7 @@ def test_the_resolved_dtype_is_in_every_cache_key_never_auto(tmp_path: Path) -> 
     assert "not loaded" in repr(explicit)  # the same memo entry: "auto" was resolved before keying it
     configs = [get_method("magnitude").at_level(level) for level in (0.3, 0.5, 0.7)]
     study = run_study(auto, get_setting("setting2"), configs, cache=cache, items=2, progress=False)
-    info = provenance(study)["model_info"]  # where the measurement ran, in every claim record
+    info = provenance(study).more["model_info"]  # where the measurement ran, in every claim record
     assert (info["device"], info["dtype"], info["fingerprint"]) == ("cpu", "float32", original.fingerprint)
     assert auto.placement.strategy == "single" and auto.placement.reason.startswith("fits: ")
     manifests = [json.loads(p.read_text()) for p in (tmp_path / "cache").rglob("MANIFEST.json")]

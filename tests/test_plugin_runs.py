@@ -74,7 +74,8 @@ def test_a_bad_model_in_the_list_is_a_usage_error_naming_it(pytester: pytest.Pyt
     result = pytester.runpytest_subprocess("--jd-model", "smollm2,./no-such-folder")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([("*--jd-model*in 'smollm2,./no-such-folder': model spec './no-such-folder' is not "
-                                  "'smollm2', 'minilm', 'random:<*>', an existing model folder, or a Hugging Face hub*")])
+                                  "a model folder; a spec is 'smollm2', 'minilm', 'random:<*>', a model folder*, "
+                                  "or a Hugging Face hub id*")])
 
 
 @pytest.mark.parametrize("xdist", [False, True])
@@ -155,7 +156,7 @@ def test_the_run_seed_chooses_fine_tuning_data_and_training_seeds(monkeypatch):
     calls = []
     monkeypatch.setattr(transfer, "compare_modes", lambda *args, **kwargs: calls.append((args, kwargs)))
     budget = get_budget("smoke").finetune
-    bench = transfer.TransferBench(SimpleNamespace(fingerprint="f" * 16), None, budget, lambda cls: (0.5,), seed=7)
+    bench = transfer.TransferBench(SimpleNamespace(fingerprint="f" * 16, kind="encoder"), None, budget, lambda cls: (0.5,), seed=7)
     bench.modes("setting1", "random")
     (_, _, _, method, used), kwargs = calls[0]
     assert kwargs["data_seed"] == 7 and used.seeds == (7, 8) and method.params.seed == 7

@@ -124,7 +124,7 @@ def test_model_lists_are_checked_and_labels_are_distinct(tmp_path):
     assert labels[2].endswith("a-llama") and labels[3].endswith("b-llama")
     assert labels[4:] == ("org1-llama", "org2-llama")
     assert len(set(model_labels(("x/m", "x-m")))) == 2
-    with pytest.raises(ConfigError, match=r"in 'smollm2,\./missing': model spec '\./missing' is not 'smollm2'"):
+    with pytest.raises(ConfigError, match=r"in 'smollm2,\./missing': model spec '\./missing' is not a model folder; a spec is 'smollm2'"):
         parse_model_specs("smollm2,./missing")
     with pytest.raises(ConfigError, match="names 'smollm2' twice"):
         parse_model_specs("smollm2,smollm2")
