@@ -7,10 +7,13 @@ import torch
 
 from junkdna_core import stats
 from junkdna_core.compress.registry import get_method
+from junkdna_core.config.budgets import FinetuneBudget
 from junkdna_core.config.errors import ConfigError
+from junkdna_core.data.settings import get_setting
 from junkdna_core.data.items import ClassificationItem, MultipleChoiceItem
 from junkdna_core.models.loading import load_model
 from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.study import transfer
 from junkdna_core.study.finetune import (
     Example,
     FinetuneConfig,
@@ -139,3 +142,48 @@ def test_interpolate_end_points_and_bad_alpha():
 def test_bad_finetune_config(bad):
     with pytest.raises(ConfigError):
         FinetuneConfig(**bad)
+
+
+PATH_BUDGET = FinetuneBudget(train_items=12, test_items=8, seeds=(0, 1), comparison_sparsity=0.5,
+                             alphas=(0.0, 0.5, 1.0), config=CONFIG)
+
+
+@pytest.fixture
+def counted_training(monkeypatch):
+    trained = []
+    real = transfer._trained
+    monkeypatch.setattr(transfer, "_trained", lambda *args, **kwargs: trained.append(args[3]) or real(*args, **kwargs))
+    return trained
+
+
+@pytest.mark.parametrize("route", ["modes", "study"])
+def test_lmc_paths_are_cached_from_the_runs_that_trained_both_ends(encoder, tmp_path, counted_training, route):
+    setting = get_setting("setting5-finetune")
+    method = get_method("magnitude").at_level(0.5)
+    cache = ArtifactCache(tmp_path / "cache")
+    if route == "modes":
+        transfer.compare_modes(cache, encoder, setting, method, PATH_BUDGET)
+    else:
+        transfer.transfer_study(cache, encoder, setting, [get_method("magnitude").at_level(s) for s in (0.25, 0.5)],
+                                PATH_BUDGET, compared=method)
+    runs = len(counted_training)
+    level = setting.levels[-1]
+    kept = [transfer.interpolation_path(cache, encoder, level, method, PATH_BUDGET, seed) for seed in (0, 1)]
+    assert len(counted_training) == runs  # read, not trained again
+    retrained = [transfer.interpolation_path(ArtifactCache(tmp_path / "other"), encoder, level, method, PATH_BUDGET,
+                                             seed) for seed in (0, 1)]
+    assert counted_training[runs:] == ["dense", "sparse"] * 2
+    for a, b in zip(kept, retrained):
+        assert a.losses == pytest.approx(b.losses, rel=1e-6) and a.accuracies == b.accuracies
+    assert kept[0].losses != kept[1].losses  # two seeds, two paths
+
+
+def test_no_path_is_kept_from_a_dense_run_read_from_the_cache(encoder, tmp_path, counted_training):
+    setting = get_setting("setting5-finetune")
+    method = get_method("magnitude").at_level(0.5)
+    cache = ArtifactCache(tmp_path / "cache")
+    transfer.transfer_study(cache, encoder, setting, [method], PATH_BUDGET)  # dense and sparse runs, no path asked
+    transfer.compare_modes(cache, encoder, setting, method, PATH_BUDGET)  # both ends read: nothing to keep
+    runs = len(counted_training)
+    transfer.interpolation_path(cache, encoder, setting.levels[0], method, PATH_BUDGET, 0)
+    assert counted_training[runs:] == ["dense", "sparse"]

@@ -22,6 +22,7 @@ Smaller fractions are subsets of larger ones.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from junkdna_core import stats
 from junkdna_core.compress.base import CompressionMethod
@@ -46,6 +48,7 @@ from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study.artifacts import verified_level
 from junkdna_core.study.failures import FailedCompressions, naming_failures
 from junkdna_core.study.finetune import (
+    TRANSFER_MODES,
     Evaluation,
     TransferMode,
     build_classifier,
@@ -135,10 +138,11 @@ def _trained(dense: LoadedModel, data: TaskData, fraction: float, mode: Transfer
 
 def run(cache: ArtifactCache, dense: LoadedModel, task: str, fraction: float, mode: TransferMode,
         method: CompressionMethod | None, budget: FinetuneBudget, seed: int, *, data_seed: int = 0,
-        inputs: InputFormat | None = None) -> Evaluation:
+        inputs: InputFormat | None = None, keep: Callable[[nn.Module | None], None] | None = None) -> Evaluation:
     """One fine-tuning run, scored on the test set; computed once, then read from the cache.
 
-    ``inputs``: :func:`finetune_inputs` of the model (None: its tokenizer's own).
+    ``inputs``: :func:`finetune_inputs` of the model (None: its tokenizer's own). ``keep`` is called with
+    the fine-tuned classifier when the run is computed, with None when it is read from the cache.
     """
     if mode != "dense" and method is None:
         raise ConfigError(f"transfer mode {mode!r} needs a pruning method")
@@ -149,11 +153,15 @@ def run(cache: ArtifactCache, dense: LoadedModel, task: str, fraction: float, mo
         start = time.perf_counter()
         classifier, test, losses, n_train = _trained(dense, data, fraction, mode, method, budget, seed, inputs)
         scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length, inputs=inputs)
+        trained.append(classifier)
         return {"item_ids": list(scored.item_ids), "correct": list(scored.correct), "losses": list(scored.losses),
                 "train_items": n_train, "steps": len(losses), "final_train_loss": losses[-1],
                 "seconds": time.perf_counter() - start}
 
+    trained: list[nn.Module] = []
     body = cache.get_or_compute_json("finetune", parts, compute)
+    if keep is not None:
+        keep(trained[0] if trained else None)
     return Evaluation(tuple(body["item_ids"]), tuple(body["correct"]), tuple(body["losses"]))
 
 
@@ -175,26 +183,36 @@ def _verified(cache: ArtifactCache, dense: LoadedModel, method: CompressionMetho
 
 def transfer_study(cache: ArtifactCache, dense: LoadedModel, setting: Setting, methods: Sequence[CompressionMethod],
                    budget: FinetuneBudget, *, data_seed: int = 0, label: str | None = None,
-                   inputs: InputFormat | None = None) -> Study:
+                   inputs: InputFormat | None = None, compared: CompressionMethod | None = None) -> Study:
     """Sparse transfer at each configuration in ``methods`` against dense transfer, at every level of ``setting``.
 
     ``methods`` are configurations of one pruning method at increasing sparsity;
     one of sparsity 0 is dense transfer itself. ``label`` names the method in the
-    study (default: its registered name).
+    study (default: its registered name). ``compared``: the configuration
+    :func:`compare_modes` and the ``lmc`` paths use; where it is one of ``methods``,
+    the paths of the runs trained here are cached on the way (see :class:`_PathKeeper`).
     """
     if setting.learning != "fine-tuning":
         raise ConfigError(f"{setting.id} is not a fine-tuning setting")
     measured = [_verified(cache, dense, m) for m in methods]
+    sparse = [m for m in methods if m.level != 0]
+    # each seed trains dense transfer, then the lmc path's sparse end (if among them), then the others
+    first = sorted(range(len(sparse)), key=lambda i: not _PathKeeper.ends(compared, sparse[i]))
     curves = []
     for level in setting.levels:
-        def scores(method: CompressionMethod | None, level: Level = level) -> LevelScores:
-            mode = "dense" if method is None or method.level == 0 else "sparse"
-            runs = [run(cache, dense, level.task, _fraction(level), mode, method, budget, seed, data_seed=data_seed,
-                        inputs=inputs) for seed in budget.seeds]
-            return _seed_mean(runs, level.name)
-
-        dense_scores = scores(None)
-        compressed = tuple(dense_scores if m.level == 0 else scores(m) for m in methods)
+        dense_runs: list[Evaluation] = []
+        sparse_runs: dict[int, list[Evaluation]] = {i: [] for i in range(len(sparse))}
+        for seed in budget.seeds:
+            paths = _PathKeeper(cache, dense, level, compared, budget, seed, data_seed, inputs)
+            dense_runs.append(run(cache, dense, level.task, _fraction(level), "dense", None, budget, seed,
+                                  data_seed=data_seed, inputs=inputs, keep=paths.keeper("dense", None)))
+            for i in first:
+                sparse_runs[i].append(run(cache, dense, level.task, _fraction(level), "sparse", sparse[i], budget,
+                                          seed, data_seed=data_seed, inputs=inputs,
+                                          keep=paths.keeper("sparse", sparse[i])))
+        dense_scores = _seed_mean(dense_runs, level.name)
+        by_method = iter(_seed_mean(sparse_runs[i], level.name) for i in range(len(sparse)))
+        compressed = tuple(dense_scores if m.level == 0 else next(by_method) for m in methods)
         curves.append(Curve(level, dense_scores, tuple(m.level for m in methods), compressed))
     items = {}
     for level in setting.levels:
@@ -247,16 +265,20 @@ def compare_modes(cache: ArtifactCache, dense: LoadedModel, setting: Setting, me
                   inputs: InputFormat | None = None) -> ModeComparison:
     """Every transfer mode of ``method`` (at its configured sparsity) at every level, for every seed.
 
-    The masks' level is verified first, and recorded with the configuration under ``measured``."""
+    The masks' level is verified first, and recorded with the configuration under ``measured``. The ``lmc``
+    paths of the dense and sparse runs trained here are cached on the way (see :class:`_PathKeeper`)."""
     measured = _verified(cache, dense, method)
     accuracy: dict[str, dict[str, tuple[float, ...]]] = {}
     items = {}
     for level in setting.levels:
-        accuracy[level.name] = {
-            mode: tuple(run(cache, dense, level.task, _fraction(level), mode, method, budget, seed,
-                            data_seed=data_seed, inputs=inputs).accuracy for seed in budget.seeds)
-            for mode in ("dense", "dense-frozen", "sparse", "sparse-to-dense")
-        }
+        per_mode: dict[str, list[float]] = {mode: [] for mode in TRANSFER_MODES}
+        for seed in budget.seeds:
+            paths = _PathKeeper(cache, dense, level, method, budget, seed, data_seed, inputs)
+            for mode in ("dense", "sparse", "dense-frozen", "sparse-to-dense"):  # the lmc path's two ends first
+                per_mode[mode].append(run(cache, dense, level.task, _fraction(level), mode, method, budget, seed,
+                                          data_seed=data_seed, inputs=inputs,
+                                          keep=paths.keeper(mode, method)).accuracy)
+        accuracy[level.name] = {mode: tuple(values) for mode, values in per_mode.items()}
         data = task_data(level.task, budget, data_seed)
         items[level.task] = {"test_fingerprint": data.test.fingerprint, "test_items": len(data.test),
                              "train_fingerprint": data.train.fingerprint, "train_items": len(data.train)}
@@ -282,28 +304,82 @@ class InterpolationPath:
         return stats.interpolation_barrier(self.alphas, self.losses)
 
 
+def _path_parts(dense: LoadedModel, level: Level, data: TaskData, method: CompressionMethod, budget: FinetuneBudget,
+                seed: int, inputs: InputFormat | None) -> dict[str, Any]:
+    return {**_run_parts(dense, level.task, data, _fraction(level), "sparse", method, budget, seed, inputs),
+            "alphas": list(budget.alphas)}
+
+
+def _path_body(dense: LoadedModel, data: TaskData, budget: FinetuneBudget, inputs: InputFormat | None,
+               solutions: dict[str, nn.Module]) -> dict[str, Any]:
+    """Loss and accuracy on the test items along the path between the ``dense`` and ``sparse`` solutions
+    (the sparse classifier takes the interpolated weights)."""
+    classifier = solutions["sparse"]
+    ends = {"dense": solutions["dense"].state_dict(),
+            "sparse": {k: v.detach().clone() for k, v in classifier.state_dict().items()}}
+    test = [to_example(item) for item in data.test.items]
+    losses, accuracies = [], []
+    for alpha in budget.alphas:
+        classifier.load_state_dict(interpolate(ends["dense"], ends["sparse"], alpha))
+        scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length, inputs=inputs)
+        losses.append(scored.loss)
+        accuracies.append(scored.accuracy)
+    return {"losses": losses, "accuracies": accuracies}
+
+
+class _PathKeeper:
+    """Caches the :func:`interpolation_path` of one level and seed from the dense and the sparse solution of
+    ``method`` when both are trained in one pass (each handed over by :func:`run`'s ``keep``), so the ``lmc``
+    claim reads it instead of training both again. Holds the dense solution only until the sparse run is
+    done or read."""
+
+    def __init__(self, cache: ArtifactCache, dense: LoadedModel, level: Level, method: CompressionMethod | None,
+                 budget: FinetuneBudget, seed: int, data_seed: int, inputs: InputFormat | None) -> None:
+        self.cache, self.dense, self.level, self.method = cache, dense, level, method
+        self.budget, self.seed, self.data_seed, self.inputs = budget, seed, data_seed, inputs
+        self.solutions: dict[str, nn.Module] = {}
+
+    @staticmethod
+    def ends(method: CompressionMethod | None, candidate: CompressionMethod) -> bool:
+        """Whether a sparse run of ``candidate`` is the sparse end of ``method``'s path."""
+        return method is not None and candidate.describe() == method.describe()
+
+    def keeper(self, mode: TransferMode, method: CompressionMethod | None) -> Callable[[nn.Module | None], None] | None:
+        """``run``'s ``keep`` for a run of ``mode`` under ``method`` (None: the run is no end of the path)."""
+        if self.method is None or mode not in ("dense", "sparse"):
+            return None
+        if mode == "sparse" and (method is None or not self.ends(self.method, method)):
+            return None
+        return functools.partial(self._keep, mode)
+
+    def _keep(self, mode: str, classifier: nn.Module | None) -> None:
+        if classifier is None or (mode == "sparse" and "dense" not in self.solutions):  # a run was read, not trained
+            self.solutions.clear()
+            return
+        self.solutions[mode] = classifier
+        if len(self.solutions) < 2:
+            return
+        data = task_data(self.level.task, self.budget, self.data_seed)
+        parts = _path_parts(self.dense, self.level, data, self.method, self.budget, self.seed, self.inputs)
+        solutions, self.solutions = self.solutions, {}
+        self.cache.get_or_compute_json("interpolation", parts,
+                                       lambda: _path_body(self.dense, data, self.budget, self.inputs, solutions))
+
+
 def interpolation_path(cache: ArtifactCache, dense: LoadedModel, level: Level, method: CompressionMethod,
                        budget: FinetuneBudget, seed: int, *, data_seed: int = 0, inputs: InputFormat | None = None
                        ) -> InterpolationPath:
-    """Fine-tune dense and sparse transfer from one initialisation and score the straight path between them."""
+    """Fine-tune dense and sparse transfer from one initialisation and score the straight path between them
+    (read from the cache when :func:`compare_modes` or :func:`transfer_study` trained both already)."""
     data = task_data(level.task, budget, data_seed)
-    parts = {**_run_parts(dense, level.task, data, _fraction(level), "sparse", method, budget, seed, inputs),
-             "alphas": list(budget.alphas)}
 
     def compute() -> dict[str, Any]:
-        solutions = {}
-        for mode in ("dense", "sparse"):
-            classifier, test, _, _ = _trained(dense, data, _fraction(level), mode, method, budget, seed, inputs)
-            solutions[mode] = {k: v.detach().clone() for k, v in classifier.state_dict().items()}
-        losses, accuracies = [], []
-        for alpha in budget.alphas:
-            classifier.load_state_dict(interpolate(solutions["dense"], solutions["sparse"], alpha))
-            scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length, inputs=inputs)
-            losses.append(scored.loss)
-            accuracies.append(scored.accuracy)
-        return {"losses": losses, "accuracies": accuracies}
+        solutions = {mode: _trained(dense, data, _fraction(level), mode, method, budget, seed, inputs)[0]
+                     for mode in ("dense", "sparse")}
+        return _path_body(dense, data, budget, inputs, solutions)
 
-    body = cache.get_or_compute_json("interpolation", parts, compute)
+    body = cache.get_or_compute_json("interpolation", _path_parts(dense, level, data, method, budget, seed, inputs),
+                                     compute)
     return InterpolationPath(level.name, seed, budget.alphas, tuple(body["losses"]), tuple(body["accuracies"]))
 
 
@@ -337,9 +413,10 @@ class TransferBench:
         """Sparse against dense transfer over the method's sparsities (``method_levels`` of its class)."""
         variant = resolve_variant(method)
         configured = [self._configured(variant, lv) for lv in self.method_levels(variant.cls)]
+        compared = self._configured(variant, self.budget.comparison_sparsity)
         return self._memoised("study", setting, method, lambda: transfer_study(
             self.cache, self.dense, get_setting(setting), configured, self.budget, data_seed=self.seed,
-            label=variant.label, inputs=self.inputs), configured)
+            label=variant.label, inputs=self.inputs, compared=compared), configured)
 
     def modes(self, setting: str, method: str) -> ModeComparison:
         """The four transfer modes at the budget's comparison sparsity."""
