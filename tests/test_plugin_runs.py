@@ -69,6 +69,36 @@ def test_two_models_and_two_variants_in_one_run_under_xdist(pytester: pytest.Pyt
     assert "(4 of 4 tests known)" in again.stdout.str()
 
 
+def test_a_first_run_orders_its_groups_by_the_durations_file_of_its_budget(pytester: pytest.Pytester):
+    pytester.makepyfile(test_groups="""
+        import pytest
+
+        @pytest.mark.xdist_group("short")
+        def test_short():
+            pass
+
+        @pytest.mark.xdist_group("long")
+        def test_long():
+            pass
+    """)
+    pytester.makeini("[pytest]\njd_durations = durations/{budget}.json\n")
+    (pytester.path / "durations").mkdir()
+    (pytester.path / "durations" / "smoke.json").write_text(json.dumps({"test_groups.py::test_long": 9.0,
+                                                                       "test_groups.py::test_short": 1.0}))
+    args = ("-n", "1", "--dist", "loadgroup", "-v", "-p", "no:randomly")
+    first = pytester.runpytest_subprocess(*args)
+    first.assert_outcomes(passed=2)
+    assert f"longest first by the durations in {pytester.path / 'durations' / 'smoke.json'} (2 of 2 tests known)" \
+        in first.stdout.str()
+    ran = [line for line in first.stdout.lines if "PASSED" in line]
+    assert "test_long" in ran[0] and "test_short" in ran[1]  # the longer group first, against collection order
+    again = pytester.runpytest_subprocess(*args)  # now pytest's cache knows them
+    assert "longest first by earlier runs' durations (2 of 2 tests known)" in again.stdout.str()
+    (pytester.path / "durations" / "smoke.json").write_text("{not json")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").stderr.fnmatch_lines(
+        ["*jd_durations: durations file *smoke.json: not readable JSON*fix it or delete it*"])
+
+
 def test_a_bad_model_in_the_list_is_a_usage_error_naming_it(pytester: pytest.Pytester):
     pytester.makepyfile("def test_never_runs():\n    raise AssertionError('ran')\n")
     result = pytester.runpytest_subprocess("--jd-model", "smollm2,./no-such-folder")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +18,13 @@ from junkdna_core.models.specs import model_labels
 from junkdna_core.options import parse_model_specs
 from junkdna_core.pytest_plugin.ids import group_name, method_id
 from junkdna_core.pytest_plugin.session import JunkdnaSession
-from junkdna_core.pytest_plugin.timing import base_nodeid, merged_durations, order_by_duration
+from junkdna_core.pytest_plugin.timing import (
+    base_nodeid,
+    durations_file,
+    merged_durations,
+    order_by_duration,
+    read_durations,
+)
 from junkdna_core.study.failures import FailedCompressions, compression_error, naming_failures
 
 
@@ -169,6 +177,23 @@ def test_groups_are_ordered_longest_first_by_stored_durations_else_by_size():
     assert timed == ["t::a[5]", "t::a[2]", "t::a[3]", "t::b", "t::a[1]", "t::a[4]"]  # t::b counts as the median, 5
     assert base_nodeid("t::x[a]@g1") == "t::x[a]" and base_nodeid("t::x[a@b]") == "t::x[a@b]"
     assert merged_durations({"smoke": {"x": 1.0, "y": 2.0}}, "smoke", {"y": 3.0}) == {"smoke": {"x": 1.0, "y": 3.0}}
+
+
+def test_a_durations_file_is_read_as_pytest_split_writes_it(tmp_path):
+    assert durations_file("", "smoke", tmp_path) is None
+    assert durations_file("benchmarks/durations/{budget}.json", "full", tmp_path) == \
+        tmp_path / "benchmarks/durations/full.json"
+    assert durations_file("/abs/{budget}.json", "smoke", tmp_path) == Path("/abs/smoke.json")
+    assert read_durations(tmp_path / "missing.json") == {}
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"benchmarks/test_monotonic.py::test_monotonic[setting2-magnitude-smollm2]": 57.5}))
+    assert read_durations(good) == {"benchmarks/test_monotonic.py::test_monotonic[setting2-magnitude-smollm2]": 57.5}
+    for text in ("{not json", json.dumps(["a", 1]), json.dumps({"t": -1}), json.dumps({"t": "5"}),
+                 json.dumps({"t": True})):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=f"durations file {bad}.*fix it or delete it"):
+            read_durations(bad)
 
 
 def test_a_failed_compression_is_remembered_and_named_once():

@@ -75,6 +75,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="compare this run's claim records with a baseline run record (or a directory of them) "
                          "and fail the session on a regression")
     add_compare_options(group.addoption, "jd-compare-")
+    parser.addini("jd_durations", default="",
+                  help="durations file for the group order of a first run (nothing stored for its budget yet): a "
+                       "pytest-split durations file, {budget} replaced by the budget's name, relative to the ini "
+                       "file (this repository's: benchmarks/durations/{budget}.json)")
     group.addoption(
         "--jd-conformance", type=type_error(_parse_conformance), default=None, metavar="NAMES",
         help="run the conformance kit on these compression methods (comma-separated registered names "

@@ -16,12 +16,15 @@ from typing import Any
 
 import pytest
 
+from junkdna_core.config.errors import ConfigError
 from junkdna_core.pytest_plugin.timing import (
     CACHE_KEY,
     WORKERINPUT_KEY,
     RunTimes,
+    durations_file,
     merged_durations,
     order_by_duration,
+    read_durations,
     render_times,
 )
 
@@ -51,14 +54,28 @@ class RunReporter:
         self.cache = getattr(config, "cache", None)  # None with -p no:cacheprovider: nothing stored or read
         stored = self.cache.get(CACHE_KEY, {}) if self.cache is not None else {}
         self.stored: dict[str, dict[str, float]] = stored if isinstance(stored, dict) else {}
+        base = config.inipath.parent if config.inipath else config.rootpath
+        self.shipped_from = durations_file(config.getini("jd_durations"), budget, base)
+        try:
+            self.shipped = read_durations(self.shipped_from) if self.shipped_from else {}
+        except ConfigError as exc:
+            raise pytest.UsageError(f"jd_durations: {exc}") from None
         self.times = RunTimes()
         self.started = time.perf_counter()
         self.failures: dict[str, dict[str, Any]] = {}
 
     @property
     def durations(self) -> dict[str, float]:
-        """The stored durations of this run's budget (node id -> seconds)."""
-        return self.stored.get(self.budget, {})
+        """The durations the group order uses (node id -> seconds): this budget's stored by earlier runs,
+        else the ``jd_durations`` file's."""
+        return self.stored.get(self.budget) or self.shipped
+
+    @property
+    def durations_source(self) -> str:
+        """Where :attr:`durations` come from, as the end-of-run summary says it."""
+        if self.shipped and not self.stored.get(self.budget):
+            return f"the durations in {self.shipped_from}"
+        return "earlier runs' durations"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -90,7 +107,7 @@ class RunReporter:
                 terminalreporter.write_line(f"    {test}")
         if self.times.groups:
             known = sum(1 for test in self.times.tests if test in self.durations)
-            how = (f"longest first by earlier runs' durations ({known} of {len(self.times.tests)} tests known)"
+            how = (f"longest first by {self.durations_source} ({known} of {len(self.times.tests)} tests known)"
                    if getattr(self.config.option, "dist", "no") == "loadgroup" else "by pytest (no --dist loadgroup)")
             terminalreporter.write_sep("=", "junkdna: where the time went")
             for line in render_times(self.times, time.perf_counter() - self.started, how):

@@ -4,24 +4,60 @@ Each test's duration (setup + call + teardown) is stored after a run in pytest's
 cache (``.pytest_cache``, key :data:`CACHE_KEY`), per budget. The next run's
 xdist workers, all given the same stored durations by the controller, put the
 groups of ``--dist loadgroup`` longest first (longest-processing-time first), so
-no worker is left with a long group at the end while the other idles. A test
-without a stored duration counts as the median of the stored ones (1 s when none
-are stored: then groups are ordered by their number of tests, as xdist itself does).
-The order depends only on the stored numbers, never on clocks, so every worker
+no worker is left with a long group at the end while the other idles. A first
+run (nothing stored for its budget) uses the durations file named by the
+``jd_durations`` ini option, if there is one for its budget: a pytest-split
+durations file (``{node id: seconds}``), so one file serves both. A test
+without a known duration counts as the median of the known ones (1 s when none
+are known: then groups are ordered by their number of tests, as xdist itself does).
+The order depends only on these numbers, never on clocks, so every worker
 collects the same order, as xdist requires.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+
+from junkdna_core.config.errors import ConfigError
 
 CACHE_KEY = "junkdna/durations"
 WORKERINPUT_KEY = "junkdna_durations"
 UNKNOWN_SECONDS = 1.0
+
+
+def durations_file(template: str, budget: str, base: Path) -> Path | None:
+    """The durations file of ``budget``: the ``jd_durations`` ini value with ``{budget}`` filled in, relative to
+    ``base`` (the ini file's directory); None when the value is empty."""
+    if not template.strip():
+        return None
+    path = Path(template.strip().replace("{budget}", budget))
+    return path if path.is_absolute() else base / path
+
+
+def read_durations(path: Path) -> dict[str, float]:
+    """The durations in a pytest-split durations file (``{node id: seconds}``; a missing file holds none).
+
+    Raises ConfigError naming the file when it is not such a JSON object.
+    """
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"durations file {path}: not readable JSON ({exc}); fix it or delete it") from None
+    if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            and v >= 0 for k, v in data.items()):
+        raise ConfigError(f"durations file {path}: expected a JSON object of node id -> seconds (>= 0), as "
+                          "pytest-split's --store-durations writes; fix it or delete it")
+    return {k: float(v) for k, v in data.items()}
 
 
 def base_nodeid(nodeid: str) -> str:
