@@ -13,7 +13,13 @@ import transformers
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.conventions import input_format, tokenizer_conventions
 from junkdna_core.models.synthetic import tiny_llama_config
-from junkdna_core.scoring.engine import ContinuationScore, multiple_choice_predictions, perplexity, score_continuations
+from junkdna_core.scoring.engine import (
+    ContinuationScore,
+    forward_work,
+    multiple_choice_predictions,
+    perplexity,
+    score_continuations,
+)
 from junkdna_core.scoring.generation import exact_match, f1_score, generate, normalize_answer
 
 REQUESTS = [
@@ -147,6 +153,24 @@ def test_output_layer_sees_only_scored_positions(model, tokenizer, reuse_prefix)
         assert sum(rows) == sum(1 + _distinct_prefixes(tokenizer, c, conts) for c, conts in REQUESTS)
     else:
         assert sum(rows) == sum(s.tokens for options in scores for s in options)
+
+
+@pytest.mark.parametrize("reuse_prefix", [True, False])
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_forward_work_counts_what_the_scorer_runs(model, tokenizer, reuse_prefix, batch_size):
+    fed, projected = [], []
+    hooks = [model.model.embed_tokens.register_forward_hook(lambda _m, args, _o: fed.append(args[0].numel())),
+             model.lm_head.register_forward_hook(lambda _m, args, _o: projected.append(args[0].shape[0]))]
+    try:
+        _scores(model, tokenizer, REQUESTS, batch_size=batch_size, reuse_prefix=reuse_prefix)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    work = forward_work(tokenizer, REQUESTS, batch_size=batch_size, reuse_prefix=reuse_prefix)
+    assert (work.decoder_positions, work.projected_positions) == (sum(fed), sum(projected))
+    every = forward_work(tokenizer, REQUESTS, batch_size=batch_size, reuse_prefix=reuse_prefix, project_all=True)
+    assert every.projected_positions == every.decoder_positions > work.projected_positions
+    assert work.flops(10, 2) == 2.0 * (10 * work.decoder_positions + 2 * work.projected_positions)
 
 
 def test_trailing_space_of_context_moves_to_continuation(model, tokenizer):

@@ -9,8 +9,8 @@ from junkdna_core import stats
 from junkdna_core.compress.registry import get_method
 from junkdna_core.config.budgets import FinetuneBudget
 from junkdna_core.config.errors import ConfigError
-from junkdna_core.data.settings import get_setting
 from junkdna_core.data.items import ClassificationItem, MultipleChoiceItem
+from junkdna_core.data.settings import get_setting
 from junkdna_core.models.loading import load_model
 from junkdna_core.storage.cache import ArtifactCache
 from junkdna_core.study import transfer

@@ -47,7 +47,7 @@ from junkdna_core.data.prompts import render_cloze
 from junkdna_core.data.tasks import load_task
 from junkdna_core.models.conventions import input_format
 from junkdna_core.models.loading import LoadedModel, load_model
-from junkdna_core.scoring.engine import score_continuations
+from junkdna_core.scoring.engine import decoder_and_head, forward_work, score_continuations
 from junkdna_core.storage.cache import ArtifactCache
 
 TASK_NAME = "junkdna_arc_easy_local"
@@ -201,6 +201,23 @@ def compare(ours: Run, theirs: Run, items: list[MultipleChoiceItem]) -> dict:
     }
 
 
+def work(loaded: LoadedModel, items: list[MultipleChoiceItem], batch_size: int, bos: str) -> dict:
+    """The forward-pass work of each scorer's layout (:func:`forward_work`; lm-eval's is the no-reuse
+    layout with every position projected) and their FLOP ratio: the speedup at equal FLOP/s."""
+    requests = [render_cloze("arc_easy", item) for item in items]
+    inputs = input_format(loaded.conventions, bos=bos)
+    decoder, head = decoder_and_head(loaded.model)
+    embedding = decoder.get_input_embeddings().weight
+    decoder_parameters = sum(p.numel() for p in decoder.parameters()) - embedding.numel()  # a lookup, no matmul
+    head_parameters = head.weight.numel()
+    ours = forward_work(loaded.tokenizer, requests, batch_size=batch_size, inputs=inputs)
+    theirs = forward_work(loaded.tokenizer, requests, batch_size=batch_size, inputs=inputs, reuse_prefix=False,
+                          project_all=True)
+    flops = {"ours": ours.flops(decoder_parameters, head_parameters),
+             "lm_eval": theirs.flops(decoder_parameters, head_parameters)}
+    return {"ours": vars(ours), "lm_eval": vars(theirs), "flops": flops, "flop_ratio": flops["lm_eval"] / flops["ours"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=500)
@@ -238,6 +255,7 @@ def main() -> int:
         "ours": summarize("junkdna", ours, items),
         "lm_eval": summarize("lm-eval", theirs, items),
         **compare(ours, theirs, items),
+        "work": work(loaded, items, args.batch_size, args.bos),
     }
     for side in ("ours", "lm_eval"):
         row = summary[side]
@@ -247,6 +265,11 @@ def main() -> int:
     print(f" speedup: {summary['speedup']:.2f}x wall, {summary['speedup_cpu']:.2f}x cpu  "
           f"differing choices: acc {diff['acc']}, acc_norm {diff['acc_norm']}  "
           f"max |dloglik| {summary['max_abs_loglik_diff']:.2e}  (load average {summary['load_average'][0]:.1f})")
+    done = summary["work"]
+    print(f"    work: decoder positions {done['ours']['decoder_positions']} vs {done['lm_eval']['decoder_positions']}, "
+          f"projected {done['ours']['projected_positions']} vs {done['lm_eval']['projected_positions']}; "
+          f"FLOP ratio {done['flop_ratio']:.2f} (the speedup at equal FLOP/s); "
+          f"ours at {done['flops']['ours'] / ours.cpu_seconds / 1e9:.0f} GFLOP per CPU second")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -32,7 +32,7 @@ from junkdna_core.config.checks import check_count
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.conventions import InputFormat, input_format, tokenizer_conventions
 from junkdna_core.models.devices import input_device
-from junkdna_core.scoring.packing import batch_mask, pack
+from junkdna_core.scoring.packing import PackedRequest, batch_mask, pack
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -282,9 +282,7 @@ def _score_full_sequences(
 ) -> Iterator[tuple[_Key, tuple[float, bool]]]:
     """Score every (context, continuation) pair as its own sequence: the no-reuse reference path."""
     decoder, head = decoder_and_head(model)
-    keys = [(r, o) for r, req in enumerate(requests) for o in range(len(req.continuations))]
-    keys.sort(key=lambda k: -(len(requests[k[0]].context) + len(requests[k[0]].continuations[k[1]])))
-    for chunk in chunks(keys, batch_size):
+    for chunk in _pair_batches(requests, batch_size):
         contexts = [requests[r].context for r, _ in chunk]
         continuations = [requests[r].continuations[o] for r, o in chunk]
         ids, mask = pad([c + t[:-1] for c, t in zip(contexts, continuations)], input_device(model))
@@ -304,11 +302,8 @@ def _score_packed(
     Requests are batched by length (longest first), so rows of one batch need little padding.
     """
     decoder, head = decoder_and_head(model)
-    packed = [pack(r.context, r.continuations) for r in requests]
-    order = sorted(range(len(requests)), key=lambda r: -len(packed[r]))
     device = input_device(model)
-    for group in chunks(order, batch_size):
-        rows = [packed[r] for r in group]
+    for group, rows in _packed_batches(requests, batch_size):
         ids, _ = pad([list(r.ids) for r in rows], device)
         positions, _ = pad([list(r.positions) for r in rows], device)
         mask = batch_mask(rows, model.dtype).to(device)
@@ -329,6 +324,56 @@ def _score_packed(
         logprobs, greedy = _target_logprobs(head, hidden[where[:, 0], where[:, 1]], row_of, targets)
         yield from zip(keys, _sums(logprobs, greedy, lengths))
         bar.update(len(keys))
+
+
+def _pair_batches(requests: list[_Request], batch_size: int) -> Iterator[list[_Key]]:
+    """The (request, continuation) pairs of the no-reuse path in its batches: longest sequence first."""
+    keys = [(r, o) for r, req in enumerate(requests) for o in range(len(req.continuations))]
+    keys.sort(key=lambda k: -(len(requests[k[0]].context) + len(requests[k[0]].continuations[k[1]])))
+    return chunks(keys, batch_size)
+
+
+def _packed_batches(requests: list[_Request], batch_size: int) -> Iterator[tuple[list[int], list[PackedRequest]]]:
+    """The packed path's batches: request indices and their packed sequences, longest first."""
+    packed = [pack(r.context, r.continuations) for r in requests]
+    order = sorted(range(len(requests)), key=lambda r: -len(packed[r]))
+    for group in chunks(order, batch_size):
+        yield group, [packed[r] for r in group]
+
+
+@dataclass(frozen=True)
+class ForwardWork:
+    """What scoring requests costs in forward passes: token positions run through the decoder (padding
+    included) and hidden states projected to the vocabulary."""
+
+    decoder_positions: int
+    projected_positions: int
+
+    def flops(self, decoder_parameters: int, head_parameters: int) -> float:
+        """Multiply-adds of the linear layers, times 2 (attention scores and softmax left out)."""
+        return 2.0 * (decoder_parameters * self.decoder_positions + head_parameters * self.projected_positions)
+
+
+def forward_work(
+    tokenizer: PreTrainedTokenizerBase, requests: Sequence[tuple[str, Sequence[str]]], *, batch_size: int = 8,
+    reuse_prefix: bool = True, inputs: InputFormat | None = None, project_all: bool = False,
+) -> ForwardWork:
+    """The :class:`ForwardWork` of :func:`score_continuations` on ``requests`` with these arguments, from the
+    batches it lays out (no model is run). ``project_all``: count every position as projected, as a scorer
+    that takes the model's full logits does (lm-evaluation-harness)."""
+    check_count("batch_size", batch_size)
+    encoded, _ = _encode_requests(tokenizer, requests, None, inputs or default_inputs(tokenizer))
+    decoder = projected = 0
+    if reuse_prefix:
+        for _, rows in _packed_batches(encoded, batch_size):
+            decoder += len(rows) * max(len(r) for r in rows)
+            projected += sum(len({i for path in r.predictors for i in path}) for r in rows)
+    else:
+        for chunk in _pair_batches(encoded, batch_size):
+            lengths = [len(encoded[r].context) + len(encoded[r].continuations[o]) - 1 for r, o in chunk]
+            decoder += len(chunk) * max(lengths)
+            projected += sum(len(encoded[r].continuations[o]) for r, o in chunk)
+    return ForwardWork(decoder, decoder if project_all else projected)
 
 
 def _accepts_block_mask(model: PreTrainedModel, requests: list[_Request]) -> bool:
