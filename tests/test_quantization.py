@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from importlib.metadata import entry_points
 
 import numpy as np
@@ -308,10 +309,10 @@ def test_invalid_params_raise_config_error(make, fragment: str) -> None:
 def test_group_size_not_dividing_names_layer_and_divisor() -> None:
     w = torch.zeros(4, 576)
     msg = "group size 128 does not divide in_features 576 of layer model.q_proj; use a divisor such as 64"
-    with pytest.raises(ConfigError, match=msg):
+    with pytest.raises(ConfigError, match=re.escape(f"{msg} (--jd-methods 'rtn[group_size=64]')")):
         RTN.at_level(4, group_size=128).compress({"model.q_proj": w}, None)
     stats = {"model.q_proj": LayerStats(gram=torch.eye(576), tokens=1)}
-    with pytest.raises(ConfigError, match=msg):
+    with pytest.raises(ConfigError, match=re.escape(f"{msg} (--jd-methods 'gptq[group_size=64]')")):
         GPTQ.at_level(4, group_size=128).compress({"model.q_proj": w}, stats)
 
 

@@ -154,7 +154,7 @@ class GPTQ(QuantizationMethod):
         """The quantized-then-dequantized weight of every layer, with its codes and grids, from its input statistics."""
         stats = check_calibrated_inputs(self.name, weights, stats)
         for name, weight in weights.items():
-            check_group_divides(self.params.group_size, weight.shape[1], name)
+            check_group_divides(self.params.group_size, weight.shape[1], name, self.name)
         factors = factorize_all(weights, stats, self.params.percdamp, act_order=self.params.act_order)
         results = {}
         for name, weight in weights.items():

@@ -91,4 +91,4 @@ class QuantizationMethod(CompressionMethod):
     def check_shapes(self, shapes: Mapping[str, tuple[int, int]]) -> None:
         """The group size must divide every layer's in_features."""
         for layer, shape in shapes.items():
-            check_group_divides(self.params.group_size, shape[1], layer)
+            check_group_divides(self.params.group_size, shape[1], layer, self.name)

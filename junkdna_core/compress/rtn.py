@@ -53,7 +53,7 @@ class RTN(QuantizationMethod):
         for name, weight in weights.items():
             if weight.dim() != 2:
                 raise ConfigError(f"rtn: weight {name} must be 2-D (out, in); got shape {tuple(weight.shape)}")
-            check_group_divides(p.group_size, weight.shape[1], name)
+            check_group_divides(p.group_size, weight.shape[1], name, self.name)
         results = {}
         for name, weight in weights.items():
             encoded = quantize_groups_encoded(weight.detach().float(), p.bits, p.group_size, p.symmetric)

@@ -84,12 +84,14 @@ def _suggested_divisor(group_size: int, in_features: int) -> int | None:
     return max(powers or divisors, default=None)
 
 
-def check_group_divides(group_size: int | None, in_features: int, layer: str) -> None:
-    """Raise ConfigError unless ``group_size`` is None or divides ``in_features`` of ``layer``."""
+def check_group_divides(group_size: int | None, in_features: int, layer: str, method: str) -> None:
+    """Raise ConfigError unless ``group_size`` is None or divides ``in_features`` of ``layer``; the message
+    names a group size that fits, as ``method``'s option on the command line."""
     if group_size is None or in_features % group_size == 0:
         return
     divisor = _suggested_divisor(group_size, in_features)
-    hint = f"use a divisor such as {divisor}" if divisor else "use group_size None (one grid per row)"
+    hint = (f"use a divisor such as {divisor} (--jd-methods '{method}[group_size={divisor}]')" if divisor
+            else f"use one grid per row (--jd-methods '{method}[group_size=None]')")
     raise ConfigError(f"group size {group_size} does not divide in_features {in_features} of layer {layer}; {hint}")
 
 
