@@ -92,9 +92,16 @@ def test_a_first_run_orders_its_groups_by_the_durations_file_of_its_budget(pytes
         in first.stdout.str()
     ran = [line for line in first.stdout.lines if "PASSED" in line]
     assert "test_long" in ran[0] and "test_short" in ran[1]  # the longer group first, against collection order
-    again = pytester.runpytest_subprocess(*args)  # now pytest's cache knows them
+    again = pytester.runpytest_subprocess(*args, "--jd-store-durations")  # now pytest's cache knows them
     assert "longest first by earlier runs' durations (2 of 2 tests known)" in again.stdout.str()
+    stored = json.loads((pytester.path / "durations" / "smoke.json").read_text())
+    assert set(stored) == {"test_groups.py::test_long", "test_groups.py::test_short"}
+    assert all(seconds < 9.0 for seconds in stored.values())  # this run's measured durations replaced the file's
     (pytester.path / "durations" / "smoke.json").write_text("{not json")
+    pytester.makeini("[pytest]\n")
+    pytester.runpytest_subprocess("--jd-store-durations").stderr.fnmatch_lines(
+        ["*--jd-store-durations writes the file the jd_durations ini option names; set it*"])
+    pytester.makeini("[pytest]\njd_durations = durations/{budget}.json\n")
     pytester.runpytest_subprocess("-p", "no:cacheprovider").stderr.fnmatch_lines(
         ["*jd_durations: durations file *smoke.json: not readable JSON*fix it or delete it*"])
 

@@ -75,6 +75,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="compare this run's claim records with a baseline run record (or a directory of them) "
                          "and fail the session on a regression")
     add_compare_options(group.addoption, "jd-compare-")
+    group.addoption("--jd-store-durations", action="store_true", default=False,
+                    help="write this run's test durations into the jd_durations file of its budget (merged with "
+                         "what the file holds), for the group order of first runs and for pytest-split")
     parser.addini("jd_durations", default="",
                   help="durations file for the group order of a first run (nothing stored for its budget yet): a "
                        "pytest-split durations file, {budget} replaced by the budget's name, relative to the ini "

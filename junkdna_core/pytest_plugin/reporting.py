@@ -60,6 +60,11 @@ class RunReporter:
             self.shipped = read_durations(self.shipped_from) if self.shipped_from else {}
         except ConfigError as exc:
             raise pytest.UsageError(f"jd_durations: {exc}") from None
+        self.store_shipped = bool(config.getoption("jd_store_durations", False))
+        if self.store_shipped and self.shipped_from is None:
+            raise pytest.UsageError("--jd-store-durations writes the file the jd_durations ini option names; set it "
+                                    "(e.g. jd_durations = \"benchmarks/durations/{budget}.json\" under "
+                                    "[tool.pytest.ini_options])")
         self.times = RunTimes()
         self.started = time.perf_counter()
         self.failures: dict[str, dict[str, Any]] = {}
@@ -97,6 +102,10 @@ class RunReporter:
     def pytest_sessionfinish(self) -> None:
         if self.cache is not None and self.times.tests:
             self.cache.set(CACHE_KEY, merged_durations(self.stored, self.budget, self.times.tests))
+        if self.store_shipped and self.times.tests:
+            merged = merged_durations({self.budget: self.shipped}, self.budget, self.times.tests)[self.budget]
+            self.shipped_from.parent.mkdir(parents=True, exist_ok=True)
+            self.shipped_from.write_text(json.dumps(dict(sorted(merged.items())), indent=1) + "\n", encoding="utf-8")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for entry in self.failures.values():
