@@ -90,3 +90,29 @@ def test_other_config_errors() -> None:
         LowRank.at_level(0.5, rank=3)
     with pytest.raises(ConfigError, match="'tiny'"):
         get_budget("tiny")
+
+
+def test_a_rank_sweep_decomposes_each_cpu_weight_once_and_gives_the_same_factors(monkeypatch):
+    from junkdna_core.compress import lowrank
+
+    calls = []
+    real = torch.linalg.svd
+    monkeypatch.setattr(torch.linalg, "svd", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
+    monkeypatch.setattr(lowrank, "SVD_MEMO", lowrank.SVDMemo(max_bytes=2**30))
+    weights = {"a": torch.randn(16, 8, generator=torch.Generator().manual_seed(0)),
+               "b": torch.randn(6, 10, generator=torch.Generator().manual_seed(1)).bfloat16()}
+    swept = {f: LowRank.at_level(f).compress(weights, None) for f in (0.75, 0.5, 0.25)}
+    assert len(calls) == 2  # one SVD per weight for the three rank fractions
+    fresh = lowrank.SVDMemo(max_bytes=0)  # keeps nothing: every call decomposes
+    monkeypatch.setattr(lowrank, "SVD_MEMO", fresh)
+    for fraction, results in swept.items():
+        again = LowRank.at_level(fraction).compress(weights, None)
+        for name in weights:
+            assert torch.equal(results[name].weight, again[name].weight)
+    assert len(calls) == 2 + 3 * 2 and fresh.held == 0
+    changed = {"a": weights["a"].clone()}
+    changed["a"][0, 0] += 1  # other content, other key
+    monkeypatch.setattr(lowrank, "SVD_MEMO", lowrank.SVDMemo(max_bytes=2**30))
+    LowRank.at_level(0.5).compress(weights, None)
+    LowRank.at_level(0.5).compress(changed, None)
+    assert len(calls) == 8 + 2 + 1

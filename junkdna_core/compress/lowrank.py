@@ -1,7 +1,12 @@
-"""Low-rank compression: replace each weight by its best rank-r approximation (truncated SVD)."""
+"""Low-rank compression: replace each weight by its best rank-r approximation (truncated SVD).
+
+A weight's full SVD does not depend on the rank kept, so a sweep over rank
+fractions decomposes each weight once per process (:class:`SVDMemo`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
@@ -13,6 +18,35 @@ from junkdna_core.compress.encodings import LowRankFactors
 from junkdna_core.compress.validation import check_fraction
 from junkdna_core.config.budgets import Budget
 from junkdna_core.config.errors import ConfigError
+
+
+class SVDMemo:
+    """The SVDs of the CPU weights this process has decomposed, keyed by shape, dtype and content, up to
+    ``max_bytes`` of factors; beyond that, decompositions are not kept (the first ones stay, so a sweep
+    that does not fit still reuses what does). Weights on other devices are decomposed every time."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.held = 0
+        self._svds: dict[tuple[object, ...], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def svd(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``torch.linalg.svd(weight.float(), full_matrices=False)``, computed once per distinct CPU weight."""
+        if weight.device.type != "cpu":
+            return torch.linalg.svd(weight.detach().float(), full_matrices=False)
+        data = weight.detach().contiguous()
+        key = (tuple(data.shape), str(data.dtype), hashlib.blake2b(data.view(torch.uint8).numpy()).digest())
+        if key not in self._svds:
+            factors = torch.linalg.svd(data.float(), full_matrices=False)
+            size = sum(f.numel() * f.element_size() for f in factors)
+            if self.held + size > self.max_bytes:
+                return factors
+            self._svds[key] = factors
+            self.held += size
+        return self._svds[key]
+
+
+SVD_MEMO = SVDMemo(max_bytes=2 * 2**30)
 
 
 @dataclass(frozen=True)
@@ -63,5 +97,5 @@ class LowRank(CompressionMethod):
     def factors(self, weight: torch.Tensor) -> LowRankFactors:
         """The truncated SVD of ``weight`` as ``(U_r * S_r) @ Vh_r`` factors, in float32."""
         r = self.rank(tuple(weight.shape))
-        u, s, vh = torch.linalg.svd(weight.detach().float(), full_matrices=False)
+        u, s, vh = SVD_MEMO.svd(weight)
         return LowRankFactors(u[:, :r] * s[:r], vh[:r].clone())
