@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from junkdna_core.config.budgets import get_budget
+from junkdna_core.config.errors import ConfigError
 from junkdna_core.results.leaderboard import build_leaderboard
 from junkdna_core.results.records import read_runs
 from junkdna_core.study import transfer
@@ -178,6 +179,14 @@ def test_a_failing_compression_is_reported_once_and_not_retried(pytester: pytest
     assert first in summary and "needed by 5 tests:" in summary
     assert "test_difficulty.py::test_difficulty_chance_corrected[setting2-failing-random-tiny-llama]" in summary
     assert out.count("junkdna: compression failed") == 1
+    # the run record holds the failure (its tests recorded nothing), and the leaderboard says so
+    body = json.loads(next((tmp_path / "results").glob("run-*.json")).read_text())
+    assert body["claims"] == [] and len(body["failed_compressions"]) == 1
+    failed = body["failed_compressions"][0]
+    assert failed["method"]["method"] == "failing" and failed["error"] == first
+    assert len(failed["tests"]) == 5
+    with pytest.raises(ConfigError, match="recorded nothing to rank; 1 compressions failed in them, first: failing"):
+        build_leaderboard(read_runs([tmp_path / "results"]))
 
 
 def test_the_run_seed_reaches_random_pruning(pytester: pytest.Pytester, tmp_path):

@@ -252,14 +252,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             config.workeroutput[ENVIRONMENT_KEY] = json.dumps({**environment(), "models": jd.model_placements()})
         return
     written = None
-    if jd.records or jd.claims:
-        written = _write_record(session, jd)
+    reporter = config.pluginmanager.get_plugin("junkdna-reporter")
+    failed = reporter.failed_compressions() if reporter is not None else []
+    if jd.records or jd.claims or failed:
+        written = _write_record(session, jd, failed)
     if BASELINE_KEY in config.stash:
         _compare_with_baseline(session, written)
 
 
-def _write_record(session: pytest.Session, jd: JunkdnaSession) -> Path | None:
-    """Write the run record (controller only), letting plugins extend it through pytest_junkdna_update_record.
+def _write_record(session: pytest.Session, jd: JunkdnaSession, failed: list[dict[str, Any]]) -> Path | None:
+    """Write the run record (controller only), with the compressions that failed (``failed``), letting plugins
+    extend it through pytest_junkdna_update_record.
 
     A plugin that changes anything but ``record["extra"]`` fails the session with
     a usage error naming the key; the record is written without its changes.
@@ -276,7 +279,7 @@ def _write_record(session: pytest.Session, jd: JunkdnaSession) -> Path | None:
 
     try:
         return write_run_record(jd.results_dir, jd.claims, jd.records, options=jd.options(),
-                                measured_in=measured_in, update=update)
+                                measured_in=measured_in, update=update, failed_compressions=failed)
     except RejectedUpdate as exc:
         config.stash[RECORD_ERROR_KEY] = str(exc)
         session.exitstatus = pytest.ExitCode.USAGE_ERROR

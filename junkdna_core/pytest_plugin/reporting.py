@@ -107,6 +107,15 @@ class RunReporter:
             self.shipped_from.parent.mkdir(parents=True, exist_ok=True)
             self.shipped_from.write_text(json.dumps(dict(sorted(merged.items())), indent=1) + "\n", encoding="utf-8")
 
+    def failed_compressions(self) -> list[dict[str, Any]]:
+        """The compressions that failed, as the run record holds them (``FailedCompression`` JSON)."""
+        failed = []
+        for key, entry in self.failures.items():
+            fingerprint, method = json.loads(key)
+            failed.append({"model_fingerprint": fingerprint, "method": method, "error": entry["message"],
+                           "tests": list(entry["tests"])})
+        return failed
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for entry in self.failures.values():
             terminalreporter.write_sep("=", "junkdna: compression failed", red=True)

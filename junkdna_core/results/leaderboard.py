@@ -126,6 +126,17 @@ class ScaleRow:
 
 
 @dataclass(frozen=True)
+class FailedRow:
+    """A compression that failed in one of the runs read (its tests recorded nothing)."""
+
+    run_id: str
+    model_fingerprint: str
+    method: str
+    error: str
+    tests: int
+
+
+@dataclass(frozen=True)
 class Leaderboard:
     """Everything exported: claims, rankings, the cross-model view, the winning entries and their provenance."""
 
@@ -136,6 +147,7 @@ class Leaderboard:
     scale: tuple[ScaleRow, ...]
     entries: tuple[Entry, ...]
     provenance: dict[str, Any]
+    failed: tuple[FailedRow, ...] = ()
 
     def models(self) -> list[str]:
         """The models with a ranking, sorted."""
@@ -301,17 +313,31 @@ def _provenance(runs: Sequence[RunRecord], entries: Sequence[Entry]) -> dict[str
     }
 
 
+def failed_rows(runs: Sequence[RunRecord]) -> list[FailedRow]:
+    """Every compression that failed in ``runs``, newest run first."""
+    rows = []
+    for run in sorted(runs, key=lambda r: (r.created, r.run_id), reverse=True):
+        for f in run.failed_compressions:
+            params = ",".join(f"{k}={v}" for k, v in sorted(f.method.get("params", {}).items()))
+            rows.append(FailedRow(run.run_id, f.model_fingerprint, f"{f.method.get('method', '?')}[{params}]",
+                                  f.error, len(f.tests)))
+    return rows
+
+
 def build_leaderboard(runs: Sequence[RunRecord]) -> Leaderboard:
-    """The leaderboard of the newest claim records across ``runs``."""
+    """The leaderboard of the newest claim records across ``runs``, with the compressions that failed in them."""
     entries = newest_entries(runs)
+    failed = failed_rows(runs)
     if not entries:
+        why = (f"; {len(failed)} compressions failed in them, first: {failed[0].method} on model "
+               f"{failed[0].model_fingerprint}: {failed[0].error}") if failed else ""
         raise ConfigError(f"no claim records in {', '.join(str(r.path) for r in runs)}; "
-                          "the runs recorded nothing to rank")
+                          f"the runs recorded nothing to rank{why}")
     rows = sorted((claim_row(e) for e in entries), key=lambda c: (c.model, c.setting, c.claim, c.method))
     rankings, skipped = rank_methods(entries)
     return Leaderboard(tuple(r for r in rows if r.asserted), tuple(r for r in rows if not r.asserted),
                        tuple(rankings), tuple(skipped), tuple(scale_rows(entries)), tuple(entries),
-                       _provenance(runs, entries))
+                       _provenance(runs, entries), tuple(failed))
 
 
 # --------------------------------------------------------------------------- text formats
@@ -375,6 +401,12 @@ def skipped_table(board: Leaderboard) -> Table:
             [[s.model, s.setting, s.method, s.claim, s.why] for s in board.skipped])
 
 
+def failed_table(board: Leaderboard) -> Table:
+    """The compressions that failed, per run."""
+    return (["run", "model fingerprint", "method", "tests", "error"],
+            [[f.run_id, f.model_fingerprint, f.method, str(f.tests), f.error] for f in board.failed])
+
+
 def cross_model_table(board: Leaderboard) -> Table:
     """Each asserted claim's statistic and verdict per model, side by side (models by parameter count)."""
     models = _models_by_size(board)
@@ -419,6 +451,7 @@ CLAIMS_NOTE = (
 )
 INFORMATIONAL_NOTE = "Recorded for information, never asserted: no verdict is judged (e.g. a quantized method's curve)."
 SKIPPED_NOTE = "Curve records left out of the rankings: the leaderboard ranks only what was verified after compression."
+FAILED_NOTE = "Compressions that raised in the runs read, newest run first: the tests that needed them recorded nothing."
 CROSS_MODEL_NOTE = (
     "Each asserted claim's headline statistic and verdict per model, models ordered by parameter count; below, "
     "each method's normalized drops at the strengths every model was measured at, against the parameter count."
@@ -447,6 +480,8 @@ def _sections(board: Leaderboard) -> list[tuple[str, str, Table]]:
     parts += [(f"Ranking: {m}", RANKING_NOTE, ranking_table(board, m)) for m in board.models()]
     if board.skipped:
         parts.append(("Not ranked", SKIPPED_NOTE, skipped_table(board)))
+    if board.failed:
+        parts.append(("Compressions that failed", FAILED_NOTE, failed_table(board)))
     if len(board.all_models()) > 1:
         parts.append(("Across models", CROSS_MODEL_NOTE, cross_model_table(board)))
         if board.scale:
@@ -505,6 +540,7 @@ def render_json(board: Leaderboard) -> str:
         "rankings": {m: [asdict(r) for r in board.rankings if r.model == m] for m in board.models()},
         "not_ranked": [asdict(s) for s in board.skipped],
         "scale": [asdict(r) for r in board.scale],
+        **({"failed_compressions": [asdict(f) for f in board.failed]} if board.failed else {}),
     }
     return json.dumps(body, indent=2) + "\n"
 

@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from junkdna_core.config.errors import CacheError, ConfigError
-from junkdna_core.results.schema import READABLE_SCHEMAS, RECORD_SCHEMA, ClaimRecord, RecordError, RunRecord, load
+from junkdna_core.results.schema import (
+    READABLE_SCHEMAS,
+    RECORD_SCHEMA,
+    ClaimRecord,
+    FailedCompression,
+    RecordError,
+    RunRecord,
+    load,
+)
 from junkdna_core.results.upgrade import upgrade_schema_1
 
 DEFAULT_RESULTS = Path("jd-results")
@@ -116,10 +124,12 @@ def _plugin_change(before: dict[str, Any], after: Any) -> str | None:
 
 def write_run_record(results_dir: Path, claims: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]] = (),
                      *, options: dict[str, Any], measured_in: dict[str, Any] | None = None,
-                     update: Callable[[dict[str, Any]], None] | None = None) -> Path:
+                     update: Callable[[dict[str, Any]], None] | None = None,
+                     failed_compressions: Sequence[dict[str, Any]] = ()) -> Path:
     """Write one run's claims and records with their provenance; returns the file written (atomic rename).
 
     ``claims``: JSON of :class:`ClaimRecord` (checked against the schema here);
+    ``failed_compressions``: JSON of :class:`FailedCompression`;
     ``measured_in``: the :func:`environment` of the process that measured them (an
     xdist worker's), when it is not this one; ``update(body)``: lets plugins add
     keys under ``body["extra"]``. A change anywhere else is rejected: the record
@@ -129,8 +139,10 @@ def write_run_record(results_dir: Path, claims: Sequence[dict[str, Any]], record
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     checked = sorted((_complete(load(ClaimRecord, c, f"claims[{i}]"), f"claims[{i}]") for i, c in enumerate(claims)),
                      key=lambda c: (c.test or "", c.key))
+    failed = tuple(load(FailedCompression, f, f"failed_compressions[{i}]") for i, f in enumerate(failed_compressions))
     run = RunRecord(run_id=run_id, created=now, options=options, environment=measured_in or environment(),
-                    claims=tuple(checked), records=tuple(sorted(records, key=lambda r: str(r.get("test", "")))))
+                    claims=tuple(checked), records=tuple(sorted(records, key=lambda r: str(r.get("test", "")))),
+                    failed_compressions=failed)
     body = run.to_json()
     problem = None
     if update is not None:

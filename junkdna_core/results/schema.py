@@ -3,10 +3,12 @@
 A run record is one JSON file per pytest run::
 
     {"schema": 2, "run_id": ..., "created": ISO time, "options": {...}, "environment": {...},
-     "claims": [ClaimRecord, ...], "records": [free-form test records], "extra": {...}}
+     "claims": [ClaimRecord, ...], "records": [free-form test records],
+     "failed_compressions": [FailedCompression, ...], "extra": {...}}
 
 ``claims`` hold one :class:`ClaimRecord` per claim a test recorded (asserted or
 informational); ``records`` hold whatever tests added with ``jd_record``;
+``failed_compressions`` the compressions that failed (their tests recorded nothing);
 ``extra`` holds what plugins add through the ``pytest_junkdna_update_record``
 hook. Every claim has a verdict — ``holds``, ``fails`` or ``undefined`` — that
 follows from its :class:`Condition` s (Kleene's three-valued AND: fails when a
@@ -445,6 +447,17 @@ class ClaimRecord:
 
 
 @dataclass(frozen=True)
+class FailedCompression:
+    """A compression that failed in a run: the model's fingerprint, the method's configuration
+    (``describe()``), the error as the run reported it, and the tests that needed it."""
+
+    model_fingerprint: str
+    method: dict[str, Any]
+    error: str
+    tests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """One run record: the run's options and environment, its claims, free-form records and plugin extras.
 
@@ -458,6 +471,7 @@ class RunRecord:
     environment: dict[str, Any]
     claims: tuple[ClaimRecord, ...] = ()
     records: tuple[dict[str, Any], ...] = ()
+    failed_compressions: tuple[FailedCompression, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
     path: Path | None = field(default=None, compare=False, metadata={"json": False})
     read_schema: int = field(default=RECORD_SCHEMA, compare=False, metadata={"json": False})
