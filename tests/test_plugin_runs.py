@@ -61,7 +61,7 @@ def test_two_models_and_two_variants_in_one_run_under_xdist(pytester: pytest.Pyt
     # The summary names each (method, model) group and the worker that ran it; durations are stored for the next
     # run, which orders its groups by them.
     summary = result.stdout.str().split("junkdna: where the time went")[1].splitlines()
-    assert "groups ordered longest first by earlier runs' durations (0 of 4 tests known)" in summary[1]
+    assert "groups ordered longest first by " in summary[1] and "(0 of 4 tests known)" in summary[1]
     groups = {line.split()[-1]: line.split()[2] for line in summary[3:7]}
     assert set(groups) == {"magnitude_random-tiny-llama", "magnitude_random-wide-llama",
                            "magnitude(scope:global)_random-tiny-llama", "magnitude(scope:global)_random-wide-llama"}

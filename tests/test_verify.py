@@ -265,12 +265,17 @@ def test_a_plugin_that_ignores_its_sparsity_fails_the_benchmark_naming_it_and_is
     # nothing compressed by it was kept in the cache
     reports = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("compressed/*/*/report.json")]
     assert reports and not [r for r in reports if "tenpercent" in json.dumps(r)]
-    # the leaderboard of the run ranks magnitude and neither ranks nor lists the plugin
+    # the leaderboard of the run ranks magnitude; the plugin is in no claim and no ranking, only among the
+    # compressions that failed, with the level it missed
     out = tmp_path / "board"
     assert main(["leaderboard", str(results), "--out", str(out), "--formats", "md,json"]) == 0
     board = json.loads((out / "leaderboard.json").read_text())
     assert {c["method"] for c in board["claims"]} == {"magnitude"}
-    assert "tenpercent" not in (out / "leaderboard.md").read_text() + json.dumps(board)
+    failed = board.pop("failed_compressions")
+    assert [f["method"] for f in failed] == ["tenpercent[sparsity=0.2]"] and "missed its level" in failed[0]["error"]
+    assert "tenpercent" not in json.dumps(board)
+    markdown = (out / "leaderboard.md").read_text()
+    assert "tenpercent" not in markdown.split("## Compressions that failed")[0]
 
 
 @pytest.mark.parametrize("bad", ["gram", ("gram", "hessian"), ()])
