@@ -167,14 +167,15 @@ def _item(nodeid, group=None):
     return SimpleNamespace(nodeid=nodeid, iter_markers=lambda name, marks=marks: iter(marks))
 
 
-def test_groups_are_ordered_longest_first_by_stored_durations_else_by_size():
+def test_groups_and_their_tests_are_ordered_longest_first_by_stored_durations_else_by_size():
     items = [_item("t::a[1]", "g1"), _item("t::b", None), _item("t::a[2]", "g2"), _item("t::a[3]", "g2"),
              _item("t::a[4]", "g1"), _item("t::a[5]", "g3")]
     by_size = [i.nodeid for i in order_by_duration(items, {})]
     assert by_size == ["t::a[1]", "t::a[4]", "t::a[2]", "t::a[3]", "t::b", "t::a[5]"]  # ties keep collection order
     timed = [i.nodeid for i in order_by_duration(items, {"t::a[5]": 100.0, "t::a[1]": 1.0, "t::a[4]": 1.0,
-                                                          "t::a[2]": 5.0, "t::a[3]": 5.0})]
-    assert timed == ["t::a[5]", "t::a[2]", "t::a[3]", "t::b", "t::a[1]", "t::a[4]"]  # t::b counts as the median, 5
+                                                          "t::a[2]": 5.0, "t::a[3]": 7.0})]
+    # t::b counts as the median, 5; within a group the longest test goes first, ties keep collection order
+    assert timed == ["t::a[5]", "t::a[3]", "t::a[2]", "t::b", "t::a[1]", "t::a[4]"]
     assert base_nodeid("t::x[a]@g1") == "t::x[a]" and base_nodeid("t::x[a@b]") == "t::x[a@b]"
     assert merged_durations({"smoke": {"x": 1.0, "y": 2.0}}, "smoke", {"y": 3.0}) == {"smoke": {"x": 1.0, "y": 3.0}}
 

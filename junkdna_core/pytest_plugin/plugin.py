@@ -189,6 +189,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.loadscopereorder = False  # xdist would reorder groups by size; GroupOrder orders by time
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup``: xdist's scheduler, giving a worker its next group only on its last pending test
+    (:mod:`junkdna_core.pytest_plugin.scheduling`); other modes keep xdist's."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    # imported here: this hook runs only in an xdist controller, so the plugin imports without xdist
+    from junkdna_core.pytest_plugin.scheduling import LastTestGroupScheduling
+
+    return LastTestGroupScheduling(config, log)
+
+
 def _is_xdist_controller(config: pytest.Config) -> bool:
     """True in the process that hands tests to xdist workers (it never collects or runs them)."""
     return not is_xdist_worker(config) and getattr(config.option, "dist", "no") != "no" \

@@ -4,7 +4,10 @@ Each test's duration (setup + call + teardown) is stored after a run in pytest's
 cache (``.pytest_cache``, key :data:`CACHE_KEY`), per budget. The next run's
 xdist workers, all given the same stored durations by the controller, put the
 groups of ``--dist loadgroup`` longest first (longest-processing-time first), so
-no worker is left with a long group at the end while the other idles. A first
+no worker is left with a long group at the end while the other idles, and each
+group's tests longest first, so a group ends on its shortest tests: the
+scheduler (:mod:`~junkdna_core.pytest_plugin.scheduling`) tops a worker up on
+its last pending test, which is then the moment the worker is about free. A first
 run (nothing stored for its budget) uses the durations file named by the
 ``jd_durations`` ini option, if there is one for its budget: a pytest-split
 durations file (``{node id: seconds}``), so one file serves both. A test
@@ -73,19 +76,23 @@ def group_of(item: pytest.Item) -> str | None:
 
 
 def order_by_duration(items: list[pytest.Item], durations: Mapping[str, float]) -> list[pytest.Item]:
-    """``items`` with each group's items together and the groups longest first by ``durations`` (node id -> s).
+    """``items`` with each group's items together, the groups longest first by ``durations`` (node id -> s) and
+    each group's items longest first.
 
-    A test outside any group is a unit of its own; ties keep collection order, and
-    items keep their order within a group.
+    A test outside any group is a unit of its own; ties keep collection order (with
+    no durations known, groups go by their number of tests and items keep their order).
     """
     typical = statistics.median(durations.values()) if durations else UNKNOWN_SECONDS
+
+    def seconds(item: pytest.Item) -> float:
+        return durations.get(base_nodeid(item.nodeid), typical)
+
     units: dict[str, list[pytest.Item]] = {}
     for item in items:
         units.setdefault(group_of(item) or f"@{item.nodeid}", []).append(item)
-    cost = {unit: sum(durations.get(base_nodeid(i.nodeid), typical) for i in members)
-            for unit, members in units.items()}
+    cost = {unit: sum(map(seconds, members)) for unit, members in units.items()}
     ordered = sorted(units, key=lambda unit: -cost[unit])  # stable: ties stay in collection order
-    return [item for unit in ordered for item in units[unit]]
+    return [item for unit in ordered for item in sorted(units[unit], key=lambda i: -seconds(i))]
 
 
 def merged_durations(stored: Mapping[str, Mapping[str, float]], budget: str,
