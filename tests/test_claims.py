@@ -90,6 +90,17 @@ def test_a_constant_curve_leaves_monotonic_undefined_with_its_reason_and_no_numb
     assert mono.details.spearman["level-0"] is None  # the measured curves are kept
 
 
+def test_a_resample_at_a_dense_score_of_0_leaves_monotonic_undefined_and_keeps_the_measured_curve():
+    study = planted_study(_setting(3), [0.3, 0.6, 1.0], strengths=STRENGTHS, items=12, base=(0.8, 0.8, 0.1), seed=0)
+    hardest = study.curves[-1]
+    assert 0 < sum(hardest.dense.scores) <= 3  # measured on the whole sample, so drops exist; some resample has 0
+    mono = claims.monotonic(study)
+    assert mono.verdict == "undefined" and mono.headline.statistic is None
+    assert "in a bootstrap resample" in mono.reason and hardest.level.name in mono.reason
+    assert mono.details.strengths == pytest.approx(STRENGTHS[1:])
+    assert set(mono.details.drops) == {c.level.name for c in study.curves}  # the curve the leaderboard plots and ranks
+
+
 def test_a_level_that_fails_decides_even_when_another_is_undefined():
     mono = claims.monotonic(_study([0.0, -0.2, 1.0]))  # level-1 rises: fails whatever level-0 says
     assert mono.verdict == "fails"

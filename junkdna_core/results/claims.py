@@ -232,10 +232,8 @@ def monotonic(study: Study, *, rho_min: float = PAPER_THRESHOLDS["monotonic"], c
     """
     spec: ConditionSpec = (CURVE_SPEARMAN, "<=", -rho_min, "estimate")
     try:
-        counts = _resample_counts([study])
         x = _points(study.curves[0])[0]
         drops = {c.level.name: _drops(c) for c in study.curves}
-        boot = {c.level.name: _resampled_drops(c, counts[c.level.name]) for c in study.curves}
     except UndefinedClaim as exc:
         return _undefined([study], claim, [spec], exc)
     per_level = {name: stats.spearman(x, d) for name, d in drops.items()}
@@ -249,6 +247,11 @@ def monotonic(study: Study, *, rho_min: float = PAPER_THRESHOLDS["monotonic"], c
                      if undefined else None)
     if weakest is None or (undefined and per_level[weakest].statistic <= -rho_min):
         return _undefined([study], claim, [spec], UndefinedClaim(why_undefined), details=details)
+    try:  # the measured curve is kept when only some resample leaves the drop undefined
+        counts = _resample_counts([study])
+        boot = {c.level.name: _resampled_drops(c, counts[c.level.name]) for c in study.curves}
+    except UndefinedClaim as exc:
+        return _undefined([study], claim, [spec], exc, details=details)
     defined = [n for n in per_level if per_level[n].defined]
     replicates = np.max([stats.spearman_rows(x, boot[n]) for n in defined], axis=0)
     worst = per_level[weakest]
