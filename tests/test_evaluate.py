@@ -21,6 +21,7 @@ from junkdna_core.scoring.engine import (
     score_continuations,
 )
 from junkdna_core.scoring.generation import exact_match, f1_score, generate, normalize_answer
+from junkdna_core.scoring.packing import ancestors, pack
 
 REQUESTS = [
     ("Question: What is the capital of France?\nAnswer:", [" Paris", " London town", " a", " café au lait"]),
@@ -139,6 +140,56 @@ def test_prefix_reuse_under_eager_attention_equals_hand_computed(model, tokenize
     scores = _scores(eager, tokenizer, REQUESTS, batch_size=3, reuse_prefix=True)
     expected = [_reference(model, tokenizer, c, t)[0] for c, conts in REQUESTS for t in conts]
     assert _logliks(scores) == pytest.approx(expected, abs=1e-4)
+
+
+DEMO = "Question: Which gas do green plants take in from the air to make food?\nAnswer: carbon dioxide\n\n"
+NESTED = [  # k-shot prompts of one question: the 1-shot and 2-shot contexts start with the same demonstration
+    (DEMO + "Question: What is two plus two?\nAnswer:", [" four", " five"]),
+    (DEMO + "Question: Which planet is the largest?\nAnswer: Jupiter\n\nQuestion: What is two plus two?\nAnswer:",
+     [" four", " five apples"]),
+    ("Question: What is two plus two?\nAnswer:", [" four", " five"]),
+]
+
+
+def test_requests_that_start_alike_run_as_one_sequence_and_score_as_separate_ones(model, tokenizer):
+    shapes = []
+    hook = model.model.embed_tokens.register_forward_hook(lambda _m, args, _o: shapes.append(tuple(args[0].shape)))
+    try:
+        merged = _scores(model, tokenizer, NESTED, batch_size=8)
+    finally:
+        hook.remove()
+    separate = _scores(model, tokenizer, NESTED, batch_size=8, reuse_prefix=False)
+    assert _logliks(merged) == pytest.approx(_logliks(separate), abs=1e-4)
+    assert [[s.greedy for s in o] for o in merged] == [[s.greedy for s in o] for o in separate]
+    rows, fed = shapes[0]
+    assert len(shapes) == 1 and rows == 2  # the k-shot requests share a sequence; the zero-shot one shares too little
+    shared = len(_ids(tokenizer, DEMO.rstrip()))
+    assert shared >= 16
+    alone = forward_work(tokenizer, NESTED[1:2], batch_size=1).decoder_positions
+    together = forward_work(tokenizer, NESTED[:2], batch_size=1).decoder_positions
+    assert fed == together and together <= alone + forward_work(tokenizer, NESTED[:1]).decoder_positions - shared
+
+
+def test_a_packed_path_sees_exactly_its_plain_sequence():
+    generator = torch.Generator().manual_seed(0)
+    stem = torch.randint(0, 50, (20,), generator=generator).tolist()
+    requests = [(stem + torch.randint(0, 50, (n,), generator=generator).tolist(),
+                 [torch.randint(0, 5, (k,), generator=generator).tolist() for k in (1, 3, 3)])
+                for n in (0, 4, 9)]
+    requests.append((stem[:7], [[1, 2], [1, 3]]))
+    packed = pack(requests)
+    allowed = ancestors(packed)
+    paths = iter(packed.predictors)
+    for context, continuations in requests:
+        for tokens in continuations:
+            path = next(paths)
+            seen = allowed[path[-1]].nonzero().squeeze(1).tolist()
+            assert [packed.ids[i] for i in seen] == context + tokens[:-1]
+            assert [packed.positions[i] for i in seen] == list(range(len(context) + len(tokens) - 1))
+            assert list(path) == seen[len(context) - 1:]
+    assert len(packed) < sum(len(c) for c, _ in requests)  # the stem is laid out once
+    with pytest.raises(ValueError, match="at least one context token"):
+        pack([([], [[1]])])
 
 
 @pytest.mark.parametrize("reuse_prefix", [True, False])

@@ -1,8 +1,11 @@
-"""Levels scored on a tiny random Llama: WinoGrande by partial evaluation, answer metrics beside the likelihood."""
+"""Levels scored on a tiny random Llama: WinoGrande by partial evaluation, the k-shot levels as one request list,
+answer metrics beside the likelihood."""
 
 from __future__ import annotations
 
 import pytest
+import torch
+import transformers
 
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.data.prompts import qa_prompt, render_partial
@@ -10,9 +13,10 @@ from junkdna_core.data.settings import ANSWER_METRICS, get_setting
 from junkdna_core.data.tasks import load_task
 from junkdna_core.models.conventions import input_format
 from junkdna_core.models.loading import load_model
+from junkdna_core.models.synthetic import tiny_llama_config
 from junkdna_core.scoring.engine import score_continuations
 from junkdna_core.scoring.generation import METRIC_FUNCTIONS, answer_metrics, generate
-from junkdna_core.scoring.levels import cached_level_scores, score_level, setting_items
+from junkdna_core.scoring.levels import cached_level_scores, score_level, scored_together, setting_items
 from junkdna_core.storage.cache import ArtifactCache
 
 
@@ -35,6 +39,28 @@ def test_winogrande_level_picks_the_option_whose_prefix_makes_the_rest_likelier(
     assert 0 < sum(expected) < len(expected)  # both outcomes occur, so the comparison can fail
 
 
+def test_the_k_shot_levels_are_one_request_list_and_score_as_each_level_alone(tiny, tmp_path):
+    torch.manual_seed(0)  # the tiny model with room for 5-shot prompts, peaked (clear choices)
+    model = transformers.LlamaForCausalLM(tiny_llama_config(len(tiny.tokenizer), max_position_embeddings=1024,
+                                                            initializer_range=0.2)).eval()
+    setting = get_setting("setting4")
+    assert [lv.name for lv in scored_together(setting, setting.level("shots-3"))] == ["shots-5", "shots-3", "shots-1"]
+    assert scored_together(setting, setting.level("shots-0")) == (setting.level("shots-0"),)
+    assert scored_together(get_setting("setting2"), get_setting("setting2").level("options-3")) == (
+        get_setting("setting2").level("options-3"),)
+    cache = ArtifactCache(tmp_path)
+    items = setting_items(setting, 6, 0, cache=cache)["arc_easy"]
+    inputs = input_format(tiny.conventions)
+    calls: list[int] = []
+    for level in setting.levels:
+        joint = cached_level_scores(cache, "tiny", _loader(model, tiny.tokenizer, calls), setting, level, items,
+                                    inputs=inputs, progress=False)
+        alone = score_level(model, tiny.tokenizer, level, items.items, inputs=inputs, progress=False)
+        assert joint == alone
+    assert len(calls) == 2  # the model is needed for two lists: the k-shot levels' and zero-shot's
+    assert len([e for e in cache.entries() if e.kind == "request-scores"]) == 2
+
+
 # ---------------------------------------------------------------- answer metrics beside the likelihood (--jd-metric)
 
 def _factoid(tiny, cache: ArtifactCache):
@@ -42,10 +68,10 @@ def _factoid(tiny, cache: ArtifactCache):
     return setting, setting.level("factoid"), setting_items(setting, 6, 0, cache=cache)["triviaqa"]
 
 
-def _loader(tiny, calls: list[int]):
+def _loader(model, tokenizer, calls: list[int]):
     def load():
         calls.append(1)
-        return tiny.model, tiny.tokenizer
+        return model, tokenizer
 
     return load
 
@@ -55,7 +81,7 @@ def test_answer_metrics_are_the_greedy_answers_em_and_f1_cached_once(tiny, tmp_p
     setting, level, items = _factoid(tiny, cache)
     calls: list[int] = []
     inputs = input_format(tiny.conventions)
-    scores = cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, metrics=("em", "f1"),
+    scores = cached_level_scores(cache, "tiny", _loader(tiny.model, tiny.tokenizer, calls), setting, level, items, metrics=("em", "f1"),
                                  inputs=inputs, progress=False)
     assert set(scores.extra) == {"em", "f1"} and len(calls) == 2  # once for the likelihood, once for the answers
     prompts = [qa_prompt(item) for item in items.items]
@@ -63,11 +89,11 @@ def test_answer_metrics_are_the_greedy_answers_em_and_f1_cached_once(tiny, tmp_p
     assert scores.extra == answer_metrics(answers, [item.answers for item in items.items], ("em", "f1"))
     assert all(len(values) == len(items) for values in scores.extra.values())
 
-    only_f1 = cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, metrics=("f1",),
+    only_f1 = cached_level_scores(cache, "tiny", _loader(tiny.model, tiny.tokenizer, calls), setting, level, items, metrics=("f1",),
                                   inputs=inputs, progress=False)
     assert only_f1.extra == {"f1": scores.extra["f1"]} and only_f1.scores == scores.scores
     assert len(calls) == 2  # the answers and the likelihoods come from the cache
-    plain = cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, inputs=inputs,
+    plain = cached_level_scores(cache, "tiny", _loader(tiny.model, tiny.tokenizer, calls), setting, level, items, inputs=inputs,
                                 progress=False)
     assert plain.extra == {} and len(calls) == 2
 
@@ -77,7 +103,7 @@ def test_the_input_format_is_part_of_the_answers_cache_key(tiny, tmp_path):
     setting, level, items = _factoid(tiny, cache)
     calls: list[int] = []
     for bos in ("never", "always"):
-        cached_level_scores(cache, "tiny", _loader(tiny, calls), setting, level, items, metrics=("em",),
+        cached_level_scores(cache, "tiny", _loader(tiny.model, tiny.tokenizer, calls), setting, level, items, metrics=("em",),
                             inputs=input_format(tiny.conventions, bos=bos), progress=False)
     assert len(calls) == 4  # likelihoods and answers once per input format
     assert len([e for e in cache.entries() if e.kind == "answers"]) == 2

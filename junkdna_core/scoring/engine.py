@@ -13,7 +13,8 @@ delimiter).
 Output-layer logits are computed only at the positions that are scored: the decoder runs alone and
 the language-model head is applied to the few hidden states needed, each once, which saves most of
 the full-vocabulary projection. Each context runs once with the prefix tree of its continuations
-(:mod:`junkdna_core.scoring.packing`), and requests are batched by length.
+(:mod:`junkdna_core.scoring.packing`), requests whose contexts start with the same tokens (the k-shot
+prompts of one item) run as one tree, and sequences are batched by length.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 _HEAD_ROWS = 256  # hidden states projected to the vocabulary at once (bounds logits memory)
+_SHARED_TOKENS = 16  # requests whose contexts share this many leading tokens run as one packed sequence
+_ROW_TOKENS = 2048  # at most this many tokens in a sequence of several requests (its mask is width x width)
 _MASKABLE_ATTENTION = frozenset({"eager", "sdpa"})  # attention implementations that take a 4-D mask
 
 
@@ -297,9 +300,10 @@ def _score_full_sequences(
 def _score_packed(
     model: PreTrainedModel, requests: list[_Request], batch_size: int, bar: tqdm
 ) -> Iterator[tuple[_Key, tuple[float, bool]]]:
-    """Run each context once with the tree of its continuations (:mod:`~junkdna_core.scoring.packing`).
+    """Run each packed sequence (:mod:`~junkdna_core.scoring.packing`) once: one context with the tree of its
+    continuations, or several requests whose contexts start alike (:func:`_rows`).
 
-    Requests are batched by length (longest first), so rows of one batch need little padding.
+    Sequences are batched by length (longest first), so rows of one batch need little padding.
     """
     decoder, head = decoder_and_head(model)
     device = input_device(model)
@@ -309,9 +313,11 @@ def _score_packed(
         mask = batch_mask(rows, model.dtype).to(device)
         hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
         keys, coordinates, row_of, targets, lengths = [], [], [], [], []
-        for row, r in enumerate(group):
+        for row, members in enumerate(group):
             seen: dict[int, int] = {}  # sequence index -> row of the selected hidden states
-            for o, (path, tokens) in enumerate(zip(rows[row].predictors, requests[r].continuations)):
+            pairs = [(r, o) for r in members for o in range(len(requests[r].continuations))]
+            for (r, o), path in zip(pairs, rows[row].predictors):
+                tokens = requests[r].continuations[o]
                 for index, token in zip(path, tokens):
                     if index not in seen:
                         seen[index] = len(coordinates)
@@ -333,12 +339,43 @@ def _pair_batches(requests: list[_Request], batch_size: int) -> Iterator[list[_K
     return chunks(keys, batch_size)
 
 
-def _packed_batches(requests: list[_Request], batch_size: int) -> Iterator[tuple[list[int], list[PackedRequest]]]:
-    """The packed path's batches: request indices and their packed sequences, longest first."""
-    packed = [pack(r.context, r.continuations) for r in requests]
-    order = sorted(range(len(requests)), key=lambda r: -len(packed[r]))
-    for group in chunks(order, batch_size):
-        yield group, [packed[r] for r in group]
+def _shared_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """The number of leading tokens ``a`` and ``b`` have in common."""
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+def _rows(requests: list[_Request]) -> list[list[int]]:
+    """Request indices grouped into packed sequences.
+
+    Requests are taken in the order of their context tokens; one joins the previous one's sequence when
+    their contexts share at least :data:`_SHARED_TOKENS` leading tokens (the k-shot prompts of one item,
+    which start with the same demonstrations) and the sequence stays within :data:`_ROW_TOKENS` tokens
+    (each path in it is no longer than the request's own sequence, so a sliding window sees what it would).
+    Other requests run alone, as a request without such neighbours always does.
+    """
+    order = sorted(range(len(requests)), key=lambda r: requests[r].context)
+    rows: list[list[int]] = []
+    size = 0
+    for previous, r in zip([None, *order], order):
+        own = len(requests[r].context) + sum(len(c) - 1 for c in requests[r].continuations)
+        shared = 0 if previous is None else _shared_length(requests[previous].context, requests[r].context)
+        if shared >= _SHARED_TOKENS and size + own - shared <= _ROW_TOKENS:
+            rows[-1].append(r)
+            size += own - shared
+        else:
+            rows.append([r])
+            size = own
+    return rows
+
+
+def _packed_batches(requests: list[_Request], batch_size: int) -> Iterator[tuple[list[list[int]], list[PackedRequest]]]:
+    """The packed path's batches: per sequence its request indices, and the packed sequences; longest first
+    (ties in the order of the requests)."""
+    rows = _rows(requests)
+    packed = [pack([(requests[r].context, requests[r].continuations) for r in row]) for row in rows]
+    order = sorted(range(len(rows)), key=lambda i: (-len(packed[i]), min(rows[i])))
+    for chunk in chunks(order, batch_size):
+        yield [rows[i] for i in chunk], [packed[i] for i in chunk]
 
 
 @dataclass(frozen=True)
@@ -429,8 +466,9 @@ def score_continuations(
     Matches lm-evaluation-harness's ``loglikelihood`` (see the module docstring). ``inputs`` is the
     model's decided input format (prefix, chat template); by default the tokenizer's own conventions.
     With ``reuse_prefix`` each context is run once, followed in the same sequence by the tree of its
-    continuations, which an attention mask keeps from seeing each other; ``batch_size`` is then the
-    number of contexts per forward pass. ``reuse_prefix=False`` runs every (context, continuation) pair
+    continuations, which an attention mask keeps from seeing each other, and requests whose contexts share
+    their first 16 tokens or more share one sequence (the tree of their contexts); ``batch_size`` is then
+    the number of such sequences per forward pass. ``reuse_prefix=False`` runs every (context, continuation) pair
     as its own sequence, ``batch_size`` pairs per forward pass (same scores, slower); it is also used for
     models whose attention implementation takes no custom mask (e.g. flash attention). Scores do not
     depend on ``batch_size`` beyond float rounding.

@@ -15,7 +15,9 @@ model's :class:`~junkdna_core.models.conventions.InputFormat` and the batch size
   model: the options-2/3/4 levels of setting 2, zero-shot ARC-Easy in settings
   4 (shots-0) and 6 (mcq) are one list (options-k levels read k of the
   options of every item: a cloze option's log-likelihood does not depend on
-  which other options exist).
+  which other options exist). The k-shot levels of a setting (k > 0) ask for
+  one list together (:func:`scored_together`), so the demonstrations an item's
+  prompts begin with run once.
 - ``answers``: the greedy answers to one list of generation prompts (``--jd-metric``
   em/f1 on generative levels), keyed by its content and the generation settings,
   so every level or setting asking the same questions shares them.
@@ -63,7 +65,9 @@ from junkdna_core.storage.cache import ArtifactCache
 # 2: options packed with the shared prompt in one sequence (block attention mask)
 # 3: continuations as a token tree (shared leading tokens run once), each predicting position projected once,
 #    every context led by the model's decided prefix (the BOS token when its tokenizer adds one by default)
-SCORER_VERSION = 3
+# 4: requests whose contexts share 16 leading tokens or more run as one token tree; a setting's k-shot levels
+#    (k > 0) are one request list, so each item's shared demonstrations run once
+SCORER_VERSION = 4
 ITEMS_VERSION = 1  # bump when the rule choosing a setting's items (sampling, eligibility) changes
 DEMO_SPLIT = "train"
 
@@ -233,6 +237,22 @@ def level_requests(level: Level, items: Sequence[Item], *, seed: int = 0) -> Lev
     return LevelPlan(chosen, requests, choice_values)
 
 
+def scored_together(setting: Setting, level: Level) -> tuple[Level, ...]:
+    """The levels of ``setting`` whose requests are scored as one list with ``level``'s, in the setting's order.
+
+    Those are the levels that differ from ``level`` only in their number of demonstrations, when it is above
+    0: an item's k-shot prompts start with the same demonstrations (the first k of one order,
+    :func:`~junkdna_core.data.prompts.choose_demos`), which the scorer then runs once. A level without
+    demonstrations is scored alone, so its list stays the one other levels and settings share.
+    """
+    def rest(lv: Level) -> tuple[Any, ...]:
+        return lv.task, lv.split, lv.format, sorted((k, v) for k, v in lv.transform.items() if k != "shots")
+
+    if not level.transform.get("shots"):
+        return (level,)
+    return tuple(lv for lv in setting.levels if lv.transform.get("shots") and rest(lv) == rest(level))
+
+
 def score_level(
     model: Any, tokenizer: Any, level: Level, items: Sequence[Item], *, seed: int = 0, batch_size: int = 8,
     progress: bool = True, inputs: InputFormat | None = None,
@@ -319,7 +339,8 @@ def cached_level_scores(
 ) -> LevelScores:
     """:func:`score_level`, computed once per (model, level, items, input format, scorer) and then read from
     the cache; its requests are scored through :func:`cached_request_scores`, so a request list another
-    level or setting asked for is not scored again.
+    level or setting asked for is not scored again (the levels :func:`scored_together` with it ask for one
+    list together).
 
     ``load`` returns ``(model, tokenizer)``; it is called only when the scores are not cached yet.
     ``metrics``: answer metrics (``em``, ``f1``) to record in ``extra`` where the level takes them
@@ -332,11 +353,16 @@ def cached_level_scores(
     }
 
     def compute() -> dict[str, Any]:
-        plan = level_requests(level, items.items, seed=seed)
-        scores = cached_request_scores(cache, model_key, load, plan.flat_requests, inputs=inputs,
-                                       batch_size=batch_size, progress=progress)
+        together = scored_together(setting, level)
+        plans = [level_requests(lv, items.items, seed=seed) for lv in together]
+        scores = cached_request_scores(cache, model_key, load, [r for p in plans for r in p.flat_requests],
+                                       inputs=inputs, batch_size=batch_size, progress=progress)
+        mine = together.index(level)
+        start = sum(len(p.flat_requests) for p in plans[:mine])
+        plan = plans[mine]
+        own = scores[start : start + len(plan.flat_requests)]
         return {"level": level.name, "metric": level.metric, "item_ids": list(plan.item_ids),
-                "scores": plan.item_values(scores)}
+                "scores": plan.item_values(own)}
 
     body = cache.get_or_compute_json("scores", parts, compute)
     extra = _answer_metrics(cache, model_key, load, level, items, metrics, inputs=inputs, seed=seed,

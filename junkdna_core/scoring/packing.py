@@ -1,21 +1,24 @@
-"""How scoring requests are laid out in sequences: one context and the token tree of its continuations.
+"""How scoring requests are laid out in sequences: the token tree of contexts and their continuations.
 
-A request is a context and several continuations of it. It is run as one
-sequence: the context, then the prefix tree (trie) of the continuations'
-tokens, each token but a continuation's last one, which is only predicted.
-Continuations that start with the same tokens share those tokens' positions,
-so every distinct (context, continuation prefix) is computed once. An
-ancestor mask lets each token see exactly what it would see in the plain
-sequence ``context + continuation``: the context and the tokens before it on
-its own path, at the same position ids.
+A request is a context and several continuations of it. One or more requests
+run as one sequence: the prefix tree (trie) of their contexts, each context
+followed by the trie of its continuations' tokens, each token but a
+continuation's last one, which is only predicted. Sequences that start with
+the same tokens share those tokens' positions, so every distinct token prefix
+is computed once: the options of a question after its prompt, and the leading
+demonstrations that the k-shot prompts of one item have in common. An ancestor
+mask lets each token see exactly what it would see in its plain sequence
+``context + continuation``: the tokens before it on its own path, at the same
+position ids.
 
-Each distinct predicting position (the context's last token, or a tree node)
-is projected to the vocabulary once, however many continuations it predicts a
+Each distinct predicting position (a context's last token, or a tree node) is
+projected to the vocabulary once, however many continuations it predicts a
 token of.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,51 +26,66 @@ import torch
 
 @dataclass(frozen=True)
 class PackedRequest:
-    """A request laid out as one sequence (see the module docstring).
+    """Requests laid out as one sequence (see the module docstring).
 
     ``parents[i]``: the index of the token before token ``i`` on its path (-1 for the first token).
-    ``context``: the number of context tokens (the first ones).
-    ``predictors[o]``: the indices whose hidden states predict continuation ``o``'s tokens, in order.
+    ``chain``: the number of leading tokens that form one plain causal run (each the parent of the next).
+    ``predictors[j]``: for the ``j``-th continuation (requests in order, each request's continuations in
+    order), the indices whose hidden states predict its tokens, in order.
     """
 
     ids: tuple[int, ...]
     positions: tuple[int, ...]
     parents: tuple[int, ...]
-    context: int
+    chain: int
     predictors: tuple[tuple[int, ...], ...]
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
-def pack(context: list[int], continuations: list[list[int]]) -> PackedRequest:
-    """The context followed by the prefix tree of the continuations (each without its last token)."""
-    if not context:
-        raise ValueError("a packed request needs at least one context token")
-    ids, positions, parents = list(context), list(range(len(context))), list(range(-1, len(context) - 1))
+def pack(requests: Sequence[tuple[Sequence[int], Sequence[Sequence[int]]]]) -> PackedRequest:
+    """The trie of ``requests`` (``(context, continuations)`` token ids): contexts from one root, each
+    followed by its continuations (each without its last token)."""
+    ids: list[int] = []
+    positions: list[int] = []
+    parents: list[int] = []
     nodes: dict[tuple[int, int], int] = {}  # (parent index, token) -> index
+
+    def step(at: int, token: int) -> int:
+        if (at, token) not in nodes:
+            nodes[at, token] = len(ids)
+            ids.append(token)
+            positions.append(positions[at] + 1 if at >= 0 else 0)
+            parents.append(at)
+        return nodes[at, token]
+
     predictors = []
-    for tokens in continuations:
-        at, path = len(context) - 1, [len(context) - 1]
-        for token in tokens[:-1]:
-            if (at, token) not in nodes:
-                nodes[at, token] = len(ids)
-                ids.append(token)
-                positions.append(positions[at] + 1)
-                parents.append(at)
-            at = nodes[at, token]
-            path.append(at)
-        predictors.append(tuple(path))
-    return PackedRequest(tuple(ids), tuple(positions), tuple(parents), len(context), tuple(predictors))
+    for context, continuations in requests:
+        if not context:
+            raise ValueError("a packed request needs at least one context token")
+        end = -1
+        for token in context:
+            end = step(end, token)
+        for tokens in continuations:
+            at, path = end, [end]
+            for token in tokens[:-1]:
+                at = step(at, token)
+                path.append(at)
+            predictors.append(tuple(path))
+    chain = next((i for i, parent in enumerate(parents) if parent != i - 1), len(parents))
+    return PackedRequest(tuple(ids), tuple(positions), tuple(parents), chain, tuple(predictors))
 
 
 def ancestors(request: PackedRequest) -> torch.Tensor:
     """``(n, n)`` bool: entry ``[q, k]`` is True when token ``q`` attends to token ``k`` (itself included)."""
-    n = len(request)
+    n, chain = len(request), request.chain
     allowed = torch.zeros(n, n, dtype=torch.bool)
-    allowed[: request.context, : request.context] = torch.ones(request.context, request.context).tril().bool()
-    for index in range(request.context, n):  # tree nodes come after their parents
-        allowed[index] = allowed[request.parents[index]]
+    allowed[:chain, :chain] = torch.ones(chain, chain).tril().bool()
+    for index in range(chain, n):  # tree nodes come after their parents
+        parent = request.parents[index]
+        if parent >= 0:
+            allowed[index] = allowed[parent]
         allowed[index, index] = True
     return allowed
 
