@@ -170,6 +170,30 @@ def test_requests_that_start_alike_run_as_one_sequence_and_score_as_separate_one
     assert fed == together and together <= alone + forward_work(tokenizer, NESTED[:1]).decoder_positions - shared
 
 
+def test_a_preamble_every_prompt_starts_with_is_shared_within_bounded_sequences(model, tokenizer):
+    preamble = ("You are a careful assistant. Read the question, think about each option in turn, and answer "
+                "with the option that is best supported.\n\n")
+    questions = ["Whales breathe air through a blowhole on the top of their heads; what kind of animal are they?",
+                 "Iron rusts when it is left outside in the rain for many weeks; what does the rain bring to it?",
+                 "Plants turn toward a sunny window over a few days; which part of the light do they follow?",
+                 "Mars looks red in the night sky when we see it from Earth; what covers most of its ground?",
+                 "Ice cubes melt faster on a metal plate than on a wooden board; which property explains it?",
+                 "Rivers carry sand and small stones down to the sea every year; what do they build at the coast?"]
+    requests = [(preamble + q + "\nAnswer:", [" the first", " the second"]) for q in questions]
+    assert len(_ids(tokenizer, preamble)) >= 16
+    widths = []
+    hook = model.model.embed_tokens.register_forward_hook(lambda _m, args, _o: widths.append(args[0].shape[1]))
+    try:
+        merged = _scores(model, tokenizer, requests, batch_size=1)  # one packed sequence per forward
+    finally:
+        hook.remove()
+    own = [forward_work(tokenizer, [request], batch_size=1).decoder_positions for request in requests]
+    assert 1 < len(widths) < len(requests) and sum(widths) < sum(own)  # shared, but not all in one sequence
+    assert max(widths) <= 2 * max(own)  # a sequence stays within twice its longest request
+    separate = _scores(model, tokenizer, requests, batch_size=8, reuse_prefix=False)
+    assert _logliks(merged) == pytest.approx(_logliks(separate), abs=1e-4)
+
+
 def test_a_packed_path_sees_exactly_its_plain_sequence():
     generator = torch.Generator().manual_seed(0)
     stem = torch.randint(0, 50, (20,), generator=generator).tolist()

@@ -349,22 +349,24 @@ def _rows(requests: list[_Request]) -> list[list[int]]:
 
     Requests are taken in the order of their context tokens; one joins the previous one's sequence when
     their contexts share at least :data:`_SHARED_TOKENS` leading tokens (the k-shot prompts of one item,
-    which start with the same demonstrations) and the sequence stays within :data:`_ROW_TOKENS` tokens
-    (each path in it is no longer than the request's own sequence, so a sliding window sees what it would).
+    which start with the same demonstrations) and the sequence stays within twice its longest request and
+    :data:`_ROW_TOKENS` tokens, so attention over the longer sequence costs less than the shared tokens
+    save (a preamble every prompt starts with, as a chat template's, is shared a few requests at a time). Each
+    path in a sequence is no longer than its request's own, so a sliding window sees what it would.
     Other requests run alone, as a request without such neighbours always does.
     """
     order = sorted(range(len(requests)), key=lambda r: requests[r].context)
     rows: list[list[int]] = []
-    size = 0
+    size = longest = 0
     for previous, r in zip([None, *order], order):
         own = len(requests[r].context) + sum(len(c) - 1 for c in requests[r].continuations)
         shared = 0 if previous is None else _shared_length(requests[previous].context, requests[r].context)
-        if shared >= _SHARED_TOKENS and size + own - shared <= _ROW_TOKENS:
+        if shared >= _SHARED_TOKENS and size + own - shared <= min(_ROW_TOKENS, 2 * max(longest, own)):
             rows[-1].append(r)
-            size += own - shared
+            size, longest = size + own - shared, max(longest, own)
         else:
             rows.append([r])
-            size = own
+            size = longest = own
     return rows
 
 
@@ -467,8 +469,8 @@ def score_continuations(
     model's decided input format (prefix, chat template); by default the tokenizer's own conventions.
     With ``reuse_prefix`` each context is run once, followed in the same sequence by the tree of its
     continuations, which an attention mask keeps from seeing each other, and requests whose contexts share
-    their first 16 tokens or more share one sequence (the tree of their contexts); ``batch_size`` is then
-    the number of such sequences per forward pass. ``reuse_prefix=False`` runs every (context, continuation) pair
+    their first 16 tokens or more share one sequence (the tree of their contexts, at most twice as long as
+    its longest request); ``batch_size`` is then the number of such sequences per forward pass. ``reuse_prefix=False`` runs every (context, continuation) pair
     as its own sequence, ``batch_size`` pairs per forward pass (same scores, slower); it is also used for
     models whose attention implementation takes no custom mask (e.g. flash attention). Scores do not
     depend on ``batch_size`` beyond float rounding.
