@@ -81,20 +81,20 @@ def test_answer_metrics_are_the_greedy_answers_em_and_f1_cached_once(tiny, tmp_p
     setting, level, items = _factoid(tiny, cache)
     calls: list[int] = []
     inputs = input_format(tiny.conventions)
-    scores = cached_level_scores(cache, "tiny", _loader(tiny.model, tiny.tokenizer, calls), setting, level, items, metrics=("em", "f1"),
-                                 inputs=inputs, progress=False)
+    load = _loader(tiny.model, tiny.tokenizer, calls)
+    scores = cached_level_scores(cache, "tiny", load, setting, level, items, metrics=("em", "f1"), inputs=inputs,
+                                 progress=False)
     assert set(scores.extra) == {"em", "f1"} and len(calls) == 2  # once for the likelihood, once for the answers
     prompts = [qa_prompt(item) for item in items.items]
     answers = generate(tiny.model, tiny.tokenizer, prompts, inputs=inputs, stop=("\n", ".", ","), progress=False)
     assert scores.extra == answer_metrics(answers, [item.answers for item in items.items], ("em", "f1"))
     assert all(len(values) == len(items) for values in scores.extra.values())
 
-    only_f1 = cached_level_scores(cache, "tiny", _loader(tiny.model, tiny.tokenizer, calls), setting, level, items, metrics=("f1",),
-                                  inputs=inputs, progress=False)
+    only_f1 = cached_level_scores(cache, "tiny", load, setting, level, items, metrics=("f1",), inputs=inputs,
+                                  progress=False)
     assert only_f1.extra == {"f1": scores.extra["f1"]} and only_f1.scores == scores.scores
     assert len(calls) == 2  # the answers and the likelihoods come from the cache
-    plain = cached_level_scores(cache, "tiny", _loader(tiny.model, tiny.tokenizer, calls), setting, level, items, inputs=inputs,
-                                progress=False)
+    plain = cached_level_scores(cache, "tiny", load, setting, level, items, inputs=inputs, progress=False)
     assert plain.extra == {} and len(calls) == 2
 
 
@@ -103,8 +103,8 @@ def test_the_input_format_is_part_of_the_answers_cache_key(tiny, tmp_path):
     setting, level, items = _factoid(tiny, cache)
     calls: list[int] = []
     for bos in ("never", "always"):
-        cached_level_scores(cache, "tiny", _loader(tiny.model, tiny.tokenizer, calls), setting, level, items, metrics=("em",),
-                            inputs=input_format(tiny.conventions, bos=bos), progress=False)
+        cached_level_scores(cache, "tiny", _loader(tiny.model, tiny.tokenizer, calls), setting, level, items,
+                            metrics=("em",), inputs=input_format(tiny.conventions, bos=bos), progress=False)
     assert len(calls) == 4  # likelihoods and answers once per input format
     assert len([e for e in cache.entries() if e.kind == "answers"]) == 2
 

@@ -64,15 +64,17 @@ def main() -> int:
             plans = {lv.name: level_requests(lv, items[lv.task].items, seed=args.seed) for lv in together}
             own = plans[level.name].flat_requests
             joint = [r for lv in together for r in plans[lv.name].flat_requests]
-            alone, digest = tokens(own), requests_digest(joint)
+            alone, digest, own_digest = tokens(own), requests_digest(joint), requests_digest(own)
             requested += alone
             first = seen.setdefault(digest, f"{name}/{level.name}")
-            scored += tokens(joint) if first == f"{name}/{level.name}" else 0
-            per_setting += alone if (name, requests_digest(own)) not in within else 0
-            within.add((name, requests_digest(own)))
+            if first == f"{name}/{level.name}":
+                joint_tokens = tokens(joint)
+                scored += joint_tokens
+                if len(together) > 1:
+                    joint_lists.append((name, [plans[lv.name].flat_requests for lv in together], joint_tokens))
+            per_setting += alone if (name, own_digest) not in within else 0
+            within.add((name, own_digest))
             print(f"| {name} | {level.name} | {digest[:10]} | {alone} | {first} |")
-            if len(together) > 1 and first == f"{name}/{level.name}":
-                joint_lists.append((name, [plans[lv.name].flat_requests for lv in together], tokens(joint)))
     print(f"\n{args.budget} budget, {count} items per level, per model: levels ask for {requested} tokens, "
           f"{scored} are scored: saving {1 - scored / requested:.1%} against scoring every level on its own, "
           f"{1 - scored / per_setting:.1%} against sharing lists within a setting only ({per_setting} tokens)")

@@ -351,8 +351,8 @@ def _rows(requests: list[_Request]) -> list[list[int]]:
     their contexts share at least :data:`_SHARED_TOKENS` leading tokens (the k-shot prompts of one item,
     which start with the same demonstrations) and the sequence stays within twice its longest request and
     :data:`_ROW_TOKENS` tokens, so attention over the longer sequence costs less than the shared tokens
-    save (a preamble every prompt starts with, as a chat template's, is shared a few requests at a time). Each
-    path in a sequence is no longer than its request's own, so a sliding window sees what it would.
+    save (a preamble every prompt starts with, as a chat template's, is shared a few requests at a time).
+    Each path in a sequence is no longer than its request's own, so a sliding window sees what it would.
     Other requests run alone, as a request without such neighbours always does.
     """
     order = sorted(range(len(requests)), key=lambda r: requests[r].context)
@@ -470,10 +470,10 @@ def score_continuations(
     With ``reuse_prefix`` each context is run once, followed in the same sequence by the tree of its
     continuations, which an attention mask keeps from seeing each other, and requests whose contexts share
     their first 16 tokens or more share one sequence (the tree of their contexts, at most twice as long as
-    its longest request); ``batch_size`` is then the number of such sequences per forward pass. ``reuse_prefix=False`` runs every (context, continuation) pair
-    as its own sequence, ``batch_size`` pairs per forward pass (same scores, slower); it is also used for
-    models whose attention implementation takes no custom mask (e.g. flash attention). Scores do not
-    depend on ``batch_size`` beyond float rounding.
+    its longest request); ``batch_size`` is then the number of such sequences per forward pass.
+    ``reuse_prefix=False`` runs every (context, continuation) pair as its own sequence, ``batch_size`` pairs
+    per forward pass (same scores, slower); it is also used for models whose attention implementation takes
+    no custom mask (e.g. flash attention). Scores do not depend on ``batch_size`` beyond float rounding.
     """
     check_count("batch_size", batch_size)
     inputs = inputs or default_inputs(tokenizer)
