@@ -161,32 +161,59 @@ def test_requests_that_start_alike_run_as_one_sequence_and_score_as_separate_one
     separate = _scores(model, tokenizer, NESTED, batch_size=8, reuse_prefix=False)
     assert _logliks(merged) == pytest.approx(_logliks(separate), abs=1e-4)
     assert [[s.greedy for s in o] for o in merged] == [[s.greedy for s in o] for o in separate]
-    rows, fed = shapes[0]
-    assert len(shapes) == 1 and rows == 2  # the k-shot requests share a sequence; the zero-shot one shares too little
+    question = len(_ids(tokenizer, "Question:"))  # what all three contexts start with: run once, then continued
+    assert shapes[0] == (1, question) and len(shapes) == 2
+    rows, fed = shapes[1]
+    assert rows == 2  # the k-shot requests share a sequence; the zero-shot one shares too little
+    assert question + rows * fed == forward_work(tokenizer, NESTED, batch_size=8).decoder_positions
     shared = len(_ids(tokenizer, DEMO.rstrip()))
     assert shared >= 16
     alone = forward_work(tokenizer, NESTED[1:2], batch_size=1).decoder_positions
     together = forward_work(tokenizer, NESTED[:2], batch_size=1).decoder_positions
-    assert fed == together and together <= alone + forward_work(tokenizer, NESTED[:1]).decoder_positions - shared
+    assert together <= alone + forward_work(tokenizer, NESTED[:1]).decoder_positions - shared
 
 
-def test_a_preamble_every_prompt_starts_with_is_shared_within_bounded_sequences(model, tokenizer):
-    preamble = ("You are a careful assistant. Read the question, think about each option in turn, and answer "
-                "with the option that is best supported.\n\n")
-    questions = ["Whales breathe air through a blowhole on the top of their heads; what kind of animal are they?",
-                 "Iron rusts when it is left outside in the rain for many weeks; what does the rain bring to it?",
-                 "Plants turn toward a sunny window over a few days; which part of the light do they follow?",
-                 "Mars looks red in the night sky when we see it from Earth; what covers most of its ground?",
-                 "Ice cubes melt faster on a metal plate than on a wooden board; which property explains it?",
-                 "Rivers carry sand and small stones down to the sea every year; what do they build at the coast?"]
-    requests = [(preamble + q + "\nAnswer:", [" the first", " the second"]) for q in questions]
-    assert len(_ids(tokenizer, preamble)) >= 16
+PREAMBLE = ("You are a careful assistant. Read the question, think about each option in turn, and answer "
+            "with the option that is best supported.\n\n")
+QUESTIONS = ["Whales breathe air through a blowhole on the top of their heads; what kind of animal are they?",
+             "Iron rusts when it is left outside in the rain for many weeks; what does the rain bring to it?",
+             "Plants turn toward a sunny window over a few days; which part of the light do they follow?",
+             "Mars looks red in the night sky when we see it from Earth; what covers most of its ground?",
+             "Ice cubes melt faster on a metal plate than on a wooden board; which property explains it?",
+             "Rivers carry sand and small stones down to the sea every year; what do they build at the coast?"]
+
+
+def _widths(model, tokenizer, requests) -> tuple[list[int], list[list[ContinuationScore]]]:
+    """The width of each decoder forward while scoring one packed sequence per forward, and the scores."""
     widths = []
     hook = model.model.embed_tokens.register_forward_hook(lambda _m, args, _o: widths.append(args[0].shape[1]))
     try:
-        merged = _scores(model, tokenizer, requests, batch_size=1)  # one packed sequence per forward
+        scores = _scores(model, tokenizer, requests, batch_size=1)
     finally:
         hook.remove()
+    return widths, scores
+
+
+def test_a_preamble_every_prompt_starts_with_runs_once_and_each_batch_continues_its_cache(model, tokenizer):
+    requests = [(PREAMBLE + q + "\nAnswer:", [" the first", " the second"]) for q in QUESTIONS]
+    widths, scores = _widths(model, tokenizer, requests)
+    shared = widths[0]
+    assert shared >= len(_ids(tokenizer, PREAMBLE.rstrip()))  # the preamble (and what follows it in every prompt)
+    own = [forward_work(tokenizer, [request], batch_size=1).decoder_positions for request in requests]
+    assert len(widths) == 1 + len(requests) and sum(widths) == shared + sum(n - shared for n in own)
+    assert sum(widths) == forward_work(tokenizer, requests, batch_size=1).decoder_positions
+    separate = _scores(model, tokenizer, requests, batch_size=8, reuse_prefix=False)
+    assert _logliks(scores) == pytest.approx(_logliks(separate), abs=1e-4)
+    assert [[s.greedy for s in o] for o in scores] == [[s.greedy for s in o] for o in separate]
+    batched = _scores(model, tokenizer, requests, batch_size=4)  # the cache repeated for several rows
+    assert _logliks(batched) == pytest.approx(_logliks(separate), abs=1e-4)
+
+
+def test_a_preamble_most_prompts_start_with_is_shared_within_bounded_sequences(model, tokenizer):
+    requests = [(PREAMBLE + q + "\nAnswer:", [" the first", " the second"]) for q in QUESTIONS]
+    requests.append(("Answer in one word: what is frozen water called?\nAnswer:", [" ice", " snow"]))
+    assert len(_ids(tokenizer, PREAMBLE)) >= 16
+    widths, merged = _widths(model, tokenizer, requests)  # no prefix common to all: nothing cached
     own = [forward_work(tokenizer, [request], batch_size=1).decoder_positions for request in requests]
     assert 1 < len(widths) < len(requests) and sum(widths) < sum(own)  # shared, but not all in one sequence
     assert max(widths) <= 2 * max(own)  # a sequence stays within twice its longest request
@@ -432,3 +459,29 @@ def test_a_sliding_window_shorter_than_a_request_is_scored_one_sequence_per_cont
     assert rows == [len(REQUESTS[0][1])]  # one row per continuation: the model's own sliding-window mask applies
     expected = [_reference(windowed, tokenizer, REQUESTS[0][0], t)[0] for t in REQUESTS[0][1]]
     assert _logliks(scores) == pytest.approx(expected, abs=1e-4)
+
+
+def _tiny(kind: str, vocab: int) -> transformers.PreTrainedModel:
+    torch.manual_seed(0)
+    shape = {"vocab_size": vocab, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+             "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256}
+    if kind == "gpt2":
+        config = transformers.GPT2Config(vocab_size=vocab, n_embd=32, n_layer=2, n_head=4, n_positions=256)
+        return transformers.GPT2LMHeadModel(config).eval()
+    if kind == "mistral":  # a sliding window longer than every request: packed, and its cache layers slide
+        return transformers.MistralForCausalLM(transformers.MistralConfig(**shape, sliding_window=128)).eval()
+    if kind == "qwen2":
+        return transformers.Qwen2ForCausalLM(transformers.Qwen2Config(**shape)).eval()
+    model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**shape)).eval()
+    model.set_attn_implementation("eager")
+    return model
+
+
+@pytest.mark.parametrize("kind", ["llama-eager", "mistral", "qwen2", "gpt2"])
+def test_a_shared_prefix_scores_as_separate_sequences_across_architectures(tokenizer, kind):
+    model = _tiny(kind, len(tokenizer))
+    requests = [(PREAMBLE + q + "\nAnswer:", [" the first", " the second", " none"]) for q in QUESTIONS]
+    separate = _scores(model, tokenizer, requests, batch_size=8, reuse_prefix=False)
+    for batch_size in (1, 4):
+        packed = _scores(model, tokenizer, requests, batch_size=batch_size)
+        assert _logliks(packed) == pytest.approx(_logliks(separate), abs=1e-4)

@@ -48,6 +48,10 @@ def test_the_k_shot_levels_are_one_request_list_and_score_as_each_level_alone(ti
     assert scored_together(setting, setting.level("shots-0")) == (setting.level("shots-0"),)
     assert scored_together(get_setting("setting2"), get_setting("setting2").level("options-3")) == (
         get_setting("setting2").level("options-3"),)
+    passages = get_setting("setting3")
+    assert [lv.name for lv in scored_together(passages, passages.level("context-60"))] == [
+        "context-20", "context-60", "context-100"]
+    assert scored_together(passages, passages.level("closed-book")) == (passages.level("closed-book"),)
     cache = ArtifactCache(tmp_path)
     items = setting_items(setting, 6, 0, cache=cache)["arc_easy"]
     inputs = input_format(tiny.conventions)
@@ -59,6 +63,23 @@ def test_the_k_shot_levels_are_one_request_list_and_score_as_each_level_alone(ti
         assert joint == alone
     assert len(calls) == 2  # the model is needed for two lists: the k-shot levels' and zero-shot's
     assert len([e for e in cache.entries() if e.kind == "request-scores"]) == 2
+
+
+def test_the_passage_levels_are_one_request_list_and_score_as_each_level_alone(tiny, tmp_path):
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(tiny_llama_config(len(tiny.tokenizer), max_position_embeddings=1024,
+                                                            initializer_range=0.2)).eval()
+    setting, cache = get_setting("setting3"), ArtifactCache(tmp_path)
+    items = setting_items(setting, 6, 0, cache=cache)["squad"]
+    inputs = input_format(tiny.conventions)
+    calls: list[int] = []
+    for level in setting.levels:
+        joint = cached_level_scores(cache, "tiny", _loader(model, tiny.tokenizer, calls), setting, level, items,
+                                    inputs=inputs, progress=False)
+        alone = score_level(model, tiny.tokenizer, level, items.items, inputs=inputs, progress=False)
+        assert joint.item_ids == alone.item_ids
+        assert joint.scores == pytest.approx(alone.scores, rel=1e-5)
+    assert len(calls) == 2  # two lists: the passage levels' and the closed book's
 
 
 # ---------------------------------------------------------------- answer metrics beside the likelihood (--jd-metric)

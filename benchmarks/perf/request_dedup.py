@@ -1,6 +1,6 @@
 """How much scoring work request sharing saves: the levels' request lists, and the ones actually scored.
 
-    python benchmarks/perf/request_dedup.py [--budget smoke] [--items N] [--seed 0] [--time]
+    python benchmarks/perf/request_dedup.py [--budget smoke] [--items N] [--seed 0] [--chat-template] [--time]
 
 For every level of the evaluated settings (the budget's items, the SmolLM2 tokenizer) it plans the
 level's requests (:func:`junkdna_core.scoring.levels.level_requests`) and counts the tokens the
@@ -13,7 +13,8 @@ would run on its own, and the level that first asked for its list; then the toke
 on its own, the tokens scored, and the saving against both that and sharing nothing across levels but
 within one setting's option counts (scorer version 2). The figures are per model (the dense model and
 every compressed one see the same lists), and independent of the machine: the scorer's time is close to
-proportional to the tokens it runs.
+proportional to the tokens it runs. ``--chat-template`` renders every prompt with SmolLM2's chat template
+(``--jd-chat-template``), whose preamble each list's requests then all start with.
 
 With ``--time`` it also scores, on the embedded SmolLM2 at one torch thread, every list that several
 levels share both ways in the same run (each level's requests on their own, then the joint list) and
@@ -28,8 +29,9 @@ import time
 
 from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.data.settings import SETTINGS
+from junkdna_core.models.conventions import InputFormat, input_format, tokenizer_conventions
 from junkdna_core.models.readers import _smollm2_tokenizer
-from junkdna_core.scoring.engine import default_inputs, forward_work, multiple_choice_predictions, score_continuations
+from junkdna_core.scoring.engine import forward_work, multiple_choice_predictions, score_continuations
 from junkdna_core.scoring.levels import level_requests, requests_digest, scored_together, setting_items
 from junkdna_core.storage.cache import ArtifactCache
 
@@ -39,12 +41,13 @@ def main() -> int:
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="smoke")
     parser.add_argument("--items", type=int, default=None, help="items per level (default: the budget's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chat-template", action="store_true", help="render prompts with the chat template")
     parser.add_argument("--time", action="store_true",
                         help="also time each joint list against its levels scored on their own, on SmolLM2")
     args = parser.parse_args()
     cache = ArtifactCache()
     tokenizer = _smollm2_tokenizer(cache)
-    inputs = default_inputs(tokenizer)
+    inputs = input_format(tokenizer_conventions(tokenizer), chat_template=args.chat_template)
     count = args.items or BUDGETS[args.budget].items
     seen: dict[str, str] = {}
     within: set[tuple[str, str]] = set()  # (setting, list): sharing inside one setting only, as scorer version 2
@@ -80,11 +83,12 @@ def main() -> int:
           f"{1 - scored / per_setting:.1%} against sharing lists within a setting only ({per_setting} tokens)")
     if args.time:
         for name, lists, together in joint_lists:
-            time_joint_list(name, lists, together, tokens, cache)
+            time_joint_list(name, lists, together, tokens, inputs, cache)
     return 0
 
 
-def time_joint_list(name: str, lists: list[list], together: int, tokens, cache: ArtifactCache) -> None:
+def time_joint_list(name: str, lists: list[list], together: int, tokens, inputs: InputFormat,
+                    cache: ArtifactCache) -> None:
     """Score the levels' request lists on their own, then as one list, on SmolLM2 at one thread; print the
     time ratio, the largest log-likelihood difference and the choices that differ."""
     import torch
@@ -94,13 +98,13 @@ def time_joint_list(name: str, lists: list[list], together: int, tokens, cache: 
     torch.set_num_threads(1)
     loaded = load_model("smollm2", device="cpu", cache=cache)
     joint = [request for requests in lists for request in requests]
-    score_continuations(loaded.model, loaded.tokenizer, joint[:8], progress=False)  # warm-up
+    score_continuations(loaded.model, loaded.tokenizer, joint[:8], progress=False, inputs=inputs)  # warm-up
     start = time.perf_counter()
     alone = [row for requests in lists for row in score_continuations(loaded.model, loaded.tokenizer, requests,
-                                                                      progress=False)]
+                                                                      progress=False, inputs=inputs)]
     apart = time.perf_counter() - start
     start = time.perf_counter()
-    shared = score_continuations(loaded.model, loaded.tokenizer, joint, progress=False)
+    shared = score_continuations(loaded.model, loaded.tokenizer, joint, progress=False, inputs=inputs)
     at_once = time.perf_counter() - start
     gap = max(abs(a.loglik - b.loglik) for x, y in zip(alone, shared) for a, b in zip(x, y))
     choices = multiple_choice_predictions(alone), multiple_choice_predictions(shared)

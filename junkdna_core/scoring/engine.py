@@ -14,12 +14,15 @@ Output-layer logits are computed only at the positions that are scored: the deco
 the language-model head is applied to the few hidden states needed, each once, which saves most of
 the full-vocabulary projection. Each context runs once with the prefix tree of its continuations
 (:mod:`junkdna_core.scoring.packing`), requests whose contexts start with the same tokens (the k-shot
-prompts of one item) run as one tree, and sequences are batched by length.
+prompts of one item) run as one tree, the tokens every context starts with (a chat template's preamble,
+fixed demonstrations) run once as a KV cache that each batch continues, and sequences are batched by length.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import inspect
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -297,21 +300,67 @@ def _score_full_sequences(
         bar.update(len(chunk))
 
 
+def kv_cache_keyword(decoder: nn.Module) -> str:
+    """The name of the decoder's KV-cache argument: transformers 5 calls it ``cache`` (``past_key_values`` is
+    deprecated there), 4.x knows only ``past_key_values``."""
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+
+
+def _common_prefix(requests: list[_Request]) -> int:
+    """The number of leading context tokens that every request shares, each context keeping at least its last
+    token (whose hidden state predicts); 0 for fewer than two requests."""
+    if len(requests) < 2:
+        return 0
+    first = requests[0].context
+    shared = min(len(r.context) for r in requests) - 1
+    for request in requests[1:]:
+        if shared == 0:
+            break
+        shared = _shared_length(first[:shared], request.context)
+    return shared
+
+
+class _PrefixCache:
+    """The KV cache of a prefix that every request starts with, run once and handed to each batch."""
+
+    def __init__(self, model: PreTrainedModel, prefix: list[int]) -> None:
+        from transformers import DynamicCache  # a model that scores has imported transformers already
+
+        decoder, _ = decoder_and_head(model)
+        self.keyword = kv_cache_keyword(decoder)
+        self.length = len(prefix)
+        self.cache = DynamicCache(config=model.config)
+        ids = torch.tensor([prefix], device=input_device(model))
+        decoder(input_ids=ids, use_cache=True, **{self.keyword: self.cache})
+
+    def for_rows(self, rows: int) -> dict[str, object]:
+        """The decoder arguments of a batch of ``rows`` sequences that continue the prefix (a fresh copy of the
+        cache each time: the decoder appends the batch's keys and values to it)."""
+        cache = copy.deepcopy(self.cache)
+        cache.batch_repeat_interleave(rows)
+        return {self.keyword: cache, "use_cache": True}
+
+
 def _score_packed(
     model: PreTrainedModel, requests: list[_Request], batch_size: int, bar: tqdm
 ) -> Iterator[tuple[_Key, tuple[float, bool]]]:
     """Run each packed sequence (:mod:`~junkdna_core.scoring.packing`) once: one context with the tree of its
     continuations, or several requests whose contexts start alike (:func:`_rows`).
 
-    Sequences are batched by length (longest first), so rows of one batch need little padding.
+    The tokens every context starts with (a chat template's preamble, a task's fixed demonstrations, or just
+    ``Question:``) run once, and each batch continues their KV cache. Sequences are batched by length (longest
+    first), so rows of one batch need little padding.
     """
     decoder, head = decoder_and_head(model)
     device = input_device(model)
-    for group, rows in _packed_batches(requests, batch_size):
+    shared = _common_prefix(requests)
+    prefix = _PrefixCache(model, requests[0].context[:shared]) if shared else None
+    for group, rows in _packed_batches(_after(requests, shared), batch_size):
         ids, _ = pad([list(r.ids) for r in rows], device)
-        positions, _ = pad([list(r.positions) for r in rows], device)
-        mask = batch_mask(rows, model.dtype).to(device)
-        hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
+        positions, _ = pad([[shared + p for p in r.positions] for r in rows], device)
+        mask = batch_mask(rows, model.dtype, prefix=shared).to(device)
+        kv = prefix.for_rows(len(rows)) if prefix else {"use_cache": False}
+        hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, **kv).last_hidden_state
         keys, coordinates, row_of, targets, lengths = [], [], [], [], []
         for row, members in enumerate(group):
             seen: dict[int, int] = {}  # sequence index -> row of the selected hidden states
@@ -351,7 +400,8 @@ def _rows(requests: list[_Request]) -> list[list[int]]:
     their contexts share at least :data:`_SHARED_TOKENS` leading tokens (the k-shot prompts of one item,
     which start with the same demonstrations) and the sequence stays within twice its longest request and
     :data:`_ROW_TOKENS` tokens, so attention over the longer sequence costs less than the shared tokens
-    save (a preamble every prompt starts with, as a chat template's, is shared a few requests at a time).
+    save (a preamble that many prompts but not all start with is shared a few requests at a time; what all
+    of them start with is cut off before, see :func:`_score_packed`).
     Each path in a sequence is no longer than its request's own, so a sliding window sees what it would.
     Other requests run alone, as a request without such neighbours always does.
     """
@@ -370,6 +420,11 @@ def _rows(requests: list[_Request]) -> list[list[int]]:
     return rows
 
 
+def _after(requests: list[_Request], shared: int) -> list[_Request]:
+    """The requests without the first ``shared`` tokens of their contexts (run once, before them)."""
+    return [_Request(r.context[shared:], r.continuations) for r in requests] if shared else requests
+
+
 def _packed_batches(requests: list[_Request], batch_size: int) -> Iterator[tuple[list[list[int]], list[PackedRequest]]]:
     """The packed path's batches: per sequence its request indices, and the packed sequences; longest first
     (ties in the order of the requests)."""
@@ -383,7 +438,7 @@ def _packed_batches(requests: list[_Request], batch_size: int) -> Iterator[tuple
 @dataclass(frozen=True)
 class ForwardWork:
     """What scoring requests costs in forward passes: token positions run through the decoder (padding
-    included) and hidden states projected to the vocabulary."""
+    included, a prefix every context starts with once) and hidden states projected to the vocabulary."""
 
     decoder_positions: int
     projected_positions: int
@@ -404,7 +459,9 @@ def forward_work(
     encoded, _ = _encode_requests(tokenizer, requests, None, inputs or default_inputs(tokenizer))
     decoder = projected = 0
     if reuse_prefix:
-        for _, rows in _packed_batches(encoded, batch_size):
+        shared = _common_prefix(encoded)
+        decoder += shared  # the prefix every context starts with runs once
+        for _, rows in _packed_batches(_after(encoded, shared), batch_size):
             decoder += len(rows) * max(len(r) for r in rows)
             projected += sum(len({i for path in r.predictors for i in path}) for r in rows)
     else:
@@ -468,9 +525,10 @@ def score_continuations(
     Matches lm-evaluation-harness's ``loglikelihood`` (see the module docstring). ``inputs`` is the
     model's decided input format (prefix, chat template); by default the tokenizer's own conventions.
     With ``reuse_prefix`` each context is run once, followed in the same sequence by the tree of its
-    continuations, which an attention mask keeps from seeing each other, and requests whose contexts share
+    continuations, which an attention mask keeps from seeing each other, requests whose contexts share
     their first 16 tokens or more share one sequence (the tree of their contexts, at most twice as long as
-    its longest request); ``batch_size`` is then the number of such sequences per forward pass.
+    its longest request), and the leading tokens that all contexts have in common run once, their KV cache
+    continued by every batch; ``batch_size`` is then the number of such sequences per forward pass.
     ``reuse_prefix=False`` runs every (context, continuation) pair as its own sequence, ``batch_size`` pairs
     per forward pass (same scores, slower); it is also used for models whose attention implementation takes
     no custom mask (e.g. flash attention). Scores do not depend on ``batch_size`` beyond float rounding.

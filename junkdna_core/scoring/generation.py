@@ -12,7 +12,6 @@ ending an empty answer (``min_new_tokens=1``), so every answer is the model's be
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 import string
@@ -29,7 +28,15 @@ from junkdna_core.config.checks import check_count
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.conventions import InputFormat
 from junkdna_core.models.devices import input_device
-from junkdna_core.scoring.engine import check_strings, chunks, decoder_and_head, evaluating, pad, prompt_ids
+from junkdna_core.scoring.engine import (
+    check_strings,
+    chunks,
+    decoder_and_head,
+    evaluating,
+    kv_cache_keyword,
+    pad,
+    prompt_ids,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -85,9 +92,7 @@ def _greedy_batch(
     decoder, head = decoder_and_head(model)
     ids, mask = pad(prompts, input_device(model), left=True)
     positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
-    # transformers 5 names the KV cache argument `cache` (`past_key_values` is deprecated); 4.x knows only the latter
-    cache_argument = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
-    kv = {cache_argument: DynamicCache(config=model.config)}
+    kv = {kv_cache_keyword(decoder): DynamicCache(config=model.config)}
     generated: list[list[int]] = [[] for _ in prompts]
     active = set(range(len(prompts)))
     for step in range(max_new_tokens):

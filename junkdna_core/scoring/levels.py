@@ -17,7 +17,8 @@ model's :class:`~junkdna_core.models.conventions.InputFormat` and the batch size
   options of every item: a cloze option's log-likelihood does not depend on
   which other options exist). The k-shot levels of a setting (k > 0) ask for
   one list together (:func:`scored_together`), so the demonstrations an item's
-  prompts begin with run once.
+  prompts begin with run once; so do the passage-fraction levels, whose
+  windows of one passage often begin with the same sentences.
 - ``answers``: the greedy answers to one list of generation prompts (``--jd-metric``
   em/f1 on generative levels), keyed by its content and the generation settings,
   so every level or setting asking the same questions shares them.
@@ -67,7 +68,9 @@ from junkdna_core.storage.cache import ArtifactCache
 #    every context led by the model's decided prefix (the BOS token when its tokenizer adds one by default)
 # 4: requests whose contexts share 16 leading tokens or more run as one token tree; a setting's k-shot levels
 #    (k > 0) are one request list, so each item's shared demonstrations run once
-SCORER_VERSION = 4
+# 5: the leading tokens every context of a request list starts with run once, as a KV cache each batch continues;
+#    a setting's passage-fraction levels are one request list, as its k-shot levels
+SCORER_VERSION = 5
 ITEMS_VERSION = 1  # bump when the rule choosing a setting's items (sampling, eligibility) changes
 DEMO_SPLIT = "train"
 
@@ -237,20 +240,29 @@ def level_requests(level: Level, items: Sequence[Item], *, seed: int = 0) -> Lev
     return LevelPlan(chosen, requests, choice_values)
 
 
+_LEADING = ("shots", "context_fraction")  # transforms that set how much of a prompt comes before the question
+
+
 def scored_together(setting: Setting, level: Level) -> tuple[Level, ...]:
     """The levels of ``setting`` whose requests are scored as one list with ``level``'s, in the setting's order.
 
-    Those are the levels that differ from ``level`` only in their number of demonstrations, when it is above
-    0: an item's k-shot prompts start with the same demonstrations (the first k of one order,
-    :func:`~junkdna_core.data.prompts.choose_demos`), which the scorer then runs once. A level without
-    demonstrations is scored alone, so its list stays the one other levels and settings share.
+    Those are the levels that differ from ``level`` only in how much their prompts hold before the question,
+    when that is something: their number of demonstrations (k > 0), or the fraction of the passage. An item's
+    k-shot prompts start with the same demonstrations (the first k of one order,
+    :func:`~junkdna_core.data.prompts.choose_demos`), and its passage windows often with the same sentences
+    (each window is whole sentences around the answer, so a window that reaches the passage's start shares
+    it with every longer one), which the scorer then runs once. A level without demonstrations or passage
+    is scored alone, so its list stays the one other levels and settings share.
     """
-    def rest(lv: Level) -> tuple[Any, ...]:
-        return lv.task, lv.split, lv.format, sorted((k, v) for k, v in lv.transform.items() if k != "shots")
+    def leading(lv: Level) -> bool:
+        return any(lv.transform.get(key) for key in _LEADING)
 
-    if not level.transform.get("shots"):
+    def rest(lv: Level) -> tuple[Any, ...]:
+        return lv.task, lv.split, lv.format, sorted((k, v) for k, v in lv.transform.items() if k not in _LEADING)
+
+    if not leading(level):
         return (level,)
-    return tuple(lv for lv in setting.levels if lv.transform.get("shots") and rest(lv) == rest(level))
+    return tuple(lv for lv in setting.levels if leading(lv) and rest(lv) == rest(level))
 
 
 def score_level(

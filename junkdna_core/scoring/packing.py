@@ -90,16 +90,18 @@ def ancestors(request: PackedRequest) -> torch.Tensor:
     return allowed
 
 
-def batch_mask(requests: list[PackedRequest], dtype: torch.dtype) -> torch.Tensor:
-    """Additive attention mask ``(rows, 1, width, width)`` of packed requests padded to one width.
+def batch_mask(requests: list[PackedRequest], dtype: torch.dtype, *, prefix: int = 0) -> torch.Tensor:
+    """Additive attention mask ``(rows, 1, width, prefix + width)`` of packed requests padded to one width,
+    each continuing ``prefix`` cached tokens that every query sees.
 
-    A padding query sees only itself (no empty softmax).
+    A padding query sees only itself and the prefix (no empty softmax).
     """
     width = max(len(r) for r in requests)
-    allowed = torch.zeros(len(requests), width, width, dtype=torch.bool)
+    allowed = torch.zeros(len(requests), width, prefix + width, dtype=torch.bool)
+    allowed[:, :, :prefix] = True
     for row, request in enumerate(requests):
         own = len(request)
-        allowed[row, :own, :own] = ancestors(request)
-        allowed[row, own:, own:] = torch.eye(width - own, dtype=torch.bool)
+        allowed[row, :own, prefix : prefix + own] = ancestors(request)
+        allowed[row, own:, prefix + own :] = torch.eye(width - own, dtype=torch.bool)
     blocked = torch.zeros(allowed.shape, dtype=dtype)
     return blocked.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
