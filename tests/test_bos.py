@@ -36,8 +36,8 @@ def model(smollm2_tokenizer):
     return transformers.LlamaForCausalLM(config).eval()
 
 
-def _fed(model, tokenizer, requests, **options) -> list[list[int]]:
-    """The token ids of every sequence the decoder is run on."""
+def _fed_together(model, tokenizer, requests, **options) -> list[list[int]]:
+    """The token ids of every sequence the decoder is run on while scoring ``requests`` as one list."""
     seen = []
     handle = model.model.embed_tokens.register_forward_hook(lambda _m, args, _o: seen.extend(args[0].tolist()))
     try:
@@ -45,6 +45,12 @@ def _fed(model, tokenizer, requests, **options) -> list[list[int]]:
     finally:
         handle.remove()
     return seen
+
+
+def _fed(model, tokenizer, requests, **options) -> list[list[int]]:
+    """The token ids of every sequence the decoder is run on, each request scored on its own (so no prefix
+    that several requests share is run apart from them)."""
+    return [row for request in requests for row in _fed_together(model, tokenizer, [request], **options)]
 
 
 def _reference(model, tokenizer, prefix: list[int], context: str, continuation: str) -> float:
@@ -65,6 +71,8 @@ def test_smollm2_contexts_get_no_prefix_and_a_bos_tokenizer_gets_its_bos(model, 
     plain = _fed(model, smollm2_tokenizer, REQUESTS[:2], batch_size=1)
     assert all(row[0] != bos for row in plain)
     assert all(row[0] == bos and row[1] != bos for row in _fed(model, bos_tokenizer, REQUESTS[:2], batch_size=1))
+    together = _fed_together(model, bos_tokenizer, REQUESTS[:2], batch_size=1)
+    assert together[0] == [bos] and all(row[0] != bos for row in together[1:])  # the shared BOS runs once
     never = input_format(tokenizer_conventions(bos_tokenizer), bos="never")
     assert _fed(model, bos_tokenizer, REQUESTS[:2], batch_size=1, inputs=never) == plain
     always = input_format(tokenizer_conventions(smollm2_tokenizer), bos="always")

@@ -93,9 +93,9 @@ def test_attention_without_a_4d_mask_is_reported_with_what_to_set(tiny, cache):
 
 
 def test_a_mask_that_lets_options_see_each_other_fails_packed_scoring(tiny, cache, monkeypatch):
-    def causal_only(requests, dtype: torch.dtype) -> torch.Tensor:  # every packed token sees all before it
+    def causal_only(requests, dtype: torch.dtype, *, prefix: int = 0) -> torch.Tensor:  # each sees all before it
         width = max(len(r) for r in requests)
-        allowed = torch.ones(width, width, dtype=torch.bool).tril()[None].expand(len(requests), -1, -1)
+        allowed = torch.ones(width, prefix + width, dtype=torch.bool).tril(prefix)[None].expand(len(requests), -1, -1)
         return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
 
     monkeypatch.setattr(engine, "batch_mask", causal_only)
