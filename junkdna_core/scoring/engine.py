@@ -328,7 +328,6 @@ class _PrefixCache:
 
         decoder, _ = decoder_and_head(model)
         self.keyword = kv_cache_keyword(decoder)
-        self.length = len(prefix)
         self.cache = DynamicCache(config=model.config)
         ids = torch.tensor([prefix], device=input_device(model))
         decoder(input_ids=ids, use_cache=True, **{self.keyword: self.cache})
