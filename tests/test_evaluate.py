@@ -19,6 +19,7 @@ from junkdna_core.scoring.engine import (
     multiple_choice_predictions,
     perplexity,
     score_continuations,
+    scores_packed,
 )
 from junkdna_core.scoring.generation import exact_match, f1_score, generate, normalize_answer
 from junkdna_core.scoring.packing import ancestors, pack
@@ -481,6 +482,7 @@ def _tiny(kind: str, vocab: int) -> transformers.PreTrainedModel:
 def test_a_shared_prefix_scores_as_separate_sequences_across_architectures(tokenizer, kind):
     model = _tiny(kind, len(tokenizer))
     requests = [(PREAMBLE + q + "\nAnswer:", [" the first", " the second", " none"]) for q in QUESTIONS]
+    assert scores_packed(model, tokenizer, requests)  # the packed path, with the preamble cached
     separate = _scores(model, tokenizer, requests, batch_size=8, reuse_prefix=False)
     for batch_size in (1, 4):
         packed = _scores(model, tokenizer, requests, batch_size=batch_size)
