@@ -40,9 +40,6 @@ def test_winogrande_level_picks_the_option_whose_prefix_makes_the_rest_likelier(
 
 
 def test_the_k_shot_levels_are_one_request_list_and_score_as_each_level_alone(tiny, tmp_path):
-    torch.manual_seed(0)  # the tiny model with room for 5-shot prompts, peaked (clear choices)
-    model = transformers.LlamaForCausalLM(tiny_llama_config(len(tiny.tokenizer), max_position_embeddings=1024,
-                                                            initializer_range=0.2)).eval()
     setting = get_setting("setting4")
     assert [lv.name for lv in scored_together(setting, setting.level("shots-3"))] == ["shots-5", "shots-3", "shots-1"]
     assert scored_together(setting, setting.level("shots-0")) == (setting.level("shots-0"),)
@@ -53,33 +50,35 @@ def test_the_k_shot_levels_are_one_request_list_and_score_as_each_level_alone(ti
         "context-20", "context-60", "context-100"]
     assert scored_together(passages, passages.level("closed-book")) == (passages.level("closed-book"),)
     cache = ArtifactCache(tmp_path)
-    items = setting_items(setting, 6, 0, cache=cache)["arc_easy"]
-    inputs = input_format(tiny.conventions)
-    calls: list[int] = []
-    for level in setting.levels:
-        joint = cached_level_scores(cache, "tiny", _loader(model, tiny.tokenizer, calls), setting, level, items,
-                                    inputs=inputs, progress=False)
-        alone = score_level(model, tiny.tokenizer, level, items.items, inputs=inputs, progress=False)
-        assert joint == alone
-    assert len(calls) == 2  # the model is needed for two lists: the k-shot levels' and zero-shot's
+    pairs, calls = _cached_and_alone(tiny, cache, setting, "arc_easy")
+    assert all(joint == alone for joint, alone in pairs)
+    assert calls == 2  # the model is needed for two lists: the k-shot levels' and zero-shot's
     assert len([e for e in cache.entries() if e.kind == "request-scores"]) == 2
 
 
 def test_the_passage_levels_are_one_request_list_and_score_as_each_level_alone(tiny, tmp_path):
+    pairs, calls = _cached_and_alone(tiny, ArtifactCache(tmp_path), get_setting("setting3"), "squad")
+    for joint, alone in pairs:
+        assert joint.item_ids == alone.item_ids
+        assert joint.scores == pytest.approx(alone.scores, rel=1e-5)
+    assert calls == 2  # two lists: the passage levels' and the closed book's
+
+
+def _cached_and_alone(tiny, cache: ArtifactCache, setting, task: str) -> tuple[list[tuple], int]:
+    """Per level of ``setting`` (6 items of ``task``), its cached scores (scored with the levels it is scored
+    together with) and its scores on its own, on a tiny model with room for long prompts, peaked (clear
+    choices); and how many times the cached path needed the model."""
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(tiny_llama_config(len(tiny.tokenizer), max_position_embeddings=1024,
                                                             initializer_range=0.2)).eval()
-    setting, cache = get_setting("setting3"), ArtifactCache(tmp_path)
-    items = setting_items(setting, 6, 0, cache=cache)["squad"]
+    items = setting_items(setting, 6, 0, cache=cache)[task]
     inputs = input_format(tiny.conventions)
     calls: list[int] = []
-    for level in setting.levels:
-        joint = cached_level_scores(cache, "tiny", _loader(model, tiny.tokenizer, calls), setting, level, items,
-                                    inputs=inputs, progress=False)
-        alone = score_level(model, tiny.tokenizer, level, items.items, inputs=inputs, progress=False)
-        assert joint.item_ids == alone.item_ids
-        assert joint.scores == pytest.approx(alone.scores, rel=1e-5)
-    assert len(calls) == 2  # two lists: the passage levels' and the closed book's
+    pairs = [(cached_level_scores(cache, "tiny", _loader(model, tiny.tokenizer, calls), setting, level, items,
+                                  inputs=inputs, progress=False),
+              score_level(model, tiny.tokenizer, level, items.items, inputs=inputs, progress=False))
+             for level in setting.levels]
+    return pairs, len(calls)
 
 
 # ---------------------------------------------------------------- answer metrics beside the likelihood (--jd-metric)

@@ -6,9 +6,9 @@ For every level of the evaluated settings (the budget's items, the SmolLM2 token
 level's requests (:func:`junkdna_core.scoring.levels.level_requests`) and counts the tokens the
 decoder runs for them as the scorer lays them out (:func:`~junkdna_core.scoring.engine.forward_work`,
 one sequence per forward, so no padding is counted). A request list is scored once per model however
-many levels ask for it (the ``request-scores`` cache), and the k-shot levels of a setting are one list
-(:func:`~junkdna_core.scoring.levels.scored_together`), in which each item's shared demonstrations run
-once; so the work per model is the sum over distinct lists. Printed: each level's list, the tokens it
+many levels ask for it (the ``request-scores`` cache), and the k-shot levels of a setting are one list, as
+are its passage-fraction levels (:func:`~junkdna_core.scoring.levels.scored_together`), in which each item's
+shared demonstrations or leading sentences run once; so the work per model is the sum over distinct lists. Printed: each level's list, the tokens it
 would run on its own, and the level that first asked for its list; then the tokens every level would run
 on its own, the tokens scored, and the saving against both that and sharing nothing across levels but
 within one setting's option counts (scorer version 2). The figures are per model (the dense model and
@@ -27,9 +27,12 @@ import argparse
 import sys
 import time
 
+import torch
+
 from junkdna_core.config.budgets import BUDGETS
 from junkdna_core.data.settings import SETTINGS
 from junkdna_core.models.conventions import InputFormat, input_format, tokenizer_conventions
+from junkdna_core.models.loading import LoadedModel, load_model
 from junkdna_core.models.readers import _smollm2_tokenizer
 from junkdna_core.scoring.engine import forward_work, multiple_choice_predictions, score_continuations
 from junkdna_core.scoring.levels import level_requests, requests_digest, scored_together, setting_items
@@ -82,21 +85,17 @@ def main() -> int:
           f"{scored} are scored: saving {1 - scored / requested:.1%} against scoring every level on its own, "
           f"{1 - scored / per_setting:.1%} against sharing lists within a setting only ({per_setting} tokens)")
     if args.time:
+        torch.set_num_threads(1)
+        loaded = load_model("smollm2", device="cpu", cache=cache)
         for name, lists, together in joint_lists:
-            time_joint_list(name, lists, together, tokens, inputs, cache)
+            time_joint_list(loaded, name, lists, together, tokens, inputs)
     return 0
 
 
-def time_joint_list(name: str, lists: list[list], together: int, tokens, inputs: InputFormat,
-                    cache: ArtifactCache) -> None:
-    """Score the levels' request lists on their own, then as one list, on SmolLM2 at one thread; print the
-    time ratio, the largest log-likelihood difference and the choices that differ."""
-    import torch
-
-    from junkdna_core.models.loading import load_model
-
-    torch.set_num_threads(1)
-    loaded = load_model("smollm2", device="cpu", cache=cache)
+def time_joint_list(loaded: LoadedModel, name: str, lists: list[list], together: int, tokens,
+                    inputs: InputFormat) -> None:
+    """Score the levels' request lists on their own, then as one list, on the loaded model (SmolLM2 at one
+    thread); print the time ratio, the largest log-likelihood difference and the choices that differ."""
     joint = [request for requests in lists for request in requests]
     score_continuations(loaded.model, loaded.tokenizer, joint[:8], progress=False, inputs=inputs)  # warm-up
     start = time.perf_counter()
