@@ -13,6 +13,7 @@ from junkdna_core.data.items import ClassificationItem, MultipleChoiceItem
 from junkdna_core.data.settings import get_setting
 from junkdna_core.models.loading import load_model
 from junkdna_core.storage.cache import ArtifactCache
+from junkdna_core.study import finetune as finetuning
 from junkdna_core.study import transfer
 from junkdna_core.study.finetune import (
     Example,
@@ -117,6 +118,21 @@ def test_multiple_choice_items_become_one_score_per_option(encoder):
     assert len(scored.correct) == 2 and all(0 <= v <= 1 for v in scored.correct)
 
 
+def test_evaluation_batches_examples_of_similar_length_and_keeps_their_order(encoder, monkeypatch):
+    examples = [Example(f"e{i}", (("ok" if i % 2 else " ".join(WORDS * 2), None),), i % 2) for i in range(8)]
+    classifier = build_classifier(encoder, 2, seed=0)
+    alone = [evaluate(classifier, encoder.tokenizer, [e], batch_size=1) for e in examples]  # no padding at all
+    batches = []
+    real = finetuning._logits
+    monkeypatch.setattr(finetuning, "_logits", lambda model, tokenizer, batch, *args, **kwargs:
+                        batches.append({e.id for e in batch}) or real(model, tokenizer, batch, *args, **kwargs))
+    scored = evaluate(classifier, encoder.tokenizer, examples, batch_size=4)
+    assert batches == [{"e1", "e3", "e5", "e7"}, {"e0", "e2", "e4", "e6"}]
+    assert scored.item_ids == tuple(e.id for e in examples)
+    assert scored.losses == pytest.approx([a.losses[0] for a in alone], abs=1e-5)
+    assert scored.correct == tuple(a.correct[0] for a in alone)
+
+
 def test_interpolating_a_model_with_itself_has_no_barrier(encoder):
     classifier = build_classifier(encoder, 2, seed=0)
     state = {k: v.clone() for k, v in classifier.state_dict().items()}
@@ -157,23 +173,29 @@ def counted_training(monkeypatch):
 
 
 @pytest.mark.parametrize("route", ["modes", "study"])
-def test_lmc_paths_are_cached_from_the_runs_that_trained_both_ends(encoder, tmp_path, counted_training, route):
+def test_lmc_paths_are_cached_from_the_runs_that_trained_both_ends(encoder, tmp_path, counted_training, route,
+                                                                   monkeypatch):
     setting = get_setting("setting5-finetune")
     method = get_method("magnitude").at_level(0.5)
     cache = ArtifactCache(tmp_path / "cache")
+    evaluations = []
+    real = transfer.evaluate
+    monkeypatch.setattr(transfer, "evaluate", lambda *args, **kwargs: evaluations.append(1) or real(*args, **kwargs))
     if route == "modes":
         transfer.compare_modes(cache, encoder, setting, method, PATH_BUDGET)
     else:
         transfer.transfer_study(cache, encoder, setting, [get_method("magnitude").at_level(s) for s in (0.25, 0.5)],
                                 PATH_BUDGET, compared=method)
     runs = len(counted_training)
+    paths = len(setting.levels) * len(PATH_BUDGET.seeds)
+    assert len(evaluations) == runs + paths * (len(PATH_BUDGET.alphas) - 2)  # each path's ends: its runs' scores
     level = setting.levels[-1]
     kept = [transfer.interpolation_path(cache, encoder, level, method, PATH_BUDGET, seed) for seed in (0, 1)]
     assert len(counted_training) == runs  # read, not trained again
     retrained = [transfer.interpolation_path(ArtifactCache(tmp_path / "other"), encoder, level, method, PATH_BUDGET,
                                              seed) for seed in (0, 1)]
     assert counted_training[runs:] == ["dense", "sparse"] * 2
-    for a, b in zip(kept, retrained):
+    for a, b in zip(kept, retrained):  # the kept paths' ends are the runs' own evaluations, not scored again
         assert a.losses == pytest.approx(b.losses, rel=1e-6) and a.accuracies == b.accuracies
     assert kept[0].losses != kept[1].losses  # two seeds, two paths
 

@@ -263,21 +263,35 @@ class Evaluation:
         return math.fsum(self.losses) / len(self.losses)
 
 
+def _lengths(tokenizer: Any, examples: Sequence[Example], max_length: int) -> list[int]:
+    """Each example's longest input in tokens (truncated at ``max_length``), as the tokenizer encodes it."""
+    texts = [text for e in examples for text, _ in e.inputs]
+    pairs = [pair for e in examples for _, pair in e.inputs]
+    pair_texts = pairs if any(p is not None for p in pairs) else None
+    ids = iter(tokenizer(texts, pair_texts, truncation=True, max_length=max_length)["input_ids"])
+    return [max(len(next(ids)) for _ in e.inputs) for e in examples]
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, tokenizer: Any, examples: Sequence[Example], *, batch_size: int = 32,
+def evaluate(model: nn.Module, tokenizer: Any, examples: Sequence[Example], *, batch_size: int = 16,
              max_length: int = 128, inputs: InputFormat | None = None) -> Evaluation:
-    """Accuracy and loss of ``model`` on every example (eval mode, no dropout; ``inputs`` as :func:`finetune`)."""
+    """Accuracy and loss of ``model`` on every example, in the order given (eval mode, no dropout; ``inputs`` as
+    :func:`finetune`). Batches hold examples of similar length, so little of a batch is padding."""
     if not examples:
         raise ConfigError("evaluation needs at least one example")
+    lengths = _lengths(tokenizer, examples, max_length)
+    order = sorted(range(len(examples)), key=lengths.__getitem__)
     was_training = model.training
     model.eval()
-    correct, losses = [], []
+    correct, losses = [0.0] * len(examples), [0.0] * len(examples)
     for start in range(0, len(examples), batch_size):
-        batch = examples[start : start + batch_size]
+        chosen = order[start : start + batch_size]
+        batch = [examples[i] for i in chosen]
         logits = _logits(model, tokenizer, batch, max_length, inputs).float()
         labels = _labels(batch, logits.device)
-        losses += F.cross_entropy(logits, labels, reduction="none").tolist()
-        correct += (logits.argmax(dim=-1) == labels).float().tolist()
+        for i, loss, hit in zip(chosen, F.cross_entropy(logits, labels, reduction="none").tolist(),
+                                (logits.argmax(dim=-1) == labels).float().tolist()):
+            losses[i], correct[i] = loss, hit
     model.train(was_training)
     return Evaluation(tuple(e.id for e in examples), tuple(correct), tuple(losses))
 

@@ -27,7 +27,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from torch import nn
@@ -61,7 +61,8 @@ from junkdna_core.study.finetune import (
 )
 from junkdna_core.study.sweep import DENSE_MEASURED, Curve, Study, describe_configuration
 
-FINETUNE_VERSION = 2  # bump when a run's result for the same inputs would change (2: fused AdamW)
+FINETUNE_VERSION = 3  # bump when a run's result for the same inputs would change (2: fused AdamW; 3: test
+# batches of similar lengths, whose losses may differ from version 2's in the last bits)
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,21 @@ def _trained(dense: LoadedModel, data: TaskData, fraction: float, mode: Transfer
     return classifier, test_examples, losses, len(train)
 
 
+class Solution(NamedTuple):
+    """A fine-tuned classifier and, when it was scored on the test set, that evaluation."""
+
+    classifier: nn.Module
+    scored: Evaluation | None = None
+
+
 def run(cache: ArtifactCache, dense: LoadedModel, task: str, fraction: float, mode: TransferMode,
         method: CompressionMethod | None, budget: FinetuneBudget, seed: int, *, data_seed: int = 0,
-        inputs: InputFormat | None = None, keep: Callable[[nn.Module | None], None] | None = None) -> Evaluation:
+        inputs: InputFormat | None = None, keep: Callable[[Solution | None], None] | None = None) -> Evaluation:
     """One fine-tuning run, scored on the test set; computed once, then read from the cache.
 
     ``inputs``: :func:`finetune_inputs` of the model (None: its tokenizer's own). ``keep`` is called with
-    the fine-tuned classifier when the run is computed, with None when it is read from the cache.
+    the fine-tuned classifier and its evaluation when the run is computed, with None when it is read from
+    the cache.
     """
     if mode != "dense" and method is None:
         raise ConfigError(f"transfer mode {mode!r} needs a pruning method")
@@ -153,12 +162,12 @@ def run(cache: ArtifactCache, dense: LoadedModel, task: str, fraction: float, mo
         start = time.perf_counter()
         classifier, test, losses, n_train = _trained(dense, data, fraction, mode, method, budget, seed, inputs)
         scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length, inputs=inputs)
-        trained.append(classifier)
+        trained.append(Solution(classifier, scored))
         return {"item_ids": list(scored.item_ids), "correct": list(scored.correct), "losses": list(scored.losses),
                 "train_items": n_train, "steps": len(losses), "final_train_loss": losses[-1],
                 "seconds": time.perf_counter() - start}
 
-    trained: list[nn.Module] = []
+    trained: list[Solution] = []
     body = cache.get_or_compute_json("finetune", parts, compute)
     if keep is not None:
         keep(trained[0] if trained else None)
@@ -311,17 +320,21 @@ def _path_parts(dense: LoadedModel, level: Level, data: TaskData, method: Compre
 
 
 def _path_body(dense: LoadedModel, data: TaskData, budget: FinetuneBudget, inputs: InputFormat | None,
-               solutions: dict[str, nn.Module]) -> dict[str, Any]:
+               solutions: dict[str, Solution]) -> dict[str, Any]:
     """Loss and accuracy on the test items along the path between the ``dense`` and ``sparse`` solutions
-    (the sparse classifier takes the interpolated weights)."""
-    classifier = solutions["sparse"]
-    ends = {"dense": solutions["dense"].state_dict(),
+    (the sparse classifier takes the interpolated weights; an end already scored is not scored again:
+    interpolation at alpha 0 and 1 returns that end's weights exactly)."""
+    classifier = solutions["sparse"].classifier
+    ends = {"dense": solutions["dense"].classifier.state_dict(),
             "sparse": {k: v.detach().clone() for k, v in classifier.state_dict().items()}}
+    scored_ends = {0.0: solutions["dense"].scored, 1.0: solutions["sparse"].scored}
     test = [to_example(item) for item in data.test.items]
     losses, accuracies = [], []
     for alpha in budget.alphas:
-        classifier.load_state_dict(interpolate(ends["dense"], ends["sparse"], alpha))
-        scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length, inputs=inputs)
+        scored = scored_ends.get(alpha)
+        if scored is None:
+            classifier.load_state_dict(interpolate(ends["dense"], ends["sparse"], alpha))
+            scored = evaluate(classifier, dense.tokenizer, test, max_length=budget.config.max_length, inputs=inputs)
         losses.append(scored.loss)
         accuracies.append(scored.accuracy)
     return {"losses": losses, "accuracies": accuracies}
@@ -337,14 +350,14 @@ class _PathKeeper:
                  budget: FinetuneBudget, seed: int, data_seed: int, inputs: InputFormat | None) -> None:
         self.cache, self.dense, self.level, self.method = cache, dense, level, method
         self.budget, self.seed, self.data_seed, self.inputs = budget, seed, data_seed, inputs
-        self.solutions: dict[str, nn.Module] = {}
+        self.solutions: dict[str, Solution] = {}
 
     @staticmethod
     def ends(method: CompressionMethod | None, candidate: CompressionMethod) -> bool:
         """Whether a sparse run of ``candidate`` is the sparse end of ``method``'s path."""
         return method is not None and candidate.describe() == method.describe()
 
-    def keeper(self, mode: TransferMode, method: CompressionMethod | None) -> Callable[[nn.Module | None], None] | None:
+    def keeper(self, mode: TransferMode, method: CompressionMethod | None) -> Callable[[Solution | None], None] | None:
         """``run``'s ``keep`` for a run of ``mode`` under ``method`` (None: the run is no end of the path)."""
         if self.method is None or mode not in ("dense", "sparse"):
             return None
@@ -352,11 +365,11 @@ class _PathKeeper:
             return None
         return functools.partial(self._keep, mode)
 
-    def _keep(self, mode: str, classifier: nn.Module | None) -> None:
-        if classifier is None or (mode == "sparse" and "dense" not in self.solutions):  # a run was read, not trained
+    def _keep(self, mode: str, solution: Solution | None) -> None:
+        if solution is None or (mode == "sparse" and "dense" not in self.solutions):  # a run was read, not trained
             self.solutions.clear()
             return
-        self.solutions[mode] = classifier
+        self.solutions[mode] = solution
         if len(self.solutions) < 2:
             return
         data = task_data(self.level.task, self.budget, self.data_seed)
@@ -374,7 +387,7 @@ def interpolation_path(cache: ArtifactCache, dense: LoadedModel, level: Level, m
     data = task_data(level.task, budget, data_seed)
 
     def compute() -> dict[str, Any]:
-        solutions = {mode: _trained(dense, data, _fraction(level), mode, method, budget, seed, inputs)[0]
+        solutions = {mode: Solution(_trained(dense, data, _fraction(level), mode, method, budget, seed, inputs)[0])
                      for mode in ("dense", "sparse")}
         return _path_body(dense, data, budget, inputs, solutions)
 
