@@ -16,7 +16,13 @@ from junkdna_core.models.loading import load_model
 from junkdna_core.models.synthetic import tiny_llama_config
 from junkdna_core.scoring.engine import score_continuations
 from junkdna_core.scoring.generation import METRIC_FUNCTIONS, answer_metrics, generate
-from junkdna_core.scoring.levels import cached_level_scores, score_level, scored_together, setting_items
+from junkdna_core.scoring.levels import (
+    cached_level_scores,
+    level_requests,
+    score_level,
+    scored_together,
+    setting_items,
+)
 from junkdna_core.storage.cache import ArtifactCache
 
 
@@ -39,25 +45,31 @@ def test_winogrande_level_picks_the_option_whose_prefix_makes_the_rest_likelier(
     assert 0 < sum(expected) < len(expected)  # both outcomes occur, so the comparison can fail
 
 
-def test_the_k_shot_levels_are_one_request_list_and_score_as_each_level_alone(tiny, tmp_path):
+def test_every_item_of_a_k_shot_level_gets_the_same_demonstrations_and_fewer_shots_are_a_prefix(tmp_path):
     setting = get_setting("setting4")
-    assert [lv.name for lv in scored_together(setting, setting.level("shots-3"))] == ["shots-5", "shots-3", "shots-1"]
-    assert scored_together(setting, setting.level("shots-0")) == (setting.level("shots-0"),)
+    items = setting_items(setting, 6, 0, cache=ArtifactCache(tmp_path))["arc_easy"].items
+    contexts = {lv.name: [context for context, _ in level_requests(lv, items, seed=0).flat_requests]
+                for lv in setting.levels}
+    zero_shot = contexts["shots-0"]
+    for k in (5, 3, 1):
+        lead = {context[: len(context) - len(question)] for context, question in zip(contexts[f"shots-{k}"], zero_shot)}
+        assert len(lead) == 1 and next(iter(lead)).count("Question:") == k  # one set of k demonstrations
+        assert all(c.endswith(q) for c, q in zip(contexts[f"shots-{k}"], zero_shot))
+    assert contexts["shots-5"][0].startswith(contexts["shots-3"][0][: -len(zero_shot[0])])
+    other_seed = level_requests(setting.level("shots-1"), items, seed=1).flat_requests[0][0]
+    assert other_seed != contexts["shots-1"][0]  # the run's seed draws them
+
+
+def test_only_the_passage_levels_are_one_request_list_and_they_score_as_each_level_alone(tiny, tmp_path):
+    setting = get_setting("setting4")
+    assert all(scored_together(setting, level) == (level,) for level in setting.levels)  # demonstrations: a prefix
     assert scored_together(get_setting("setting2"), get_setting("setting2").level("options-3")) == (
         get_setting("setting2").level("options-3"),)
     passages = get_setting("setting3")
     assert [lv.name for lv in scored_together(passages, passages.level("context-60"))] == [
         "context-20", "context-60", "context-100"]
     assert scored_together(passages, passages.level("closed-book")) == (passages.level("closed-book"),)
-    cache = ArtifactCache(tmp_path)
-    pairs, calls = _cached_and_alone(tiny, cache, setting, "arc_easy")
-    assert all(joint == alone for joint, alone in pairs)
-    assert calls == 2  # the model is needed for two lists: the k-shot levels' and zero-shot's
-    assert len([e for e in cache.entries() if e.kind == "request-scores"]) == 2
-
-
-def test_the_passage_levels_are_one_request_list_and_score_as_each_level_alone(tiny, tmp_path):
-    pairs, calls = _cached_and_alone(tiny, ArtifactCache(tmp_path), get_setting("setting3"), "squad")
+    pairs, calls = _cached_and_alone(tiny, ArtifactCache(tmp_path), passages, "squad")
     for joint, alone in pairs:
         assert joint.item_ids == alone.item_ids
         assert joint.scores == pytest.approx(alone.scores, rel=1e-5)

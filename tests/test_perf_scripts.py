@@ -162,11 +162,9 @@ def test_request_dedup_counts_each_shared_request_list_once(env):
     rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| setting")]
     scored_by = {(s.strip(), lv.strip()): by.strip() for s, lv, _, _, by in rows[1:]}
     shared = {("setting2", "options-3"), ("setting2", "options-4"), ("setting4", "shots-0"), ("setting6", "mcq")}
-    shots = {("setting4", "shots-3"), ("setting4", "shots-1")}  # one list with shots-5: the k-shot levels
     passages = {("setting3", "context-60"), ("setting3", "context-100")}  # one list with context-20
-    assert {key for key, by in scored_by.items() if by != f"{key[0]}/{key[1]}"} == shared | shots | passages
+    assert {key for key, by in scored_by.items() if by != f"{key[0]}/{key[1]}"} == shared | passages
     assert all(scored_by[key] == "setting2/options-2" for key in shared)
-    assert all(scored_by[key] == "setting4/shots-5" for key in shots)
     assert all(scored_by[key] == "setting3/context-20" for key in passages)
     match = re.search(r"ask for (\d+) tokens, (\d+) are scored: saving (\d+\.\d)%", done.stdout)
     asked, scored, saving = int(match[1]), int(match[2]), float(match[3])

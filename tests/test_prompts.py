@@ -102,13 +102,13 @@ def test_cloze_and_letter_formats_with_demos():
 
 def test_demos_are_seeded_and_distinct():
     pool = [MultipleChoiceItem(f"p{i}", f"q{i}", ("a", "b"), 0) for i in range(20)]
-    first = choose_demos("item-1", pool, 5, seed=0)
-    assert first == choose_demos("item-1", pool, 5, seed=0)
+    first = choose_demos(pool, 5, seed=0)
+    assert first == choose_demos(pool, 5, seed=0)
     assert len({d.id for d in first}) == 5
-    assert first != choose_demos("item-1", pool, 5, seed=1)
-    assert choose_demos("item-1", pool, 3, seed=0) == first[:3]  # fewer shots are a prefix of more
+    assert first != choose_demos(pool, 5, seed=1)
+    assert choose_demos(pool, 3, seed=0) == first[:3]  # fewer shots are a prefix of more
     with pytest.raises(ConfigError, match="pool holds 20"):
-        choose_demos("item-1", pool, 21, seed=0)
+        choose_demos(pool, 21, seed=0)
 
 
 WINO = MultipleChoiceItem("winogrande/x/0", "Sarah was a much better surgeon than Maria so _ always got the easier cases.",

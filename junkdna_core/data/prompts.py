@@ -102,11 +102,13 @@ def close_book(item: GenerativeItem) -> GenerativeItem:
     return dataclasses.replace(item, passage=None, answer_starts=())
 
 
-def choose_demos(item_id: str, pool: Sequence[MultipleChoiceItem], k: int, seed: int) -> list[MultipleChoiceItem]:
-    """``k`` demonstrations for one item, drawn from ``pool`` with a seed (same for every model)."""
+def choose_demos(pool: Sequence[MultipleChoiceItem], k: int, seed: int) -> list[MultipleChoiceItem]:
+    """``k`` demonstrations for every item of a level: the first ``k`` of one seeded order of ``pool`` (the same
+    for every item and model, as MMLU's k-shot prompts all take its dev split's first k), so fewer shots are a
+    prefix of more and all k-shot prompts of a level start with the same text."""
     if k > len(pool):
         raise ConfigError(f"{k} demonstrations asked for but the pool holds {len(pool)}")
-    order = stable_order(f"{seed}:{item_id}", len(pool))
+    order = stable_order(f"demonstrations:{seed}", len(pool))
     return [pool[i] for i in order[:k]]
 
 

