@@ -6,10 +6,10 @@ For every level of the evaluated settings (the budget's items, the SmolLM2 token
 level's requests (:func:`junkdna_core.scoring.levels.level_requests`) and counts the tokens the
 decoder runs for them as the scorer lays them out (:func:`~junkdna_core.scoring.engine.forward_work`,
 one sequence per forward, so no padding is counted). A request list is scored once per model however
-many levels ask for it (the ``request-scores`` cache), and the k-shot levels of a setting are one list, as
-are its passage-fraction levels (:func:`~junkdna_core.scoring.levels.scored_together`), in which each item's
-shared demonstrations or leading sentences run once; so the work per model is the sum over distinct lists. Printed: each level's list, the tokens it
-would run on its own, and the level that first asked for its list; then the tokens every level would run
+many levels ask for it (the ``request-scores`` cache), and the passage-fraction levels of a setting are one
+list (:func:`~junkdna_core.scoring.levels.scored_together`), in which an item's leading sentences run once;
+so the work per model is the sum over distinct lists. Printed: each level's list, the tokens it would run
+on its own, and the level that first asked for its list; then the tokens every level would run
 on its own, the tokens scored, and the saving against both that and sharing nothing across levels but
 within one setting's option counts (scorer version 2). The figures are per model (the dense model and
 every compressed one see the same lists), and independent of the machine: the scorer's time is close to

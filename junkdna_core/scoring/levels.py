@@ -68,7 +68,8 @@ from junkdna_core.storage.cache import ArtifactCache
 # 4: requests whose contexts share 16 leading tokens or more run as one token tree; a setting's k-shot levels
 #    (k > 0) are one request list, so each item's shared demonstrations run once
 # 5: the leading tokens every context of a request list starts with run once, as a KV cache each batch continues;
-#    a setting's passage-fraction levels are one request list, as its k-shot levels
+#    a setting's passage-fraction levels are one request list, as its k-shot levels (until setting 4 version 3,
+#    whose items share their demonstrations: each k-shot level is its own list, led by them)
 SCORER_VERSION = 5
 ITEMS_VERSION = 1  # bump when the rule choosing a setting's items (sampling, eligibility) changes
 DEMO_SPLIT = "train"
