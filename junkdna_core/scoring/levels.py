@@ -239,7 +239,7 @@ def level_requests(level: Level, items: Sequence[Item], *, seed: int = 0) -> Lev
     return LevelPlan(chosen, requests, choice_values)
 
 
-_LEADING = ("context_fraction",)  # transforms that set how much of an item's passage comes before the question
+_LEADING = "context_fraction"  # the transform that sets how much of an item's passage comes before the question
 
 
 def scored_together(setting: Setting, level: Level) -> tuple[Level, ...]:
@@ -253,10 +253,10 @@ def scored_together(setting: Setting, level: Level) -> tuple[Level, ...]:
     (:func:`~junkdna_core.data.prompts.choose_demos`), so they are its list's common prefix and run once.
     """
     def leading(lv: Level) -> bool:
-        return any(lv.transform.get(key) for key in _LEADING)
+        return bool(lv.transform.get(_LEADING))
 
     def rest(lv: Level) -> tuple[Any, ...]:
-        return lv.task, lv.split, lv.format, sorted((k, v) for k, v in lv.transform.items() if k not in _LEADING)
+        return lv.task, lv.split, lv.format, sorted((k, v) for k, v in lv.transform.items() if k != _LEADING)
 
     if not leading(level):
         return (level,)

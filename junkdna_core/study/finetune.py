@@ -156,12 +156,17 @@ def encode_inputs(tokenizer: Any, texts: list[str], pairs: list[str | None], max
     return tokenizer.pad(rows, padding=True, return_tensors="pt")
 
 
+def _encoded(tokenizer: Any, examples: Sequence[Example], max_length: int, inputs: InputFormat | None) -> Any:
+    """:func:`encode_inputs` of every (text, pair) of ``examples``, example by example, option by option."""
+    texts = [text for e in examples for text, _ in e.inputs]
+    pairs = [pair for e in examples for _, pair in e.inputs]
+    return encode_inputs(tokenizer, texts, pairs, max_length, inputs)
+
+
 def _logits(model: nn.Module, tokenizer: Any, batch: Sequence[Example], max_length: int,
             inputs: InputFormat | None = None) -> torch.Tensor:
     """(batch, classes) logits; for multiple choice, one column per option."""
-    texts = [text for e in batch for text, _ in e.inputs]
-    pairs = [pair for e in batch for _, pair in e.inputs]
-    encoded = encode_inputs(tokenizer, texts, pairs, max_length, inputs)
+    encoded = _encoded(tokenizer, batch, max_length, inputs)
     device = input_device(model)
     logits = model(**{k: v.to(device) for k, v in encoded.items()}).logits
     options = len(batch[0].inputs)
@@ -263,13 +268,10 @@ class Evaluation:
         return math.fsum(self.losses) / len(self.losses)
 
 
-def _lengths(tokenizer: Any, examples: Sequence[Example], max_length: int) -> list[int]:
-    """Each example's longest input in tokens (truncated at ``max_length``), as the tokenizer encodes it."""
-    texts = [text for e in examples for text, _ in e.inputs]
-    pairs = [pair for e in examples for _, pair in e.inputs]
-    pair_texts = pairs if any(p is not None for p in pairs) else None
-    ids = iter(tokenizer(texts, pair_texts, truncation=True, max_length=max_length)["input_ids"])
-    return [max(len(next(ids)) for _ in e.inputs) for e in examples]
+def _lengths(tokenizer: Any, examples: Sequence[Example], max_length: int, inputs: InputFormat | None) -> list[int]:
+    """Each example's longest input in tokens, as the classifier is fed it."""
+    tokens = iter(_encoded(tokenizer, examples, max_length, inputs)["attention_mask"].sum(dim=-1).tolist())
+    return [max(next(tokens) for _ in e.inputs) for e in examples]
 
 
 @torch.no_grad()
@@ -279,7 +281,7 @@ def evaluate(model: nn.Module, tokenizer: Any, examples: Sequence[Example], *, b
     :func:`finetune`). Batches hold examples of similar length, so little of a batch is padding."""
     if not examples:
         raise ConfigError("evaluation needs at least one example")
-    lengths = _lengths(tokenizer, examples, max_length)
+    lengths = _lengths(tokenizer, examples, max_length, inputs)
     order = sorted(range(len(examples)), key=lengths.__getitem__)
     was_training = model.training
     model.eval()
