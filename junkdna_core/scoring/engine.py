@@ -36,6 +36,7 @@ from junkdna_core.config.checks import check_count
 from junkdna_core.config.errors import ConfigError
 from junkdna_core.models.conventions import InputFormat, input_format, tokenizer_conventions
 from junkdna_core.models.devices import input_device
+from junkdna_core.scoring.cpu_linear import onednn_linears
 from junkdna_core.scoring.packing import PackedRequest, batch_mask, pack
 
 if TYPE_CHECKING:
@@ -208,11 +209,12 @@ def _check_encoded(
 
 @contextlib.contextmanager
 def evaluating(model: PreTrainedModel) -> Iterator[None]:
-    """Eval mode and inference mode for the duration; the training flag is restored afterwards."""
+    """Eval mode and inference mode for the duration, float32 CPU linear layers through oneDNN
+    (:mod:`~junkdna_core.scoring.cpu_linear`); the training flag is restored afterwards."""
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), onednn_linears(model):
             yield
     finally:
         model.train(was_training)

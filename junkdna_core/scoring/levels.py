@@ -70,7 +70,9 @@ from junkdna_core.storage.cache import ArtifactCache
 # 5: the leading tokens every context of a request list starts with run once, as a KV cache each batch continues;
 #    a setting's passage-fraction levels are one request list, as its k-shot levels (until setting 4 version 3,
 #    whose items share their demonstrations: each k-shot level is its own list, led by them)
-SCORER_VERSION = 5
+# 6: float32 linear layers on a CPU multiply through oneDNN (scoring.cpu_linear), not the BLAS: same products
+#    up to float rounding
+SCORER_VERSION = 6
 ITEMS_VERSION = 1  # bump when the rule choosing a setting's items (sampling, eligibility) changes
 DEMO_SPLIT = "train"
 
