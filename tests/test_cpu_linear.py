@@ -60,6 +60,20 @@ def test_a_weight_changed_in_place_is_reordered_again():
 
 
 @needs_onednn
+def test_a_replaced_weight_is_not_served_from_the_old_one():
+    layer = nn.Linear(8, 8)
+    x = torch.randn(3, 8)
+    with torch.inference_mode(), onednn_linears(layer):
+        layer(x)
+    layer.weight = nn.Parameter(torch.randn(8, 8))  # a new tensor, possibly at the freed one's address
+    with torch.inference_mode():
+        expected = layer(x)
+        with onednn_linears(layer):
+            got = layer(x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
 def test_layers_with_their_own_forward_or_another_dtype_are_left_alone():
     torch.manual_seed(0)
     hooked, sub, half, plain, param = (nn.Linear(8, 8), _Subclass(8, 8), nn.Linear(8, 8).to(torch.bfloat16),

@@ -2,12 +2,12 @@
 
 PyTorch computes a float32 ``nn.Linear`` on a CPU with the BLAS it was built with (MKL on x86); its own
 oneDNN library (the kernels ``torch.compile`` calls) is faster at the shapes language models score:
-with the weights reordered once into oneDNN's blocked layout, SmolLM2-135M's decoder projections ran 7-17%
+with the weights reordered once into oneDNN's blocked layout, SmolLM2-135M's decoder projections ran 9-17%
 and its vocabulary head (576 -> 49152 over about 100 rows) 50% faster on a 2-core AMD EPYC (Zen 4) at one
 thread, and multiple-choice scoring about 1.1 times as fast (``benchmarks/perf/scoring_vs_lmeval.py``). The
 products equal the BLAS's up to float rounding (log-likelihoods within about 1e-4), which is why the scorer's
-version counts this change. A layer's reordered weight is kept while the layer lives and the weight is
-unchanged (the same storage at the same version): one more copy of the linear weights in memory.
+version counts this change. A reordered weight is kept while the weight lives and is unchanged (the same
+storage at the same version): one more copy of the linear weights in memory.
 
 Only layers that are exactly ``nn.Linear`` with float32 weights on the CPU and no forward of their own
 (a parametrization, accelerate's offload hooks, a plugin's subclass) are switched, and only while the
@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import weakref
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
+from torch.utils.weak import WeakIdKeyDictionary
 
 __all__ = ["onednn_available", "onednn_linears"]
 
@@ -65,26 +65,26 @@ def _switchable(module: nn.Module) -> bool:
     )
 
 
-_REORDERED: weakref.WeakKeyDictionary[nn.Linear, tuple[tuple[int, int], torch.Tensor]] = weakref.WeakKeyDictionary()
+_REORDERED = WeakIdKeyDictionary()  # weight tensor -> ((data pointer, version), reordered weight)
 
 
-def _reordered(layer: nn.Linear) -> torch.Tensor:
-    """The layer's weight in oneDNN's layout, reordered again only when the weight changed since."""
-    weight = layer.weight
+def _reordered(weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` in oneDNN's layout, reordered again only when its storage or version changed since (kept per
+    weight tensor, so a tied output layer shares the embedding's copy)."""
     if weight.is_inference():  # created under inference mode: no version counter to tell a change by
         return weight
     state = (weight.data_ptr(), weight._version)
-    kept = _REORDERED.get(layer)
+    kept = _REORDERED.get(weight)
     if kept is None or kept[0] != state:
         kept = state, torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
-        _REORDERED[layer] = kept
+        _REORDERED[weight] = kept
     return kept[1]
 
 
 def _forward(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     if x.dtype != torch.float32 or x.device.type != "cpu" or x.numel() == 0:
         return F.linear(x, layer.weight, layer.bias)
-    return _product(x, _reordered(layer), layer.bias)
+    return _product(x, _reordered(layer.weight), layer.bias)
 
 
 @contextlib.contextmanager
