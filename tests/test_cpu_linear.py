@@ -109,3 +109,12 @@ def test_leaving_on_an_error_restores_every_layer():
     with pytest.raises(ValueError), onednn_linears(model):
         raise ValueError("scoring failed")
     assert all("forward" not in vars(m) for m in model.modules())
+
+
+def test_a_build_without_onednn_is_detected(monkeypatch):
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    onednn_available.cache_clear()
+    try:
+        assert not onednn_available()
+    finally:
+        onednn_available.cache_clear()

@@ -41,7 +41,8 @@ def _product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -
 def onednn_available() -> bool:
     """True when this PyTorch build computes a float32 linear product through oneDNN on this CPU (checked
     once per process against ``F.linear``)."""
-    if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+    ops = ("_linear_pointwise", "_reorder_linear_weight")
+    if not torch.backends.mkldnn.is_available() or not all(hasattr(torch.ops.mkldnn, op) for op in ops):
         return False
     generator = torch.Generator().manual_seed(0)
     x, weight, bias = (torch.randn(*shape, generator=generator) for shape in ((3, 2, 8), (5, 8), (5,)))
@@ -49,7 +50,7 @@ def onednn_available() -> bool:
         with torch.inference_mode():
             reordered = torch.ops.mkldnn._reorder_linear_weight(weight, None)
             return torch.allclose(_product(x, reordered, bias), F.linear(x, weight, bias), atol=1e-5)
-    except RuntimeError:
+    except (RuntimeError, NotImplementedError):  # an op this CPU or build cannot run
         return False
 
 
