@@ -88,11 +88,17 @@ def test_layers_with_their_own_forward_or_another_dtype_are_left_alone():
 
 
 @needs_onednn
-def test_inputs_of_another_dtype_take_nn_linear():
+def test_inputs_of_another_dtype_or_empty_take_nn_linear(monkeypatch):
+    def reached(*args):
+        raise AssertionError("the oneDNN product was called")
+
+    monkeypatch.setattr(cpu_linear, "_product", reached)
     model = nn.Linear(8, 4)
-    x = torch.randn(2, 8, dtype=torch.float64)
-    with torch.inference_mode(), onednn_linears(model), pytest.raises(RuntimeError, match="dtype"):
-        model(x)  # F.linear's own error: float64 input, float32 weight
+    empty = torch.randn(0, 8)
+    with torch.inference_mode(), onednn_linears(model):
+        assert model(empty).shape == (0, 4)
+        with pytest.raises(RuntimeError, match="dtype"):
+            model(torch.randn(2, 8, dtype=torch.float64))  # F.linear's own error: float64 input, float32 weight
 
 
 def test_without_onednn_nothing_is_switched(monkeypatch):
